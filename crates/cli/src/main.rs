@@ -1,0 +1,345 @@
+//! `ferrostack`: the one binary of the cloud. Wiring only: configuration, logging, and which
+//! services run in this process.
+//!
+//! - `up`: the all-in-one cloud on the embedded database, bootstrapped and ready for the
+//!   `openstack` CLI (writes clouds.yaml).
+//! - `control`: the API services against a shared database URL (multi-node).
+//! - `db migrate`: apply schema migrations.
+//! - `admin bootstrap | fernet-setup | fernet-rotate`: operator tasks.
+
+mod clouds;
+mod config;
+mod server;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferrostack_identity::fernet::KeyRepository;
+use ferrostack_identity::service::bootstrap::{BootstrapSpec, ProjectMember};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrostack",
+    version,
+    about = "An OpenStack-compatible cloud in one binary"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "FERROSTACK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, keys, generated files).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:5000.
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    /// Database URL (sqlite://... or postgres://...).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the all-in-one cloud on the embedded database.
+    Up {
+        /// Do not touch ~/.config/openstack/clouds.yaml (the data directory still gets one).
+        #[arg(long)]
+        no_user_clouds_yaml: bool,
+    },
+    /// Run the API services against a shared database (multi-node control plane).
+    Control,
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply every pending schema migration.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the Default domain, roles, admin user and project, and the catalog.
+    Bootstrap {
+        /// Admin password (or FERROSTACK_ADMIN_PASSWORD / [admin] password).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Create the Fernet key repository if it is missing.
+    FernetSetup,
+    /// Rotate the Fernet keys (running servers pick them up on restart).
+    FernetRotate,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(b) = cli.bind {
+        config.bind = b;
+    }
+    if let Some(u) = cli.database_url {
+        config.database_url = Some(u);
+    }
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command, config))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", config.log_level))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Up {
+            no_user_clouds_yaml,
+        } => {
+            if no_user_clouds_yaml {
+                config.write_user_clouds_yaml = false;
+            }
+            up(config).await
+        }
+        Command::Control => {
+            if config.database_url.is_none() {
+                anyhow::bail!("`ferrostack control` needs a shared database: pass --database-url or set database_url");
+            }
+            std::fs::create_dir_all(&config.data_dir)?;
+            let services = server::open_services(&config).await?;
+            println!(
+                "ferrostack control plane listening on {} (identity at {}{})",
+                config.bind,
+                config.public_url(),
+                server::IDENTITY_PREFIX
+            );
+            server::serve(&config, server::app(&services)).await
+        }
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let db = ferrostack_db::Db::connect(&config.database_url()).await?;
+            let n = db
+                .migrate("identity", ferrostack_identity::migrations::MIGRATIONS)
+                .await?;
+            println!(
+                "applied {n} migration(s) to {}",
+                server::redact(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Admin { command } => admin(command, config).await,
+    }
+}
+
+async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
+    let keys = KeyRepository::new(
+        config.data_dir.join("fernet-keys"),
+        config.identity.max_active_keys,
+    );
+    match command {
+        AdminCommand::FernetSetup => {
+            keys.setup()?;
+            println!(
+                "fernet keys ready in {}",
+                config.data_dir.join("fernet-keys").display()
+            );
+        }
+        AdminCommand::FernetRotate => {
+            keys.setup()?;
+            keys.rotate()?;
+            println!("fernet keys rotated; restart the API services to use the new primary key");
+        }
+        AdminCommand::Bootstrap { password } => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let password = password
+                .or(config.admin.password.clone())
+                .context("give the admin password with --password or FERROSTACK_ADMIN_PASSWORD")?;
+            let services = server::open_services(&config).await?;
+            services
+                .identity
+                .bootstrap(&bootstrap_spec(&config, password))
+                .await?;
+            println!(
+                "bootstrapped: user {} on project {} in domain Default",
+                config.admin.user, config.admin.project
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bootstrap_spec(config: &Config, password: String) -> BootstrapSpec {
+    BootstrapSpec {
+        admin_user: config.admin.user.clone(),
+        admin_password: password,
+        admin_project: config.admin.project.clone(),
+        region: config.region.clone(),
+        services: server::catalog(config),
+    }
+}
+
+/// A password from the config, else the one saved in `file` by an earlier run, else a new one
+/// saved there (0600). The flag says whether it was generated now (so it is printed once).
+fn password_for(configured: Option<String>, file: &Path) -> anyhow::Result<(String, bool)> {
+    if let Some(p) = configured {
+        return Ok((p, false));
+    }
+    if let Ok(p) = std::fs::read_to_string(file) {
+        if !p.trim().is_empty() {
+            return Ok((p.trim().to_string(), false));
+        }
+    }
+    use rand::Rng;
+    let p: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    std::fs::write(file, &p).with_context(|| format!("writing {}", file.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok((p, true))
+}
+
+async fn up(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let started = std::time::Instant::now();
+    let services = server::open_services(&config).await?;
+    let (admin_password, admin_new) = password_for(
+        config.admin.password.clone(),
+        &config.data_dir.join("admin-password"),
+    )?;
+    services
+        .identity
+        .bootstrap(&bootstrap_spec(&config, admin_password.clone()))
+        .await?;
+    let auth_url = format!("{}{}/v3", config.public_url(), server::IDENTITY_PREFIX);
+    let mut clouds = vec![clouds::CloudEntry {
+        name: "ferrostack-admin",
+        auth_url: &auth_url,
+        user: &config.admin.user,
+        password: &admin_password,
+        project: &config.admin.project,
+        region: &config.region,
+    }];
+    let demo_password;
+    if config.demo.enabled {
+        demo_password = password_for(
+            config.demo.password.clone(),
+            &config.data_dir.join("demo-password"),
+        )?
+        .0;
+        services
+            .identity
+            .ensure_member(&ProjectMember {
+                user: &config.demo.user,
+                password: &demo_password,
+                project: &config.demo.project,
+                role: "member",
+            })
+            .await?;
+        clouds.push(clouds::CloudEntry {
+            name: "ferrostack",
+            auth_url: &auth_url,
+            user: &config.demo.user,
+            password: &demo_password,
+            project: &config.demo.project,
+            region: &config.region,
+        });
+    }
+    let clouds_file = config.data_dir.join("clouds.yaml");
+    clouds::write(&clouds_file, &clouds)?;
+    let mut user_clouds = None;
+    if config.write_user_clouds_yaml {
+        if let Some(home) = std::env::var_os("HOME") {
+            let path = PathBuf::from(home).join(".config/openstack/clouds.yaml");
+            match clouds::write(&path, &clouds) {
+                Ok(()) => user_clouds = Some(path),
+                Err(e) => tracing::warn!(error = %e, "could not update the user's clouds.yaml"),
+            }
+        }
+    }
+    let app = server::app(&services);
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    println!(
+        "ferrostack is up ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!("  identity   {auth_url}");
+    println!(
+        "  health     {}/healthcheck   metrics {}/metrics",
+        config.public_url(),
+        config.public_url()
+    );
+    println!("  data       {}", config.data_dir.display());
+    if admin_new {
+        println!(
+            "  admin password (shown once, also in {}): {admin_password}",
+            config.data_dir.join("admin-password").display()
+        );
+    }
+    println!(
+        "  clouds.yaml: {}{}",
+        clouds_file.display(),
+        user_clouds
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
+    );
+    println!("next: openstack --os-cloud ferrostack-admin token issue");
+    println!(
+        "      export OS_CLIENT_CONFIG_FILE={} if your clouds.yaml lives elsewhere",
+        clouds_file.display()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = server_shutdown().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn server_shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; }, None => std::future::pending::<()>().await } } => {},
+    }
+    tracing::info!("shutting down");
+}

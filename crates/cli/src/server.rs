@@ -1,0 +1,123 @@
+//! Builds the one HTTP listener (every service under its path prefix, plus health and
+//! metrics) and runs it until Ctrl-C or SIGTERM, finishing in-flight requests first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use ferrostack_common::http::{finish, Metrics};
+use ferrostack_db::{Backend, Db};
+use ferrostack_identity::fernet::KeyRepository;
+use ferrostack_identity::Identity;
+
+use crate::config::Config;
+
+/// The path prefix of each service on the listener, as the catalog advertises it.
+pub const IDENTITY_PREFIX: &str = "/identity";
+
+pub struct Services {
+    pub identity: Arc<Identity>,
+}
+
+/// Opens the database (migrating it) and the services this process runs.
+pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
+    let url = config.database_url();
+    let db = Db::connect(&url)
+        .await
+        .with_context(|| format!("opening database {}", redact(&url)))?;
+    let overrides = match &config.policy_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading policy file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let policy = Identity::default_policy(overrides.as_deref())?;
+    let keys = KeyRepository::new(
+        config.data_dir.join("fernet-keys"),
+        config.identity.max_active_keys,
+    );
+    let identity = Identity::new(
+        db.clone(),
+        config.identity.clone(),
+        policy,
+        keys,
+        format!("{}{}", config.public_url(), IDENTITY_PREFIX),
+    )
+    .await?;
+    if db.backend() == Backend::Postgres {
+        // Other control nodes write to the same database: follow their changes.
+        let id = identity.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = id.sync_revision().await {
+                    tracing::warn!(error = %e, "could not refresh identity revision");
+                }
+            }
+        });
+    }
+    Ok(Services { identity })
+}
+
+/// The services' catalog entries: (type, name, URL).
+pub fn catalog(config: &Config) -> Vec<(String, String, String)> {
+    vec![(
+        "identity".into(),
+        "keystone".into(),
+        format!("{}{}", config.public_url(), IDENTITY_PREFIX),
+    )]
+}
+
+pub fn app(services: &Services) -> Router {
+    let router = Router::new().nest(
+        IDENTITY_PREFIX,
+        ferrostack_identity::http::router(services.identity.clone()),
+    );
+    finish(router, Metrics::default())
+}
+
+pub async fn serve(config: &Config, app: Router) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

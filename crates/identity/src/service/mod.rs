@@ -1,0 +1,193 @@
+//! The Identity service logic: everything between an HTTP handler and the store.
+//!
+//! [`Identity`] owns the store, the Fernet keys, the policy and two caches. Validated tokens
+//! are cached (that is what makes validation cheap), keyed by the token text and stamped with
+//! the identity *revision*: every write bumps the revision, so a cached entry never outlives a
+//! change to a user, project, role or grant. Revocation events are kept in memory and
+//! refreshed with the revision too, so a revoked token fails on its next use.
+
+pub mod assignments;
+pub mod auth;
+pub mod bootstrap;
+pub mod passwords;
+pub mod resources;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use ferrostack_common::AuthContext;
+use ferrostack_db::Db;
+use ferrostack_policy::Policy;
+use serde_json::Value;
+
+use crate::config::IdentityConfig;
+use crate::error::{IdentityError, Result};
+use crate::fernet::{FernetKey, KeyRepository};
+use crate::model::Revocation;
+use crate::store::Store;
+pub use auth::{AuthRequest, IssuedToken, ValidatedToken};
+
+/// Cached token validations, invalidated wholesale when the revision moves.
+#[derive(Default)]
+struct TokenCache {
+    revision: i64,
+    entries: HashMap<String, Arc<ValidatedToken>>,
+}
+
+const TOKEN_CACHE_MAX: usize = 100_000;
+
+pub struct Identity {
+    pub store: Store,
+    pub config: IdentityConfig,
+    pub policy: Policy,
+    /// Public base URL of the Identity API, e.g. `http://127.0.0.1:5000/identity`.
+    pub public_url: String,
+    key_repo: KeyRepository,
+    keys: RwLock<Arc<Vec<FernetKey>>>,
+    revision: AtomicI64,
+    cache: Mutex<TokenCache>,
+    revocations: RwLock<Arc<Vec<Revocation>>>,
+}
+
+impl Identity {
+    /// Opens the service on a migrated database and an initialized key repository.
+    pub async fn new(
+        db: Db,
+        config: IdentityConfig,
+        policy: Policy,
+        key_repo: KeyRepository,
+        public_url: String,
+    ) -> anyhow::Result<Arc<Identity>> {
+        db.migrate("identity", crate::migrations::MIGRATIONS)
+            .await?;
+        key_repo.setup()?;
+        let keys = key_repo.load()?;
+        let store = Store::new(db);
+        let revision = store.revision().await?;
+        let revocations = store.revocations(now_secs()).await?;
+        Ok(Arc::new(Identity {
+            store,
+            config,
+            policy,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            key_repo,
+            keys: RwLock::new(Arc::new(keys)),
+            revision: AtomicI64::new(revision),
+            cache: Mutex::new(TokenCache::default()),
+            revocations: RwLock::new(Arc::new(revocations)),
+        }))
+    }
+
+    /// The default Keystone policy with an operator's overrides applied.
+    pub fn default_policy(overrides: Option<&str>) -> anyhow::Result<Policy> {
+        let policy = Policy::new(crate::policy_defaults::RULES.iter().copied())?;
+        Ok(match overrides {
+            Some(yaml) => policy.with_overrides(yaml)?,
+            None => policy,
+        })
+    }
+
+    pub fn v3_url(&self) -> String {
+        format!("{}/v3", self.public_url)
+    }
+
+    fn keys(&self) -> Arc<Vec<FernetKey>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Re-reads the key repository (after `ferrostack admin fernet-rotate`).
+    pub fn reload_keys(&self) -> Result<()> {
+        let keys = self
+            .key_repo
+            .load()
+            .map_err(|e| IdentityError::Internal(e.into()))?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Records that identity data changed: caches drop their entries.
+    pub async fn changed(&self) -> Result<()> {
+        let rev = self.store.bump_revision().await?;
+        self.revision.store(rev, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Catches up with writes made by other control nodes sharing the database.
+    pub async fn sync_revision(&self) -> Result<()> {
+        let rev = self.store.revision().await?;
+        if rev != self.revision.load(Ordering::SeqCst) {
+            let revocations = self.store.revocations(now_secs()).await?;
+            *self.revocations.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(revocations);
+            self.revision.store(rev, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    pub async fn add_revocation(&self, event: Revocation) -> Result<()> {
+        // Keep the event as long as a token issued before it can live.
+        let keep_until = now_secs() + self.config.token_expiration + 60;
+        self.store.insert_revocation(&event, keep_until).await?;
+        {
+            let mut guard = self.revocations.write().unwrap_or_else(|p| p.into_inner());
+            let mut list = guard.as_ref().clone();
+            list.push(event);
+            *guard = Arc::new(list);
+        }
+        self.changed().await
+    }
+
+    fn cached(&self, token: &str) -> Option<Arc<ValidatedToken>> {
+        let rev = self.revision.load(Ordering::SeqCst);
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.revision != rev {
+            return None;
+        }
+        cache.entries.get(token).cloned()
+    }
+
+    fn remember(&self, token: &str, validated: Arc<ValidatedToken>, revision: i64) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.revision != revision {
+            cache.entries.clear();
+            cache.revision = revision;
+        }
+        if cache.entries.len() >= TOKEN_CACHE_MAX {
+            cache.entries.clear();
+        }
+        cache.entries.insert(token.to_string(), validated);
+    }
+
+    /// Checks `rule` for `ctx` on `target`; 403 naming the rule when denied.
+    pub fn authorize(&self, ctx: &AuthContext, rule: &str, target: &Value) -> Result<()> {
+        if self.policy.enforce(rule, &ctx.policy_credentials(), target) {
+            Ok(())
+        } else {
+            Err(IdentityError::Forbidden(rule.to_string()))
+        }
+    }
+}
+
+pub fn now_secs() -> i64 {
+    ferrostack_db::now_unix()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl ferrostack_common::Authenticator for Identity {
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Arc<AuthContext>>> + Send + '_>>
+    {
+        let token = token.to_string();
+        Box::pin(async move {
+            self.validate(&token)
+                .await
+                .ok()
+                .map(|v| Arc::new(v.ctx.clone()))
+        })
+    }
+}

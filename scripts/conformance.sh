@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Conformance stage: starts `ferrostack up` on a free loopback port, drives it
+# with the real OpenStack CLI (one scenario per service), then runs Tempest: the
+# interop-required tests of each service must all pass, the service's other
+# Tempest API tests are only counted.
+#   FERROSTACK_BIN   binary to test (default: target/release/ferrostack)
+#   FERROSTACK_KEEP  1: keep the temp dir (server log, tempest workspace) on success too
+# Adding a service: write cli_<service>, add it to SERVICES with its Tempest
+# module and tempest.conf service name, and fill in its section in tempest-conf.sh.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+bin=$(realpath -m "${FERROSTACK_BIN:-$root/target/release/ferrostack}")
+
+# service -> "tempest module|[service_available] name" (the order is the run order)
+SERVICES=(identity)
+declare -A TEMPEST_OF=([identity]="tempest.api.identity|keystone")
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+[ -x "$bin" ] || die "no ferrostack binary at $bin (cargo build --release, or set FERROSTACK_BIN)"
+command -v curl >/dev/null || {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends curl >/dev/null; }
+venv=$("$here/venv.sh")  # before the server starts: a first install takes a while
+
+# ---------------------------------------------------------------- the server
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferrostack-conformance.XXXXXX")
+data=$tmp/data
+log=$tmp/server.log
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+auth_url=$base/identity/v3
+admin_password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+pid=
+
+finish() {
+    local rc=$?
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    if [ "$rc" != 0 ]; then
+        echo "---- last 60 lines of the server log ($log) ----" >&2
+        tail -n 60 "$log" >&2 || true
+        echo "conformance: FAILED; files kept in $tmp" >&2
+    elif [ "${FERROSTACK_KEEP:-0}" = 1 ]; then
+        echo "conformance: files kept in $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap finish EXIT
+
+mkdir -p "$data"
+FERROSTACK_ADMIN_PASSWORD=$admin_password "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" >"$log" 2>&1 &
+pid=$!
+deadline=$((SECONDS + 60))
+until curl -fs -o /dev/null --max-time 2 "$base/healthcheck"; do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" && rc=0 || rc=$?; pid=; die "server exited (status $rc) before /healthcheck answered"; }
+    [ $SECONDS -lt $deadline ] || die "no 200 from $base/healthcheck within 60 s"
+    sleep 0.5
+done
+[ -f "$data/clouds.yaml" ] || die "server is up but wrote no $data/clouds.yaml"
+echo "conformance: ferrostack up on $base (pid $pid)"
+
+# ---------------------------------------------------------------- CLI helpers
+# Only our clouds.yaml counts: drop any OS_* settings from the caller's environment.
+for v in $(compgen -e | grep '^OS_' || true); do unset "$v"; done
+export OS_CLIENT_CONFIG_FILE=$data/clouds.yaml
+CMD='' OUT=''
+step() { echo "[$svc] $*"; }
+bad() { # the last command's output was not what the step needs
+    printf 'FAIL [%s]: %s\n  command: %s\n  output:\n%s\n' "$svc" "$1" "$CMD" "$(sed 's/^/    /' <<<"$OUT")" >&2
+    exit 1
+}
+# run the CLI; sets OUT and CMD (no subshell, so they survive for the checks)
+os_run() {
+    CMD="openstack $*"
+    OUT=$("$venv/bin/openstack" "$@" 2>&1) || bad "command failed"
+}
+osc() { local cloud=$1; shift; os_run --os-cloud "$cloud" "$@"; }  # osc CLOUD ARGS...
+admin() { osc ferrostack-admin "$@"; }
+demo() { osc ferrostack "$@"; }
+has_line() { grep -qxF -- "$1" <<<"$OUT" || bad "expected a line '$1'"; }
+lacks_line() { ! grep -qxF -- "$1" <<<"$OUT" || bad "did not expect a line '$1'"; }
+contains() { grep -qF -- "$1" <<<"$OUT" || bad "expected '$1' in the output"; }
+nonempty() { [ -n "$OUT" ] || bad "expected output"; }
+equals() { [ "$OUT" = "$1" ] || bad "expected exactly '$1'"; }
+http_status() { # METHOD URL [curl args...] -> OUT=status code
+    local method=$1 url=$2; shift 2
+    CMD="curl -X $method $url $*"
+    OUT=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" "$@" "$url") || bad "curl failed"
+}
+
+# ---------------------------------------------------------------- CLI scenarios
+cli_identity() {
+    local p=conf-project-$$ u=conf-user-$$ pw=Conf-pass-$$ ac=conf-appcred-$$ acsecret=conf-secret-$$
+    local admin_token demo_user demo_project project_id user_id ac_id token
+    step "token issue (admin)"
+    admin token issue -f value -c id; nonempty; admin_token=$OUT
+    step "token issue (demo)"
+    demo token issue -f value -c user_id; nonempty; demo_user=$OUT
+    demo token issue -f value -c project_id; nonempty; demo_project=$OUT
+    admin project show demo -f value -c id; equals "$demo_project"
+    step "project create/list/show"
+    admin project create --domain default --description "conformance" "$p" -f value -c id; nonempty; project_id=$OUT
+    admin project list -f value -c Name; has_line "$p"; has_line admin; has_line demo
+    admin project show "$p" -f value -c id; equals "$project_id"
+    admin project show "$p" -f value -c domain_id; equals default
+    step "user create --password --project"
+    admin user create --domain default --password "$pw" --project "$p" "$u" -f value -c id; nonempty; user_id=$OUT
+    admin user list -f value -c Name; has_line "$u"; has_line admin; has_line demo
+    admin user show "$u" -f value -c id; equals "$user_id"
+    admin user show "$u" -f value -c default_project_id; equals "$project_id"
+    step "role list (Tempest needs admin, member, reader)"
+    admin role list -f value -c Name; has_line admin; has_line member; has_line reader
+    step "role add --user --project"
+    admin role add --user "$u" --project "$p" member
+    step "role assignment list --names"
+    admin role assignment list --names --user "$u" --project "$p" -f value -c Role -c User -c Project
+    equals "member $u@Default $p@Default"
+    step "token issue (new user, password)"
+    os_run --os-auth-url "$auth_url" --os-identity-api-version 3 --os-username "$u" --os-password "$pw" \
+        --os-user-domain-name Default --os-project-name "$p" --os-project-domain-name Default \
+        token issue -f value -c project_id
+    equals "$project_id"
+    step "application credential create/list/auth/delete"
+    demo application credential create --secret "$acsecret" --description conformance "$ac" -f value -c id
+    nonempty; ac_id=$OUT
+    demo application credential list -f value -c Name; has_line "$ac"
+    os_run --os-auth-url "$auth_url" --os-identity-api-version 3 --os-auth-type v3applicationcredential \
+        --os-application-credential-id "$ac_id" --os-application-credential-secret "$acsecret" \
+        token issue -f value -c user_id
+    equals "$demo_user"
+    demo application credential delete "$ac"
+    demo application credential list -f value -c Name; lacks_line "$ac"
+    step "catalog list / endpoint list / service list"
+    admin catalog list -f value -c Type; has_line identity
+    admin endpoint list -f value -c "Service Type" -c Interface; has_line "identity public"
+    admin service list -f value -c Type; has_line identity
+    step "domain list (Tempest needs domain id 'default' named 'Default')"
+    admin domain list -f value -c Name; has_line Default
+    admin domain show default -f value -c name; equals Default
+    step "token revoke"
+    admin token issue -f value -c id; nonempty; token=$OUT
+    http_status GET "$auth_url/auth/tokens" -H "X-Auth-Token: $admin_token" -H "X-Subject-Token: $token"
+    equals 200
+    admin token revoke "$token"
+    http_status GET "$auth_url/auth/tokens" -H "X-Auth-Token: $admin_token" -H "X-Subject-Token: $token"
+    equals 404
+    step "cleanup: user delete, project delete"
+    admin user delete "$u"
+    admin project delete "$p"
+    admin user list -f value -c Name; lacks_line "$u"
+    admin project list -f value -c Name; lacks_line "$p"
+}
+
+for svc in "${SERVICES[@]}"; do "cli_$svc"; done
+echo "conformance: CLI scenarios passed (${SERVICES[*]})"
+
+# ---------------------------------------------------------------- Tempest
+tw=$tmp/tempest
+tempest_services=
+for svc in "${SERVICES[@]}"; do tempest_services+=" ${TEMPEST_OF[$svc]#*|}"; done
+TEMPEST_SERVICES=$tempest_services "$here/tempest-conf.sh" "$tw" "$auth_url" "$admin_password" >/dev/null
+cd "$tw"
+
+# summarize LISTED CSV: prints "passed failed skipped", then "status test" for
+# each listed test that did not pass. Counted per listed test: a class whose
+# setUpClass failed or skipped reports one line for all its tests, and a test
+# that never reported counts as failed.
+summarize() {
+    "$venv/bin/python" - "$1" "$2" <<'PY'
+import csv, re, sys
+strip = lambda t: t.split("[", 1)[0]
+listed = [strip(l.strip()) for l in open(sys.argv[1]) if l.startswith("tempest.")]
+tests, classes = {}, {}
+for row in csv.DictReader(open(sys.argv[2])):
+    m = re.match(r"(setUpClass|tearDownClass) \((.*)\)$", row["test"])
+    if m and m.group(1) == "setUpClass":
+        classes[m.group(2)] = row["status"]
+    elif m and row["status"] != "success":
+        print(f"warning: {row['test']}: {row['status']}", file=sys.stderr)
+    elif not m:
+        tests[strip(row["test"])] = row["status"]
+counts = {"success": 0, "fail": 0, "skip": 0}
+bad = []
+for t in listed:
+    st = tests.get(t) or classes.get(t.rsplit(".", 1)[0]) or "not-run"
+    kind = st if st in ("success", "skip") else "fail"
+    counts[kind] += 1
+    if kind != "success":
+        bad.append(f"{st} {t}")
+print(counts["success"], counts["fail"], counts["skip"])
+for line in bad:
+    print(line)
+PY
+}
+
+# tempest_run NAME ARGS... : list, run (2 workers) and summarize the selected tests
+# into $tw/NAME.{list,log,csv,sum}; sets PASSED FAILED SKIPPED LISTED.
+tempest_run() {
+    local name=$1; shift
+    "$venv/bin/tempest" run --list-tests "$@" 2>/dev/null | grep '^tempest\.' >"$name.list" || true
+    LISTED=$(wc -l <"$name.list")
+    if [ "$LISTED" -gt 0 ]; then
+        "$venv/bin/tempest" run --concurrency 2 "$@" >"$name.log" 2>&1 || true
+        "$venv/bin/stestr" last --subunit 2>/dev/null | "$venv/bin/subunit2csv" >"$name.csv" || true
+    else
+        : >"$name.csv"
+    fi
+    summarize "$name.list" "$name.csv" >"$name.sum"
+    read -r PASSED FAILED SKIPPED <"$name.sum"
+}
+
+failed=0
+for svc in "${SERVICES[@]}"; do
+    module=${TEMPEST_OF[$svc]%|*}
+    # The interop list holds anchored regexes with escaped dots.
+    grep -F "${module//./\\.}\\." "$root/conformance/interop-include-list.txt" >"$svc-interop.include" || true
+    want=$(wc -l <"$svc-interop.include")
+    tempest_run "$svc-interop" --include-list "$svc-interop.include"
+    echo "$svc interop: $PASSED/$want passed"
+    if [ "$PASSED" -ne "$want" ]; then
+        failed=1
+        echo "---- $svc interop tests not passed ----"
+        tail -n +2 "$svc-interop.sum"
+        echo "---- tempest output ($tw/$svc-interop.log) ----"
+        cat "$svc-interop.log"
+    fi
+    tempest_run "$svc-other" --regex "^${module//./\\.}\\." --exclude-list "$svc-interop.include"
+    echo "$svc other: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+    tail -n +2 "$svc-other.sum" | grep -v '^skip ' | sed 's/^/  not passed: /' || true
+done
+[ "$failed" = 0 ] || die "interop tests failed"
+echo "conformance: passed"
