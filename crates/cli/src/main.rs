@@ -140,7 +140,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 config.public_url(),
                 server::IDENTITY_PREFIX
             );
-            server::serve(&config, server::app(&services)).await
+            let listener = tokio::net::TcpListener::bind(&config.bind)
+                .await
+                .with_context(|| format!("binding {}", config.bind))?;
+            server::serve(listener, server::app(&services)).await
         }
         Command::Db {
             command: DbCommand::Migrate,
@@ -327,19 +330,5 @@ async fn up(config: Config) -> anyhow::Result<()> {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = server_shutdown().await;
-        })
-        .await?;
-    Ok(())
-}
-
-async fn server_shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; }, None => std::future::pending::<()>().await } } => {},
-    }
-    tracing::info!("shutting down");
+    server::serve(listener, app).await
 }

@@ -78,13 +78,18 @@ pub fn app(services: &Services) -> Router {
     finish(router, Metrics::default())
 }
 
-pub async fn serve(config: &Config, app: Router) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+/// Serves `app` until Ctrl-C or SIGTERM. Trailing slashes are trimmed before routing, so
+/// `/identity/` and `/identity/v3/users/` reach the same handlers as without the slash
+/// (clients and Tempest use both spellings, and Keystone accepts both).
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
+    use tower::Layer;
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

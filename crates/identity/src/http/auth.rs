@@ -19,7 +19,6 @@ pub fn routes() -> Router<State> {
     Router::new()
         .route("/", get(versions))
         .route("/v3", get(version))
-        .route("/v3/", get(version))
         .route(
             "/v3/auth/tokens",
             get(validate_token).post(issue_token).delete(revoke_token),

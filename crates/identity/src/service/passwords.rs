@@ -69,7 +69,8 @@ impl Identity {
         }
     }
 
-    /// Refuses a new password equal to any of the last N (Keystone counts the new one too).
+    /// Refuses a new password equal to any of the last N, the current one included (with N = 2
+    /// neither the current nor the previous password may be set again), as Keystone does.
     pub async fn check_password_history(&self, user_id: &str, new_password: &str) -> Result<()> {
         let Some(count) = self.config.security_compliance.unique_last_password_count else {
             return Ok(());
@@ -79,7 +80,7 @@ impl Identity {
         }
         for old in self
             .store
-            .password_history(user_id, i64::from(count) - 1)
+            .password_history(user_id, i64::from(count))
             .await?
         {
             if verify(new_password, &old).await {
