@@ -34,10 +34,13 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// (method, route template, status)
+type SeriesKey = (String, String, u16);
+
 /// Request counts and latency histograms keyed by (method, route template, status).
 #[derive(Default, Clone)]
 pub struct Metrics {
-    series: Arc<Mutex<BTreeMap<(String, String, u16), Series>>>,
+    series: Arc<Mutex<BTreeMap<SeriesKey, Series>>>,
 }
 
 impl Metrics {

@@ -244,7 +244,8 @@ pub fn filter_list(
                         Some(Value::Null) | None => {
                             want.is_empty() || want == "null" || want == "None"
                         }
-                        Some(other) => other.to_string() == *want,
+                        Some(Value::Number(n)) => n.to_string() == *want,
+                        Some(_) => false,
                     },
                     Some(op) => {
                         let Some(s) = got.and_then(Value::as_str) else {

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
+#   2. Rust unit and HTTP-level integration tests, on SQLite and on a throwaway
+#      PostgreSQL cluster this script starts (every store test runs on both)
+#   3. the conformance stage: a live `ferrostack up` driven by the real openstack
+#      CLI and Tempest (scripts/conformance.sh)
+# Builds are cached under ~/.cache/ferrostack (FERROSTACK_CACHE), so a second run
+# on the same machine only rebuilds what changed.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+cache="${FERROSTACK_CACHE:-$HOME/.cache/ferrostack}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+export CARGO_TERM_COLOR=never
+mkdir -p "$cache"
+started=$SECONDS
+stage() { echo; echo "==== $* ($((SECONDS - started)) s)"; }
+
+stage "lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+stage "PostgreSQL for the store tests"
+pgdir=$(mktemp -d "${TMPDIR:-/tmp}/ferrostack-pg.XXXXXX")
+cleanup() { "$root/scripts/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+trap cleanup EXIT
+FERROSTACK_TEST_PG_URL=$("$root/scripts/pg.sh" start "$pgdir")
+export FERROSTACK_TEST_PG_URL
+echo "PostgreSQL up: ${FERROSTACK_TEST_PG_URL%%:*}://...@${FERROSTACK_TEST_PG_URL##*@}"
+
+stage "Rust tests (SQLite and PostgreSQL)"
+rust_log=$(mktemp)
+set +e
+if command -v cargo-nextest >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+else
+    cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+fi
+rust_rc=${PIPESTATUS[0]}
+set -e
+# nextest: "N tests run: P passed, F failed" / cargo test: "test result: ok. P passed; F failed"
+rust_passed=$(grep -oE '([0-9]+) passed' "$rust_log" | awk '{s+=$1} END {print s+0}')
+rust_failed=$(grep -oE '([0-9]+) failed' "$rust_log" | awk '{s+=$1} END {print s+0}')
+if command -v cargo-nextest >/dev/null 2>&1; then
+    rust_passed=$(grep -E '^\s+Summary' "$rust_log" | grep -oE '([0-9]+) passed' | awk '{print $1+0}')
+    rust_failed=$(grep -E '^\s+Summary' "$rust_log" | grep -oE '([0-9]+) failed' | awk '{print $1+0}')
+    rust_passed=${rust_passed:-0}; rust_failed=${rust_failed:-0}
+fi
+rm -f "$rust_log"
+[ "$rust_rc" = 0 ] || { echo "Rust tests failed"; echo "suite: $rust_passed passed, $((rust_failed > 0 ? rust_failed : 1)) failed"; exit 1; }
+
+stage "build the binary for the conformance stage"
+cargo build --release -p ferrostack --quiet
+
+stage "conformance: openstack CLI and Tempest against a live ferrostack"
+conf_log=$(mktemp)
+set +e
+FERROSTACK_BIN="$CARGO_TARGET_DIR/release/ferrostack" "$root/scripts/conformance.sh" 2>&1 | tee "$conf_log"
+conf_rc=${PIPESTATUS[0]}
+set -e
+conf_passed=$(grep -oE 'interop: [0-9]+/[0-9]+ passed' "$conf_log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
+rm -f "$conf_log"
+
+stage "done"
+failed=$rust_failed
+[ "$conf_rc" = 0 ] || failed=$((failed + 1))
+echo "Rust tests: $rust_passed passed; Tempest interop tests passed: $conf_passed; took $((SECONDS - started)) s"
+echo "suite: $((rust_passed + conf_passed)) passed, $failed failed"
+[ "$failed" = 0 ]

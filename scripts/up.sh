@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The all-in-one start: installs what the cloud needs from the distribution,
+# builds ferrostack (release), and runs `ferrostack up` in the foreground.
+# Arguments are passed to `ferrostack up` (e.g. --bind 0.0.0.0:5000).
+# Data lives in ~/.local/share/ferrostack unless --data-dir says otherwise.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+cache="${FERROSTACK_CACHE:-$HOME/.cache/ferrostack}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+
+# System packages the cloud uses at run time; later services add theirs here
+# (QEMU, OVN/Open vSwitch, qemu-img, swtpm).
+packages=(ca-certificates curl)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+command -v cargo >/dev/null || { echo "ferrostack builds with Rust's cargo; install it (rustup) first" >&2; exit 1; }
+
+cargo build --release -p ferrostack
+exec "$CARGO_TARGET_DIR/release/ferrostack" up "$@"
