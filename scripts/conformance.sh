@@ -50,7 +50,14 @@ finish() {
 trap finish EXIT
 
 mkdir -p "$data"
-FERROSTACK_ADMIN_PASSWORD=$admin_password "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" >"$log" 2>&1 &
+# Keystone's security-compliance rules are off by default; the interop user tests
+# need them on, with the values tempest-conf.sh writes in [identity].
+FERROSTACK_ADMIN_PASSWORD=$admin_password \
+FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS=2 \
+FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__LOCKOUT_DURATION=5 \
+FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__UNIQUE_LAST_PASSWORD_COUNT=2 \
+FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__MINIMUM_PASSWORD_AGE=0 \
+    "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" >"$log" 2>&1 &
 pid=$!
 deadline=$((SECONDS + 60))
 until curl -fs -o /dev/null --max-time 2 "$base/healthcheck"; do

@@ -2,6 +2,7 @@
 //! validated token), the HTTP plumbing every listener wears ([`http`]: request ids, metrics,
 //! panic containment), and time formatting as OpenStack APIs write it.
 
+pub mod api;
 pub mod auth;
 pub mod http;
 pub mod time;

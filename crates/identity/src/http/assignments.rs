@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State as AxState};
 use axum::http::{Method, StatusCode};
-use axum::routing::get;
-use axum::Router;
+use ferrostack_common::api::{op, Api};
 use serde_json::{json, Map, Value};
 
 use super::{json, no_content, Caller, HttpResult, QueryMap, State};
@@ -23,52 +22,71 @@ struct GrantKind {
     inherited: bool,
 }
 
-pub fn routes() -> Router<State> {
-    let mut router = Router::new().route("/v3/role_assignments", get(list_role_assignments));
+pub fn routes() -> Api<State> {
+    let mut api = Api::new().get(
+        "/v3/role_assignments",
+        op("list_role_assignments", "List role assignments"),
+        list_role_assignments,
+    );
     for (actor, seg) in [(ActorType::User, "users"), (ActorType::Group, "groups")] {
         for (target, prefix) in [
             (TargetType::Project, "/v3/projects/{target}"),
             (TargetType::Domain, "/v3/domains/{target}"),
             (TargetType::System, "/v3/system"),
         ] {
-            let k = GrantKind {
-                actor,
-                target,
-                inherited: false,
-            };
-            router = router
-                .route(
-                    &format!("{prefix}/{seg}/{{actor}}/roles"),
-                    get(move |s, c, p| list_grants(s, c, p, k)),
-                )
-                .route(
-                    &format!("{prefix}/{seg}/{{actor}}/roles/{{role}}"),
-                    get(move |s, c, m, p| check_grant(s, c, m, p, k))
-                        .put(move |s, c, p| put_grant(s, c, p, k))
-                        .delete(move |s, c, p| delete_grant(s, c, p, k)),
-                );
-            if target != TargetType::System {
+            for inherited in [false, true] {
+                if inherited && target == TargetType::System {
+                    continue;
+                }
                 let k = GrantKind {
                     actor,
                     target,
-                    inherited: true,
+                    inherited,
                 };
-                let base = prefix.replace("/v3/", "/v3/OS-INHERIT/");
-                router = router
-                    .route(
-                        &format!("{base}/{seg}/{{actor}}/roles/inherited_to_projects"),
-                        get(move |s, c, p| list_grants(s, c, p, k)),
+                let (base, suffix, tag) = if inherited {
+                    (
+                        prefix.replace("/v3/", "/v3/OS-INHERIT/"),
+                        "/inherited_to_projects",
+                        "_inherited",
                     )
-                    .route(
-                        &format!("{base}/{seg}/{{actor}}/roles/{{role}}/inherited_to_projects"),
-                        get(move |s, c, m, p| check_grant(s, c, m, p, k))
-                            .put(move |s, c, p| put_grant(s, c, p, k))
-                            .delete(move |s, c, p| delete_grant(s, c, p, k)),
+                } else {
+                    (prefix.to_string(), "", "")
+                };
+                let what = format!("{}_{}{tag}", target.as_str(), actor.as_str());
+                let list_path = if inherited {
+                    format!("{base}/{seg}/{{actor}}/roles{suffix}")
+                } else {
+                    format!("{base}/{seg}/{{actor}}/roles")
+                };
+                let one = format!("{base}/{seg}/{{actor}}/roles/{{role}}{suffix}");
+                api = api
+                    .get(
+                        &list_path,
+                        op(
+                            &format!("list_grants_{what}"),
+                            &format!("List a {}'s roles on a {}", actor.as_str(), target.as_str()),
+                        ),
+                        move |s, c, p| list_grants(s, c, p, k),
+                    )
+                    .get(
+                        &one,
+                        op(&format!("check_grant_{what}"), "Check a role grant").status(204),
+                        move |s, c, m, p| check_grant(s, c, m, p, k),
+                    )
+                    .put(
+                        &one,
+                        op(&format!("create_grant_{what}"), "Grant a role").status(204),
+                        move |s, c, p| put_grant(s, c, p, k),
+                    )
+                    .delete(
+                        &one,
+                        op(&format!("revoke_grant_{what}"), "Revoke a role").status(204),
+                        move |s, c, p| delete_grant(s, c, p, k),
                     );
             }
         }
     }
-    router
+    api
 }
 
 fn assignment(p: &HashMap<String, String>, k: GrantKind, role: &str) -> Assignment {

@@ -4,8 +4,7 @@
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use ferrostack_common::api::{op, Api};
 use serde_json::{json, Value};
 
 use super::{json, no_content, Caller, HttpResult, JsonBody, QueryMap, State};
@@ -15,18 +14,60 @@ use crate::service::AuthRequest;
 /// Keystone 2026.1 speaks Identity API v3.14.
 pub const API_VERSION: &str = "v3.14";
 
-pub fn routes() -> Router<State> {
-    Router::new()
-        .route("/", get(versions))
-        .route("/v3", get(version))
-        .route(
-            "/v3/auth/tokens",
-            get(validate_token).post(issue_token).delete(revoke_token),
+pub fn routes() -> Api<State> {
+    Api::new()
+        .get(
+            "/",
+            op("list_versions", "List Identity API versions")
+                .status(300)
+                .public(),
+            versions,
         )
-        .route("/v3/auth/catalog", get(auth_catalog))
-        .route("/v3/auth/projects", get(auth_projects))
-        .route("/v3/auth/domains", get(auth_domains))
-        .route("/v3/auth/system", get(auth_system))
+        .get(
+            "/v3",
+            op("show_version", "Show Identity API v3").public(),
+            version,
+        )
+        .post(
+            "/v3/auth/tokens",
+            op("issue_token", "Authenticate and issue a token")
+                .status(201)
+                .public(),
+            issue_token,
+        )
+        .get(
+            "/v3/auth/tokens",
+            op("validate_token", "Validate a token (HEAD checks it)"),
+            validate_token,
+        )
+        .delete(
+            "/v3/auth/tokens",
+            op("revoke_token", "Revoke a token").status(204),
+            revoke_token,
+        )
+        .get(
+            "/v3/auth/catalog",
+            op("get_auth_catalog", "Catalog of the current token"),
+            auth_catalog,
+        )
+        .get(
+            "/v3/auth/projects",
+            op(
+                "get_auth_projects",
+                "Projects the token's user may scope to",
+            ),
+            auth_projects,
+        )
+        .get(
+            "/v3/auth/domains",
+            op("get_auth_domains", "Domains the token's user may scope to"),
+            auth_domains,
+        )
+        .get(
+            "/v3/auth/system",
+            op("get_auth_system", "System scopes the token's user may use"),
+            auth_system,
+        )
 }
 
 fn version_body(s: &State) -> Value {

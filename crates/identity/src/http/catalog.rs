@@ -2,37 +2,94 @@
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
+use ferrostack_common::api::{op, Api};
 use serde_json::json;
 
 use super::views::filter_list;
 use super::{json, no_content, Caller, HttpResult, JsonBody, QueryMap, State};
 use crate::error::IdentityError;
 
-pub fn routes() -> Router<State> {
-    Router::new()
-        .route("/v3/regions", get(list_regions).post(create_region))
-        .route(
+pub fn routes() -> Api<State> {
+    Api::new()
+        .get(
+            "/v3/regions",
+            op("list_regions", "List regions"),
+            list_regions,
+        )
+        .post(
+            "/v3/regions",
+            op("create_region", "Create a region").status(201),
+            create_region,
+        )
+        .get(
             "/v3/regions/{id}",
-            get(get_region)
-                .put(put_region)
-                .patch(update_region)
-                .delete(delete_region),
+            op("get_region", "Show a region"),
+            get_region,
         )
-        .route("/v3/services", get(list_services).post(create_service))
-        .route(
+        .put(
+            "/v3/regions/{id}",
+            op("create_region_with_id", "Create a region with a given id").status(201),
+            put_region,
+        )
+        .patch(
+            "/v3/regions/{id}",
+            op("update_region", "Update a region"),
+            update_region,
+        )
+        .delete(
+            "/v3/regions/{id}",
+            op("delete_region", "Delete a region").status(204),
+            delete_region,
+        )
+        .get(
+            "/v3/services",
+            op("list_services", "List services"),
+            list_services,
+        )
+        .post(
+            "/v3/services",
+            op("create_service", "Create a service").status(201),
+            create_service,
+        )
+        .get(
             "/v3/services/{id}",
-            get(get_service)
-                .patch(update_service)
-                .delete(delete_service),
+            op("get_service", "Show a service"),
+            get_service,
         )
-        .route("/v3/endpoints", get(list_endpoints).post(create_endpoint))
-        .route(
+        .patch(
+            "/v3/services/{id}",
+            op("update_service", "Update a service"),
+            update_service,
+        )
+        .delete(
+            "/v3/services/{id}",
+            op("delete_service", "Delete a service").status(204),
+            delete_service,
+        )
+        .get(
+            "/v3/endpoints",
+            op("list_endpoints", "List endpoints"),
+            list_endpoints,
+        )
+        .post(
+            "/v3/endpoints",
+            op("create_endpoint", "Create an endpoint").status(201),
+            create_endpoint,
+        )
+        .get(
             "/v3/endpoints/{id}",
-            get(get_endpoint)
-                .patch(update_endpoint)
-                .delete(delete_endpoint),
+            op("get_endpoint", "Show an endpoint"),
+            get_endpoint,
+        )
+        .patch(
+            "/v3/endpoints/{id}",
+            op("update_endpoint", "Update an endpoint"),
+            update_endpoint,
+        )
+        .delete(
+            "/v3/endpoints/{id}",
+            op("delete_endpoint", "Delete an endpoint").status(204),
+            delete_endpoint,
         )
 }
 

@@ -2,25 +2,32 @@
 //! trusts, unified limits): they answer 501 in Keystone's error format rather than a bare
 //! 404, so clients learn the feature is missing, not that their URL is wrong.
 
-use axum::routing::any;
-use axum::Router;
+use ferrostack_common::api::{op, Api};
 
 use super::State;
 use crate::error::IdentityError;
 
-pub fn routes() -> Router<State> {
-    let missing = |what: &'static str| {
-        any(move || async move {
-            IdentityError::NotImplemented(format!("{what} are not implemented yet."))
-        })
-    };
-    Router::new()
-        .route("/v3/credentials", missing("Credentials"))
-        .route("/v3/credentials/{id}", missing("Credentials"))
-        .route("/v3/OS-TRUST/trusts", missing("Trusts"))
-        .route("/v3/OS-TRUST/trusts/{*rest}", missing("Trusts"))
-        .route("/v3/registered_limits", missing("Registered limits"))
-        .route("/v3/registered_limits/{id}", missing("Registered limits"))
-        .route("/v3/limits", missing("Limits"))
-        .route("/v3/limits/{*rest}", missing("Limits"))
+async fn missing() -> IdentityError {
+    IdentityError::NotImplemented("This part of the Identity API is not implemented yet.".into())
+}
+
+pub fn routes() -> Api<State> {
+    let mut api = Api::new();
+    for (path, what) in [
+        ("/v3/credentials", "credentials"),
+        ("/v3/credentials/{id}", "credential"),
+        ("/v3/OS-TRUST/trusts", "trusts"),
+        ("/v3/OS-TRUST/trusts/{id}", "trust"),
+        ("/v3/registered_limits", "registered_limits"),
+        ("/v3/registered_limits/{id}", "registered_limit"),
+        ("/v3/limits", "limits"),
+        ("/v3/limits/{id}", "limit"),
+    ] {
+        api = api.get(
+            path,
+            op(&format!("todo_{what}"), "Not implemented yet (501)").status(501),
+            missing,
+        );
+    }
+    api
 }

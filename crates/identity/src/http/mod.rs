@@ -20,6 +20,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use ferrostack_common::api::Api;
 use ferrostack_common::AuthContext;
 use serde_json::Value;
 
@@ -114,16 +115,37 @@ pub fn no_content() -> HttpResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// All Identity routes, relative to the service root (`/identity`).
-pub fn router(identity: State) -> Router {
-    Router::new()
+/// Every Identity operation, declared once for the router and the OpenAPI document.
+pub fn api() -> Api<State> {
+    Api::new()
         .merge(auth::routes())
         .merge(resources::routes())
         .merge(assignments::routes())
         .merge(catalog::routes())
         .merge(extras::routes())
+}
+
+/// All Identity routes, relative to the service root (`/identity`), plus the service's
+/// OpenAPI document at `/openapi.json`.
+pub fn router(identity: State) -> Router {
+    let (routes, _) = api().into_parts();
+    let doc = openapi();
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        )
         .fallback(|| async {
             IdentityError::not_found("resource", "the requested URL").into_response()
         })
         .with_state(identity)
+}
+
+/// The Identity API's OpenAPI document, generated from [`api`].
+pub fn openapi() -> Value {
+    api().openapi(
+        "ferrostack Identity API (Keystone v3 compatible)",
+        auth::API_VERSION,
+        "/identity",
+    )
 }

@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::Router;
+use ferrostack_common::api::{op, Api};
 use serde_json::{json, Value};
 
 use super::views::filter_list;
@@ -12,68 +11,239 @@ use super::{json, no_content, Caller, HttpResult, JsonBody, QueryMap, State};
 use crate::error::IdentityError;
 use crate::service::resources::{validate_tag, Input};
 
-pub fn routes() -> Router<State> {
-    Router::new()
-        .route("/v3/domains", get(list_domains).post(create_domain))
-        .route(
+pub fn routes() -> Api<State> {
+    Api::new()
+        .get(
+            "/v3/domains",
+            op("list_domains", "List domains"),
+            list_domains,
+        )
+        .post(
+            "/v3/domains",
+            op("create_domain", "Create a domain").status(201),
+            create_domain,
+        )
+        .get(
             "/v3/domains/{id}",
-            get(get_domain).patch(update_domain).delete(delete_domain),
+            op("get_domain", "Show a domain"),
+            get_domain,
         )
-        .route("/v3/projects", get(list_projects).post(create_project))
-        .route(
+        .patch(
+            "/v3/domains/{id}",
+            op("update_domain", "Update a domain"),
+            update_domain,
+        )
+        .delete(
+            "/v3/domains/{id}",
+            op("delete_domain", "Delete a disabled domain").status(204),
+            delete_domain,
+        )
+        .get(
+            "/v3/projects",
+            op("list_projects", "List projects"),
+            list_projects,
+        )
+        .post(
+            "/v3/projects",
+            op("create_project", "Create a project").status(201),
+            create_project,
+        )
+        .get(
             "/v3/projects/{id}",
-            get(get_project)
-                .patch(update_project)
-                .delete(delete_project),
+            op("get_project", "Show a project"),
+            get_project,
         )
-        .route(
+        .patch(
+            "/v3/projects/{id}",
+            op("update_project", "Update a project"),
+            update_project,
+        )
+        .delete(
+            "/v3/projects/{id}",
+            op("delete_project", "Delete a project").status(204),
+            delete_project,
+        )
+        .get(
             "/v3/projects/{id}/tags",
-            get(list_tags).put(replace_tags).delete(delete_tags),
+            op("list_project_tags", "List a project's tags"),
+            list_tags,
         )
-        .route(
+        .put(
+            "/v3/projects/{id}/tags",
+            op("update_project_tags", "Replace a project's tags"),
+            replace_tags,
+        )
+        .delete(
+            "/v3/projects/{id}/tags",
+            op("delete_project_tags", "Remove all of a project's tags").status(204),
+            delete_tags,
+        )
+        .get(
             "/v3/projects/{id}/tags/{tag}",
-            get(check_tag).put(add_tag).delete(delete_tag),
+            op("get_project_tag", "Check a project tag").status(204),
+            check_tag,
         )
-        .route("/v3/users", get(list_users).post(create_user))
-        .route(
+        .put(
+            "/v3/projects/{id}/tags/{tag}",
+            op("create_project_tag", "Add a project tag").status(201),
+            add_tag,
+        )
+        .delete(
+            "/v3/projects/{id}/tags/{tag}",
+            op("delete_project_tag", "Remove a project tag").status(204),
+            delete_tag,
+        )
+        .get("/v3/users", op("list_users", "List users"), list_users)
+        .post(
+            "/v3/users",
+            op("create_user", "Create a user").status(201),
+            create_user,
+        )
+        .get("/v3/users/{id}", op("get_user", "Show a user"), get_user)
+        .patch(
             "/v3/users/{id}",
-            get(get_user).patch(update_user).delete(delete_user),
+            op("update_user", "Update a user"),
+            update_user,
         )
-        .route(
+        .delete(
+            "/v3/users/{id}",
+            op("delete_user", "Delete a user").status(204),
+            delete_user,
+        )
+        .post(
             "/v3/users/{id}/password",
-            axum::routing::post(change_password),
+            op("change_password", "Change one's own password")
+                .status(204)
+                .public(),
+            change_password,
         )
-        .route("/v3/users/{id}/groups", get(user_groups))
-        .route("/v3/users/{id}/projects", get(user_projects))
-        .route(
+        .get(
+            "/v3/users/{id}/groups",
+            op("list_groups_for_user", "List a user's groups"),
+            user_groups,
+        )
+        .get(
+            "/v3/users/{id}/projects",
+            op("list_user_projects", "List a user's projects"),
+            user_projects,
+        )
+        .get(
             "/v3/users/{id}/application_credentials",
-            get(list_app_creds).post(create_app_cred),
+            op(
+                "list_application_credentials",
+                "List application credentials",
+            ),
+            list_app_creds,
         )
-        .route(
+        .post(
+            "/v3/users/{id}/application_credentials",
+            op(
+                "create_application_credential",
+                "Create an application credential",
+            )
+            .status(201),
+            create_app_cred,
+        )
+        .get(
             "/v3/users/{id}/application_credentials/{cred}",
-            get(get_app_cred).delete(delete_app_cred),
+            op(
+                "get_application_credential",
+                "Show an application credential",
+            ),
+            get_app_cred,
         )
-        .route("/v3/groups", get(list_groups).post(create_group))
-        .route(
+        .delete(
+            "/v3/users/{id}/application_credentials/{cred}",
+            op(
+                "delete_application_credential",
+                "Delete an application credential",
+            )
+            .status(204),
+            delete_app_cred,
+        )
+        .get("/v3/groups", op("list_groups", "List groups"), list_groups)
+        .post(
+            "/v3/groups",
+            op("create_group", "Create a group").status(201),
+            create_group,
+        )
+        .get(
             "/v3/groups/{id}",
-            get(get_group).patch(update_group).delete(delete_group),
+            op("get_group", "Show a group"),
+            get_group,
         )
-        .route("/v3/groups/{id}/users", get(group_users))
-        .route(
+        .patch(
+            "/v3/groups/{id}",
+            op("update_group", "Update a group"),
+            update_group,
+        )
+        .delete(
+            "/v3/groups/{id}",
+            op("delete_group", "Delete a group").status(204),
+            delete_group,
+        )
+        .get(
+            "/v3/groups/{id}/users",
+            op("list_users_in_group", "List a group's members"),
+            group_users,
+        )
+        .put(
             "/v3/groups/{id}/users/{user}",
-            put(add_member).get(check_member).delete(remove_member),
+            op("add_user_to_group", "Add a user to a group").status(204),
+            add_member,
         )
-        .route("/v3/roles", get(list_roles).post(create_role))
-        .route(
+        .get(
+            "/v3/groups/{id}/users/{user}",
+            op("check_user_in_group", "Check group membership").status(204),
+            check_member,
+        )
+        .delete(
+            "/v3/groups/{id}/users/{user}",
+            op("remove_user_from_group", "Remove a user from a group").status(204),
+            remove_member,
+        )
+        .get("/v3/roles", op("list_roles", "List roles"), list_roles)
+        .post(
+            "/v3/roles",
+            op("create_role", "Create a role").status(201),
+            create_role,
+        )
+        .get("/v3/roles/{id}", op("get_role", "Show a role"), get_role)
+        .patch(
             "/v3/roles/{id}",
-            get(get_role).patch(update_role).delete(delete_role),
+            op("update_role", "Update a role"),
+            update_role,
         )
-        .route("/v3/roles/{id}/implies", get(list_implied))
-        .route(
+        .delete(
+            "/v3/roles/{id}",
+            op("delete_role", "Delete a role").status(204),
+            delete_role,
+        )
+        .get(
+            "/v3/roles/{id}/implies",
+            op("list_implied_roles", "List the roles a role implies"),
+            list_implied,
+        )
+        .put(
             "/v3/roles/{id}/implies/{implied}",
-            put(create_implied).get(get_implied).delete(delete_implied),
+            op("create_implied_role", "Make a role imply another").status(201),
+            create_implied,
         )
-        .route("/v3/role_inferences", get(role_inferences))
+        .get(
+            "/v3/roles/{id}/implies/{implied}",
+            op("get_implied_role", "Show (HEAD: check) an implied role"),
+            get_implied,
+        )
+        .delete(
+            "/v3/roles/{id}/implies/{implied}",
+            op("delete_implied_role", "Remove a role implication").status(204),
+            delete_implied,
+        )
+        .get(
+            "/v3/role_inferences",
+            op("list_role_inference_rules", "List all role implications"),
+            role_inferences,
+        )
 }
 
 // ---- domains ----
