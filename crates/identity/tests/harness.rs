@@ -22,6 +22,7 @@ pub struct TestCloud {
     pub identity: Arc<Identity>,
     pub router: axum::Router,
     pub engine: &'static str,
+    pub keys_dir: std::path::PathBuf,
 }
 
 pub struct Reply {
@@ -52,7 +53,8 @@ fn config() -> IdentityConfig {
     c
 }
 
-async fn new_pg_database(admin_url: &str) -> String {
+/// A new, empty PostgreSQL database on the test cluster; its URL.
+pub async fn new_pg_database(admin_url: &str) -> String {
     let name = format!("t{}", uuid::Uuid::new_v4().simple());
     let db = Db::connect(admin_url)
         .await
@@ -76,10 +78,8 @@ impl TestCloud {
 
     pub async fn with_config(url: &str, engine: &'static str, config: IdentityConfig) -> TestCloud {
         let db = Db::connect(url).await.unwrap();
-        let keys = KeyRepository::new(
-            std::env::temp_dir().join(format!("fs-keys-{}", uuid::Uuid::new_v4())),
-            3,
-        );
+        let keys_dir = std::env::temp_dir().join(format!("fs-keys-{}", uuid::Uuid::new_v4()));
+        let keys = KeyRepository::new(keys_dir.clone(), 3);
         let policy = Identity::default_policy(None).unwrap();
         let identity = Identity::new(db, config, policy, keys, "http://localhost/identity".into())
             .await
@@ -103,6 +103,30 @@ impl TestCloud {
             identity,
             router,
             engine,
+            keys_dir,
+        }
+    }
+
+    /// A second node on the same database and Fernet keys as `first` (a multi-node control plane).
+    pub async fn sharing(first: &TestCloud, url: &str) -> TestCloud {
+        let db = Db::connect(url).await.unwrap();
+        let keys = KeyRepository::new(first.keys_dir.clone(), 3);
+        let policy = Identity::default_policy(None).unwrap();
+        let identity = Identity::new(
+            db,
+            config(),
+            policy,
+            keys,
+            "http://localhost/identity".into(),
+        )
+        .await
+        .unwrap();
+        let router = ferrostack_identity::http::router(identity.clone());
+        TestCloud {
+            identity,
+            router,
+            engine: first.engine,
+            keys_dir: first.keys_dir.clone(),
         }
     }
 
