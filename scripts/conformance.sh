@@ -57,7 +57,7 @@ FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS=2 \
 FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__LOCKOUT_DURATION=5 \
 FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__UNIQUE_LAST_PASSWORD_COUNT=2 \
 FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__MINIMUM_PASSWORD_AGE=0 \
-    "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" >"$log" 2>&1 &
+    "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" --no-user-clouds-yaml >"$log" 2>&1 &
 pid=$!
 deadline=$((SECONDS + 60))
 until curl -fs -o /dev/null --max-time 2 "$base/healthcheck"; do
@@ -235,7 +235,7 @@ for svc in "${SERVICES[@]}"; do
     fi
     tempest_run "$svc-other" --regex "^${module//./\\.}\\." --exclude-list "$svc-interop.include"
     echo "$svc other: $PASSED passed, $FAILED failed, $SKIPPED skipped"
-    tail -n +2 "$svc-other.sum" | grep -v '^skip ' | sed 's/^/  not passed: /' || true
+    tail -n +2 "$svc-other.sum" | grep -v '^skip ' | sort -k2 | sed 's/^/  not passed: /' || true
 done
 [ "$failed" = 0 ] || die "interop tests failed"
 echo "conformance: passed"
