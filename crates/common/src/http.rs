@@ -156,9 +156,83 @@ pub fn finish(router: Router, metrics: Metrics) -> Router {
     router
         .route("/healthcheck", get(|| async { "OK" }))
         .route("/metrics", get(move || async move { m.render() }))
-        .route_layer(middleware::from_fn_with_state(metrics, record_metrics))
-        .layer(middleware::from_fn(request_context))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        // Innermost, so a handler's panic is a 500 that the metrics and the access log see.
+        .route_layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        .route_layer(middleware::from_fn_with_state(metrics, record_metrics))
+        .layer(middleware::from_fn(request_context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::Path;
+    use tower::ServiceExt;
+
+    async fn get(app: &Router, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn request_ids_metrics_and_panics() {
+        let metrics = Metrics::default();
+        let routes = Router::new()
+            .route(
+                "/things/{id}",
+                get_route(|Path(id): Path<String>| async move { id }),
+            )
+            .route(
+                "/boom",
+                get_route(|| async { panic!("handler bug") as &'static str }),
+            );
+        let app = finish(routes, metrics);
+
+        let (status, headers, body) = get(&app, "/things/abc").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "abc");
+        let id = headers
+            .get(REQUEST_ID_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(id.starts_with("req-"));
+        let (_, headers2, _) = get(&app, "/things/def").await;
+        assert_ne!(
+            headers2.get(REQUEST_ID_HEADER).unwrap().to_str().unwrap(),
+            id,
+            "ids are unique"
+        );
+
+        let (status, _, body) = get(&app, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            body.contains("\"code\": 500") && !body.contains("handler bug"),
+            "{body}"
+        );
+
+        assert_eq!(get(&app, "/healthcheck").await.0, StatusCode::OK);
+        let (_, _, text) = get(&app, "/metrics").await;
+        assert!(text.contains(r#"ferrostack_http_requests_total{method="GET",route="/things/{id}",status="200"} 2"#), "{text}");
+        assert!(text.contains(r#"route="/boom",status="500"}"#), "{text}");
+        assert!(
+            !text.contains("/things/abc"),
+            "raw paths must not become labels"
+        );
+    }
+
+    fn get_route<H: axum::handler::Handler<T, ()>, T: 'static>(
+        h: H,
+    ) -> axum::routing::MethodRouter<()> {
+        axum::routing::get(h)
+    }
 }
