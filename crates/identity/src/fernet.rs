@@ -130,6 +130,10 @@ impl KeyRepository {
         }
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn io(&self, source: std::io::Error) -> KeyError {
         KeyError::Io {
             dir: self.dir.display().to_string(),

@@ -7,10 +7,11 @@
 
 use ferrostack_db::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "identity core",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "identity core",
+        sql: r#"
 CREATE TABLE domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '', enabled BOOLEAN NOT NULL, tags TEXT NOT NULL DEFAULT '[]', options TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL);
 CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id), parent_id TEXT, description TEXT NOT NULL DEFAULT '', enabled BOOLEAN NOT NULL, tags TEXT NOT NULL DEFAULT '[]', options TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL, UNIQUE (domain_id, name));
 CREATE INDEX projects_parent ON projects (parent_id);
@@ -39,5 +40,18 @@ CREATE INDEX revocations_expiry ON revocations (expires_at);
 CREATE TABLE revision (id BIGINT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO revision (id, value) VALUES (1, 1);
 "#,
-    postgres: None,
-}];
+        postgres: None,
+    },
+    // Access rules of application credentials outlive the credentials that use them (as in
+    // Keystone): a user's identical rules are one row, shared by id. The limits index makes
+    // duplicates collide although one of project_id/domain_id is always NULL.
+    Migration {
+        version: 2,
+        name: "access rules",
+        sql: r#"
+CREATE TABLE access_rules (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, service TEXT NOT NULL, path TEXT NOT NULL, method TEXT NOT NULL, UNIQUE (user_id, service, path, method));
+CREATE UNIQUE INDEX limits_unique_target ON limits (COALESCE(project_id, ''), COALESCE(domain_id, ''), service_id, region_id, resource_name);
+"#,
+        postgres: None,
+    },
+];

@@ -148,6 +148,11 @@ rules! {
     "identity:update_credential" => or(&[ADMIN, "user_id:%(target.credential.user_id)s"]),
     "identity:delete_credential" => or(&[ADMIN, "user_id:%(target.credential.user_id)s"]),
 
+    "identity:ec2_get_credential" => or(&[ADMIN, SYSTEM_READER, "(rule:owner and user_id:%(target.credential.user_id)s)"]),
+    "identity:ec2_list_credentials" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
+    "identity:ec2_create_credential" => or(&[ADMIN, "rule:owner"]),
+    "identity:ec2_delete_credential" => or(&[ADMIN, "(rule:owner and user_id:%(target.credential.user_id)s)"]),
+
     "identity:create_trust" => "user_id:%(trust.trustor_user_id)s",
     "identity:list_trusts" => admin_or_reader(),
     "identity:list_trusts_for_trustor" => or(&[ADMIN, SYSTEM_READER, "user_id:%(target.trust.trustor_user_id)s"]),

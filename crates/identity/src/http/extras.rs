@@ -14,8 +14,6 @@ async fn missing() -> IdentityError {
 pub fn routes() -> Api<State> {
     let mut api = Api::new();
     for (path, what) in [
-        ("/v3/credentials", "credentials"),
-        ("/v3/credentials/{id}", "credential"),
         ("/v3/OS-TRUST/trusts", "trusts"),
         ("/v3/OS-TRUST/trusts/{id}", "trust"),
         ("/v3/registered_limits", "registered_limits"),

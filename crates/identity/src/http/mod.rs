@@ -8,6 +8,7 @@
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
+pub mod credentials;
 pub mod extras;
 pub mod resources;
 pub mod views;
@@ -122,6 +123,7 @@ pub fn api() -> Api<State> {
         .merge(resources::routes())
         .merge(assignments::routes())
         .merge(catalog::routes())
+        .merge(credentials::routes())
         .merge(extras::routes())
 }
 

@@ -126,6 +126,28 @@ impl Identity {
         })
     }
 
+    pub fn credential_view(&self, c: &Credential) -> Value {
+        with_extra(
+            obj(json!({
+                "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.credential_type,
+                "blob": c.blob, "links": self.link(&format!("/credentials/{}", c.id)),
+            })),
+            &c.extra,
+        )
+    }
+
+    /// An ec2 credential as the OS-EC2 API shows it: the blob's keys at the top level.
+    pub fn ec2_view(&self, c: &Credential) -> Value {
+        let blob: Value = serde_json::from_str(&c.blob).unwrap_or(Value::Null);
+        let access = blob.get("access").cloned().unwrap_or(Value::Null);
+        json!({
+            "user_id": c.user_id, "tenant_id": c.project_id,
+            "access": access, "secret": blob.get("secret"),
+            "trust_id": blob.get("trust_id"),
+            "links": {"self": format!("{}/users/{}/credentials/OS-EC2/{}", self.v3_url(), c.user_id, access.as_str().unwrap_or_default())},
+        })
+    }
+
     /// The catalog as tokens show it, with `$(project_id)s`-style URL templates filled in.
     pub async fn catalog_view(&self, project_id: Option<&str>) -> crate::error::Result<Value> {
         let services = self.store.services().await?;

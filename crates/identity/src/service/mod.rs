@@ -9,6 +9,7 @@
 pub mod assignments;
 pub mod auth;
 pub mod bootstrap;
+pub mod credentials;
 pub mod passwords;
 pub mod resources;
 
@@ -45,6 +46,8 @@ pub struct Identity {
     pub public_url: String,
     key_repo: KeyRepository,
     keys: RwLock<Arc<Vec<FernetKey>>>,
+    /// Keys that encrypt credential blobs at rest, kept apart from the token keys.
+    credential_keys: Vec<FernetKey>,
     revision: AtomicI64,
     cache: Mutex<TokenCache>,
     revocations: RwLock<Arc<Vec<Revocation>>>,
@@ -63,6 +66,10 @@ impl Identity {
             .await?;
         key_repo.setup()?;
         let keys = key_repo.load()?;
+        let credential_repo =
+            KeyRepository::new(format!("{}-credential", key_repo.dir().display()), 3);
+        credential_repo.setup()?;
+        let credential_keys = credential_repo.load()?;
         let store = Store::new(db);
         let revision = store.revision().await?;
         let revocations = store.revocations(now_secs()).await?;
@@ -73,6 +80,7 @@ impl Identity {
             public_url: public_url.trim_end_matches('/').to_string(),
             key_repo,
             keys: RwLock::new(Arc::new(keys)),
+            credential_keys,
             revision: AtomicI64::new(revision),
             cache: Mutex::new(TokenCache::default()),
             revocations: RwLock::new(Arc::new(revocations)),

@@ -174,7 +174,7 @@ pub fn validate_tag(t: &str) -> Result<()> {
 }
 
 /// Maps a failed insert to 409 when it hit a unique constraint.
-fn conflict(
+pub(crate) fn conflict(
     kind: &'static str,
     detail: String,
 ) -> impl FnOnce(ferrostack_db::sqlx::Error) -> IdentityError {
