@@ -14,8 +14,6 @@ async fn missing() -> IdentityError {
 pub fn routes() -> Api<State> {
     let mut api = Api::new();
     for (path, what) in [
-        ("/v3/OS-TRUST/trusts", "trusts"),
-        ("/v3/OS-TRUST/trusts/{id}", "trust"),
         ("/v3/registered_limits", "registered_limits"),
         ("/v3/registered_limits/{id}", "registered_limit"),
         ("/v3/limits", "limits"),

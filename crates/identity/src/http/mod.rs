@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod extras;
 pub mod resources;
+pub mod trusts;
 pub mod views;
 
 use std::collections::HashMap;
@@ -124,6 +125,7 @@ pub fn api() -> Api<State> {
         .merge(assignments::routes())
         .merge(catalog::routes())
         .merge(credentials::routes())
+        .merge(trusts::routes())
         .merge(extras::routes())
 }
 

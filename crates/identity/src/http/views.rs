@@ -225,6 +225,16 @@ impl Identity {
                 token.insert("catalog".into(), self.catalog_view(ctx.project_id()).await?);
             }
         }
+        if let Some(tr) = &t.trust {
+            token.insert(
+                "OS-TRUST:trust".into(),
+                json!({
+                    "id": tr.id, "impersonation": tr.impersonation,
+                    "trustor_user": {"id": tr.trustor_user_id},
+                    "trustee_user": {"id": tr.trustee_user_id},
+                }),
+            );
+        }
         if let Some(c) = &t.app_cred {
             let mut ac = obj(json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted}));
             if !c.access_rules.is_empty() {

@@ -16,8 +16,9 @@ use ferrostack_common::{AuthContext, Scope};
 use serde_json::Value;
 
 use crate::error::{IdentityError, Result};
-use crate::model::{AppCred, Revocation, Role, User};
+use crate::model::{AppCred, Revocation, Role, Trust, User};
 use crate::service::assignments::RoleTarget;
+use crate::service::trusts::trust_alive;
 use crate::service::{now_secs, passwords, Identity};
 use crate::token::{new_audit_id, TokenPayload, TokenScope};
 
@@ -40,6 +41,8 @@ pub enum ScopeRequest {
     Project(NamedRef),
     Domain(NamedRef),
     System,
+    /// `{"OS-TRUST:trust": {"id": ...}}`: the trustee asks for the trust's delegated roles.
+    Trust(String),
 }
 
 /// A parsed `auth` block.
@@ -73,6 +76,7 @@ pub struct ValidatedToken {
     pub password_expires_at: Option<i64>,
     pub roles: Vec<Role>,
     pub app_cred: Option<AppCred>,
+    pub trust: Option<Trust>,
 }
 
 pub struct IssuedToken {
@@ -235,10 +239,11 @@ impl AuthRequest {
                         return Err(IdentityError::bad("Invalid input for field 'scope.system': only {\"all\": true} is supported."));
                     }
                     ScopeRequest::System
-                } else if scope.get("OS-TRUST:trust").is_some() {
-                    return Err(IdentityError::NotImplemented(
-                        "Trust-scoped tokens are not supported yet.".into(),
-                    ));
+                } else if let Some(t) = scope.get("OS-TRUST:trust") {
+                    let id = str_at(t, "id", "scope.OS-TRUST:trust")?.ok_or_else(|| {
+                        IdentityError::bad("Expecting to find id in scope.OS-TRUST:trust.")
+                    })?;
+                    ScopeRequest::Trust(id.to_string())
                 } else {
                     return Err(IdentityError::bad(
                         "Invalid input for field 'scope': expected project, domain or system.",
@@ -444,6 +449,7 @@ impl Identity {
         }
         let user = user.ok_or_else(IdentityError::unauthenticated)?;
 
+        let mut trust_id = None;
         let scope = match (&app_cred, &req.scope) {
             (Some(cred), ScopeRequest::Default) => TokenScope::Project(cred.project_id.clone()),
             (Some(cred), ScopeRequest::Project(p)) => {
@@ -453,6 +459,28 @@ impl Identity {
                 TokenScope::Project(cred.project_id.clone())
             }
             (Some(_), _) => return Err(IdentityError::unauthenticated()),
+            (None, ScopeRequest::Trust(id)) => {
+                let trust = self.existing_trust(id).await?;
+                if trust.trustee_user_id != user.id {
+                    return Err(IdentityError::ForbiddenMessage(format!(
+                        "User {} is not the trustee of trust {id}.",
+                        user.id
+                    )));
+                }
+                if trust.remaining_uses.is_some() && !self.store.consume_trust_use(id).await? {
+                    return Err(IdentityError::ForbiddenMessage(format!(
+                        "Trust {id} has no uses left."
+                    )));
+                }
+                if let Some(e) = trust.expires_at {
+                    expires_at = expires_at.min(e / 1_000_000);
+                }
+                trust_id = Some(trust.id.clone());
+                match trust.project_id {
+                    Some(p) => TokenScope::Project(p),
+                    None => TokenScope::Unscoped,
+                }
+            }
             (None, ScopeRequest::Unscoped) => TokenScope::Unscoped,
             (None, ScopeRequest::System) => TokenScope::System,
             (None, ScopeRequest::Project(p)) => TokenScope::Project(
@@ -479,7 +507,7 @@ impl Identity {
             expires_at,
             audit_ids,
             app_cred_id: app_cred.map(|c| c.id),
-            trust_id: None,
+            trust_id,
         };
         let id = payload.seal(&self.keys()[0]);
         // Building the answer through validation guarantees GET /auth/tokens shows the same.
@@ -566,11 +594,44 @@ impl Identity {
     /// Resolves a payload against current data into the caller's full context.
     async fn build_validated(&self, payload: TokenPayload) -> Result<ValidatedToken> {
         let nf = || IdentityError::not_found("token", "");
-        let user = self.store.user(&payload.user_id).await?.ok_or_else(nf)?;
-        let user_domain = self.store.domain(&user.domain_id).await?.ok_or_else(nf)?;
-        if !user.enabled || !user_domain.enabled {
+        let mut user = self.store.user(&payload.user_id).await?.ok_or_else(nf)?;
+        let trustee_domain = self.store.domain(&user.domain_id).await?.ok_or_else(nf)?;
+        if !user.enabled || !trustee_domain.enabled {
             return Err(nf());
         }
+        // A trust token acts with the trustor's roles (and shows the trustor as its user when
+        // the trust impersonates); both users must still be usable.
+        let (trust, role_holder) = match &payload.trust_id {
+            Some(id) => {
+                let t = self
+                    .store
+                    .trust(id)
+                    .await?
+                    .filter(|t| trust_alive(t) && t.trustee_user_id == user.id)
+                    .ok_or_else(nf)?;
+                let trustor = self
+                    .store
+                    .user(&t.trustor_user_id)
+                    .await?
+                    .filter(|u| u.enabled)
+                    .ok_or_else(nf)?;
+                let holder = trustor.id.clone();
+                if t.impersonation {
+                    user = trustor;
+                }
+                (Some(t), holder)
+            }
+            None => (None, user.id.clone()),
+        };
+        let user_domain = if user.domain_id == trustee_domain.id {
+            trustee_domain
+        } else {
+            self.store
+                .domain(&user.domain_id)
+                .await?
+                .filter(|d| d.enabled)
+                .ok_or_else(nf)?
+        };
         let app_cred = match &payload.app_cred_id {
             Some(id) => {
                 let c = self.store.app_cred(id).await?.ok_or_else(nf)?;
@@ -624,9 +685,15 @@ impl Identity {
             }
         };
         let mut roles = match &target {
-            Some(t) => self.effective_roles(&user.id, t).await?,
+            Some(t) => self.effective_roles(&role_holder, t).await?,
             None => Vec::new(),
         };
+        if let Some(t) = &trust {
+            let delegated = self
+                .expand_implied(t.roles.iter().cloned().collect())
+                .await?;
+            roles.retain(|r| delegated.contains(&r.id));
+        }
         if let Some(c) = &app_cred {
             // A credential never carries more than its owner holds today.
             let delegated = self
@@ -658,6 +725,7 @@ impl Identity {
             ctx,
             roles,
             app_cred,
+            trust,
         })
     }
 

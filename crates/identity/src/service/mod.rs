@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod credentials;
 pub mod passwords;
 pub mod resources;
+pub mod trusts;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
