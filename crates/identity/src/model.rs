@@ -156,6 +156,16 @@ pub struct AppCred {
     pub access_rules: Vec<Value>,
 }
 
+/// What an application credential may call: a method on a path of a service type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRule {
+    pub id: String,
+    pub user_id: String,
+    pub service: String,
+    pub path: String,
+    pub method: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Trust {
     pub id: String,

@@ -142,6 +142,10 @@ rules! {
     "identity:create_application_credential" => "user_id:%(user_id)s",
     "identity:delete_application_credential" => or(&[ADMIN, "rule:owner"]),
 
+    "identity:get_access_rule" => or(&[ADMIN, SYSTEM_READER, "user_id:%(target.user.id)s"]),
+    "identity:list_access_rules" => or(&[ADMIN, SYSTEM_READER, "user_id:%(target.user.id)s"]),
+    "identity:delete_access_rule" => or(&[ADMIN, "user_id:%(target.user.id)s"]),
+
     "identity:get_credential" => or(&[ADMIN, SYSTEM_READER, "user_id:%(target.credential.user_id)s"]),
     "identity:list_credentials" => or(&[ADMIN, SYSTEM_READER, "user_id:%(target.credential.user_id)s"]),
     "identity:create_credential" => or(&[ADMIN, "user_id:%(target.credential.user_id)s"]),

@@ -184,6 +184,16 @@ fn credential(r: AnyRow) -> Credential {
     }
 }
 
+fn access_rule(r: AnyRow) -> AccessRule {
+    AccessRule {
+        id: r.get("id"),
+        user_id: r.get("user_id"),
+        service: r.get("service"),
+        path: r.get("path"),
+        method: r.get("method"),
+    }
+}
+
 fn nonempty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -496,6 +506,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM credentials WHERE user_id=$1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM access_rules WHERE user_id=$1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -921,6 +935,58 @@ impl Store {
 
     pub async fn delete_app_cred(&self, id: &str) -> R<bool> {
         Ok(sqlx::query("DELETE FROM app_creds WHERE id=$1")
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    // ---- access rules ----
+
+    /// The id of the user's rule with these fields, creating it when new.
+    pub async fn ensure_access_rule(&self, r: &AccessRule) -> R<String> {
+        let find = || {
+            sqlx::query("SELECT id FROM access_rules WHERE user_id=$1 AND service=$2 AND path=$3 AND method=$4")
+                .bind(&r.user_id).bind(&r.service).bind(&r.path).bind(&r.method)
+        };
+        if let Some(row) = find().fetch_optional(self.pool()).await? {
+            return Ok(row.get(0));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO access_rules (id, user_id, service, path, method) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(&r.id)
+        .bind(&r.user_id)
+        .bind(&r.service)
+        .bind(&r.path)
+        .bind(&r.method)
+        .execute(self.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(r.id.clone()),
+            // Lost a race with an identical insert: use the winner's row.
+            Err(e) if ferrostack_db::is_unique_violation(&e) => {
+                Ok(find().fetch_one(self.pool()).await?.get(0))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn access_rules(&self, user_id: &str) -> R<Vec<AccessRule>> {
+        Ok(sqlx::query(
+            "SELECT * FROM access_rules WHERE user_id=$1 ORDER BY service, path, method",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(access_rule)
+        .collect())
+    }
+
+    pub async fn delete_access_rule(&self, id: &str) -> R<bool> {
+        Ok(sqlx::query("DELETE FROM access_rules WHERE id=$1")
             .bind(id)
             .execute(self.pool())
             .await?

@@ -5,6 +5,7 @@
 //! into Keystone's error body: a missing or bad token is 401, a body that is not JSON is 400,
 //! a body over `max_request_body_size` is 413.
 
+pub mod access_rules;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
@@ -126,6 +127,7 @@ pub fn api() -> Api<State> {
         .merge(catalog::routes())
         .merge(credentials::routes())
         .merge(trusts::routes())
+        .merge(access_rules::routes())
         .merge(extras::routes())
 }
 

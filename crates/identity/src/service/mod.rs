@@ -6,6 +6,7 @@
 //! change to a user, project, role or grant. Revocation events are kept in memory and
 //! refreshed with the revision too, so a revoked token fails on its next use.
 
+pub mod access_rules;
 pub mod assignments;
 pub mod auth;
 pub mod bootstrap;

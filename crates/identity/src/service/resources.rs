@@ -1085,23 +1085,9 @@ impl Identity {
                 ))
             }
         }
-        let access_rules = match i.raw("access_rules") {
-            None | Some(Value::Null) => vec![],
-            Some(Value::Array(rules)) => rules
-                .iter()
-                .map(|r| {
-                    let mut r = r.as_object().cloned().ok_or_else(|| IdentityError::bad("Invalid input for field 'access_rules': expected objects."))?;
-                    for k in ["path", "method", "service"] {
-                        if !r.get(k).is_some_and(Value::is_string) {
-                            return Err(IdentityError::bad(format!("Invalid input for field 'access_rules': each rule needs a string '{k}'.")));
-                        }
-                    }
-                    r.entry("id").or_insert_with(|| Value::String(new_id()));
-                    Ok(Value::Object(r))
-                })
-                .collect::<Result<_>>()?,
-            Some(_) => return Err(IdentityError::bad("Invalid input for field 'access_rules': expected a list.")),
-        };
+        let access_rules = self
+            .resolve_access_rules(user_id, i.raw("access_rules"))
+            .await?;
         let cred = AppCred {
             id: new_id(),
             name: name.clone(),
