@@ -10,7 +10,7 @@ pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub mod credentials;
-pub mod extras;
+pub mod limits;
 pub mod resources;
 pub mod trusts;
 pub mod views;
@@ -128,7 +128,7 @@ pub fn api() -> Api<State> {
         .merge(credentials::routes())
         .merge(trusts::routes())
         .merge(access_rules::routes())
-        .merge(extras::routes())
+        .merge(limits::routes())
 }
 
 /// All Identity routes, relative to the service root (`/identity`), plus the service's
