@@ -54,4 +54,13 @@ CREATE UNIQUE INDEX limits_unique_target ON limits (COALESCE(project_id, ''), CO
 "#,
         postgres: None,
     },
+    // Endpoint groups (OS-EP-FILTER): a named filter over the catalog's endpoints.
+    Migration {
+        version: 3,
+        name: "endpoint groups",
+        sql: r#"
+CREATE TABLE endpoint_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', filters TEXT NOT NULL DEFAULT '{}');
+"#,
+        postgres: None,
+    },
 ];

@@ -141,6 +141,15 @@ pub struct Endpoint {
     pub extra: Extra,
 }
 
+/// A named filter (`interface`, `service_id`, `region_id`) selecting catalog endpoints.
+#[derive(Debug, Clone)]
+pub struct EndpointGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub filters: Extra,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppCred {
     pub id: String,

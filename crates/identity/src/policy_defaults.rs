@@ -137,6 +137,12 @@ rules! {
     "identity:update_endpoint" => ADMIN,
     "identity:delete_endpoint" => ADMIN,
 
+    "identity:get_endpoint_group" => admin_or_reader(),
+    "identity:list_endpoint_groups" => admin_or_reader(),
+    "identity:create_endpoint_group" => ADMIN,
+    "identity:update_endpoint_group" => ADMIN,
+    "identity:delete_endpoint_group" => ADMIN,
+
     "identity:get_application_credential" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
     "identity:list_application_credentials" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
     "identity:create_application_credential" => "user_id:%(user_id)s",

@@ -143,6 +143,15 @@ fn endpoint(r: AnyRow) -> Endpoint {
     }
 }
 
+fn endpoint_group(r: AnyRow) -> EndpointGroup {
+    EndpointGroup {
+        id: r.get("id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        filters: map(r.get("filters")),
+    }
+}
+
 fn app_cred(r: AnyRow) -> AppCred {
     AppCred {
         id: r.get("id"),
@@ -897,6 +906,52 @@ impl Store {
 
     pub async fn delete_endpoint(&self, id: &str) -> R<bool> {
         Ok(sqlx::query("DELETE FROM endpoints WHERE id=$1")
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    // ---- endpoint groups ----
+
+    pub async fn upsert_endpoint_group(&self, g: &EndpointGroup, new: bool) -> R<()> {
+        let sql = if new {
+            "INSERT INTO endpoint_groups (id, name, description, filters) VALUES ($1,$2,$3,$4)"
+        } else {
+            "UPDATE endpoint_groups SET name=$2, description=$3, filters=$4 WHERE id=$1"
+        };
+        sqlx::query(sql)
+            .bind(&g.id)
+            .bind(&g.name)
+            .bind(&g.description)
+            .bind(text(&g.filters))
+            .execute(self.pool())
+            .await
+            .map(drop)
+    }
+
+    pub async fn endpoint_group(&self, id: &str) -> R<Option<EndpointGroup>> {
+        Ok(sqlx::query("SELECT * FROM endpoint_groups WHERE id=$1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(endpoint_group))
+    }
+
+    pub async fn endpoint_groups(&self) -> R<Vec<EndpointGroup>> {
+        Ok(
+            sqlx::query("SELECT * FROM endpoint_groups ORDER BY name, id")
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(endpoint_group)
+                .collect(),
+        )
+    }
+
+    pub async fn delete_endpoint_group(&self, id: &str) -> R<bool> {
+        Ok(sqlx::query("DELETE FROM endpoint_groups WHERE id=$1")
             .bind(id)
             .execute(self.pool())
             .await?

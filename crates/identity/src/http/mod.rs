@@ -10,6 +10,7 @@ pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub mod credentials;
+pub mod endpoint_groups;
 pub mod limits;
 pub mod resources;
 pub mod trusts;
@@ -128,6 +129,7 @@ pub fn api() -> Api<State> {
         .merge(credentials::routes())
         .merge(trusts::routes())
         .merge(access_rules::routes())
+        .merge(endpoint_groups::routes())
         .merge(limits::routes())
 }
 

@@ -972,20 +972,27 @@ impl Identity {
             }
             e.url = u;
         }
-        // `region` is the deprecated spelling of `region_id`.
-        if i.has("region_id") || i.has("region") {
-            e.region_id = match i.string("region_id", 255)? {
-                Some(r) => Some(r),
-                None => i.string("region", 255)?,
-            };
-            if let Some(r) = &e.region_id {
-                self.store
-                    .region(r)
-                    .await?
-                    .ok_or_else(|| IdentityError::not_found("region", r))?;
+        // Strict boolean first: a string "False" is a 400 before anything else happens.
+        let enabled = i.boolean("enabled")?;
+        // `region` is the deprecated spelling of `region_id`; as in Keystone, a region named
+        // that way is created when missing, while an unknown `region_id` is a 400.
+        let mut create_region = None;
+        if let Some(r) = i.string("region_id", 255)? {
+            if self.store.region(&r).await?.is_none() {
+                return Err(IdentityError::bad(format!(
+                    "Invalid input for field 'region_id': region {r} does not exist."
+                )));
             }
+            e.region_id = Some(r);
+        } else if let Some(r) = i.string("region", 255)? {
+            if self.store.region(&r).await?.is_none() {
+                create_region = Some(r.clone());
+            }
+            e.region_id = Some(r);
+        } else if i.has("region_id") || i.has("region") {
+            e.region_id = None;
         }
-        if let Some(en) = i.boolean("enabled")? {
+        if let Some(en) = enabled {
             e.enabled = en;
         }
         e.extra.extend(i.extra(&[
@@ -997,6 +1004,20 @@ impl Identity {
             "region",
             "enabled",
         ]));
+        if let Some(id) = create_region {
+            let region = Region {
+                id,
+                description: String::new(),
+                parent_region_id: None,
+                extra: Extra::new(),
+            };
+            if let Err(err) = self.store.insert_region(&region).await {
+                // Created meanwhile by another request: just as good.
+                if !ferrostack_db::is_unique_violation(&err) {
+                    return Err(err.into());
+                }
+            }
+        }
         Ok(e)
     }
 
