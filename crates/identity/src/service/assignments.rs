@@ -136,7 +136,14 @@ impl Identity {
         let all = self.expand_implied(direct).await?;
         let mut roles = Vec::new();
         for id in all {
-            if let Some(r) = self.store.role(&id).await? {
+            // Domain-specific roles only carry the roles they imply; they never show
+            // themselves in a token or an effective listing (as in Keystone).
+            if let Some(r) = self
+                .store
+                .role(&id)
+                .await?
+                .filter(|r| r.domain_id.is_none())
+            {
                 roles.push(r);
             }
         }
@@ -182,6 +189,14 @@ impl Identity {
     }
 
     async fn effective_rows(&self, rows: Vec<Assignment>) -> Result<Vec<Assignment>> {
+        let domain_specific: HashSet<String> = self
+            .store
+            .roles()
+            .await?
+            .into_iter()
+            .filter(|r| r.domain_id.is_some())
+            .map(|r| r.id)
+            .collect();
         let mut expanded = Vec::new();
         for a in rows {
             let actors: Vec<String> = match a.actor_type {
@@ -214,9 +229,10 @@ impl Identity {
             } else {
                 vec![(a.target_type, a.target_id.clone())]
             };
-            let roles = self
+            let mut roles = self
                 .expand_implied(BTreeSet::from([a.role_id.clone()]))
                 .await?;
+            roles.retain(|r| !domain_specific.contains(r));
             for actor in &actors {
                 for (tt, tid) in &targets {
                     for role in &roles {
