@@ -63,4 +63,13 @@ CREATE TABLE endpoint_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, descripti
 "#,
         postgres: None,
     },
+    // Policies (`/v3/policies`): opaque blobs Keystone stores for other services.
+    Migration {
+        version: 4,
+        name: "policies",
+        sql: r#"
+CREATE TABLE policies (id TEXT PRIMARY KEY, type TEXT NOT NULL, blob TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}');
+"#,
+        postgres: None,
+    },
 ];

@@ -150,6 +150,15 @@ pub struct EndpointGroup {
     pub filters: Extra,
 }
 
+/// A policy blob of some MIME `type`, stored for other services (Keystone does not read it).
+#[derive(Debug, Clone)]
+pub struct PolicyBlob {
+    pub id: String,
+    pub policy_type: String,
+    pub blob: String,
+    pub extra: Extra,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppCred {
     pub id: String,

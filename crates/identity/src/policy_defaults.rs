@@ -143,6 +143,12 @@ rules! {
     "identity:update_endpoint_group" => ADMIN,
     "identity:delete_endpoint_group" => ADMIN,
 
+    "identity:get_policy" => admin_or_reader(),
+    "identity:list_policies" => admin_or_reader(),
+    "identity:create_policy" => ADMIN,
+    "identity:update_policy" => ADMIN,
+    "identity:delete_policy" => ADMIN,
+
     "identity:get_application_credential" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
     "identity:list_application_credentials" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
     "identity:create_application_credential" => "user_id:%(user_id)s",

@@ -152,6 +152,15 @@ fn endpoint_group(r: AnyRow) -> EndpointGroup {
     }
 }
 
+fn policy_blob(r: AnyRow) -> PolicyBlob {
+    PolicyBlob {
+        id: r.get("id"),
+        policy_type: r.get("type"),
+        blob: r.get("blob"),
+        extra: map(r.get("extra")),
+    }
+}
+
 fn app_cred(r: AnyRow) -> AppCred {
     AppCred {
         id: r.get("id"),
@@ -952,6 +961,50 @@ impl Store {
 
     pub async fn delete_endpoint_group(&self, id: &str) -> R<bool> {
         Ok(sqlx::query("DELETE FROM endpoint_groups WHERE id=$1")
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    // ---- policies ----
+
+    pub async fn upsert_policy(&self, p: &PolicyBlob, new: bool) -> R<()> {
+        let sql = if new {
+            "INSERT INTO policies (id, type, blob, extra) VALUES ($1,$2,$3,$4)"
+        } else {
+            "UPDATE policies SET type=$2, blob=$3, extra=$4 WHERE id=$1"
+        };
+        sqlx::query(sql)
+            .bind(&p.id)
+            .bind(&p.policy_type)
+            .bind(&p.blob)
+            .bind(text(&p.extra))
+            .execute(self.pool())
+            .await
+            .map(drop)
+    }
+
+    pub async fn policy(&self, id: &str) -> R<Option<PolicyBlob>> {
+        Ok(sqlx::query("SELECT * FROM policies WHERE id=$1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(policy_blob))
+    }
+
+    pub async fn policies(&self) -> R<Vec<PolicyBlob>> {
+        Ok(sqlx::query("SELECT * FROM policies ORDER BY id")
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(policy_blob)
+            .collect())
+    }
+
+    pub async fn delete_policy(&self, id: &str) -> R<bool> {
+        Ok(sqlx::query("DELETE FROM policies WHERE id=$1")
             .bind(id)
             .execute(self.pool())
             .await?

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod endpoint_groups;
 pub mod limits;
+pub mod policies;
 pub mod resources;
 pub mod trusts;
 pub mod views;
@@ -131,6 +132,7 @@ pub fn api() -> Api<State> {
         .merge(access_rules::routes())
         .merge(endpoint_groups::routes())
         .merge(limits::routes())
+        .merge(policies::routes())
 }
 
 /// All Identity routes, relative to the service root (`/identity`), plus the service's

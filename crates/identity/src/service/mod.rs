@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod endpoint_groups;
 pub mod limits;
 pub mod passwords;
+pub mod policies;
 pub mod resources;
 pub mod trusts;
 
