@@ -40,13 +40,15 @@ else
 fi
 rust_rc=${PIPESTATUS[0]}
 set -e
-# nextest: "N tests run: P passed, F failed" / cargo test: "test result: ok. P passed; F failed"
-rust_passed=$(grep -oE '([0-9]+) passed' "$rust_log" | awk '{s+=$1} END {print s+0}')
-rust_failed=$(grep -oE '([0-9]+) failed' "$rust_log" | awk '{s+=$1} END {print s+0}')
+# Counts from the runner's summary lines (nextest: "Summary ... N tests run: P passed, F failed";
+# cargo test: "test result: ok. P passed; F failed"). A missing word counts 0: never fail here.
+count() { { grep -E "$1" "$rust_log" || true; } | { grep -oE "([0-9]+) $2" || true; } | awk '{s+=$1} END {print s+0}'; }
 if command -v cargo-nextest >/dev/null 2>&1; then
-    rust_passed=$(grep -E '^\s+Summary' "$rust_log" | grep -oE '([0-9]+) passed' | awk '{print $1+0}')
-    rust_failed=$(grep -E '^\s+Summary' "$rust_log" | grep -oE '([0-9]+) failed' | awk '{print $1+0}')
-    rust_passed=${rust_passed:-0}; rust_failed=${rust_failed:-0}
+    rust_passed=$(count '^\s+Summary' passed)
+    rust_failed=$(count '^\s+Summary' failed)
+else
+    rust_passed=$(count '^test result' passed)
+    rust_failed=$(count '^test result' failed)
 fi
 rm -f "$rust_log"
 [ "$rust_rc" = 0 ] || { echo "Rust tests failed"; echo "suite: $rust_passed passed, $((rust_failed > 0 ? rust_failed : 1)) failed"; exit 1; }
@@ -60,7 +62,7 @@ set +e
 FERROSTACK_BIN="$CARGO_TARGET_DIR/release/ferrostack" "$root/scripts/conformance.sh" 2>&1 | tee "$conf_log"
 conf_rc=${PIPESTATUS[0]}
 set -e
-conf_passed=$(grep -oE 'interop: [0-9]+/[0-9]+ passed' "$conf_log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
+conf_passed=$({ grep -oE 'interop: [0-9]+/[0-9]+ passed' "$conf_log" || true; } | awk -F'[ /]' '{s+=$2} END {print s+0}')
 rm -f "$conf_log"
 
 stage "done"
