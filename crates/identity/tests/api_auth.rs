@@ -225,3 +225,35 @@ async fn password_history_lockout_and_self_service() {
         );
     }
 }
+
+#[tokio::test]
+async fn list_limit_truncates() {
+    let config = ferrostack_identity::IdentityConfig {
+        password_hash_rounds: 4,
+        list_limit: Some(2),
+        ..Default::default()
+    };
+    let c = harness::TestCloud::with_config("sqlite::memory:", "sqlite", config).await;
+    let admin = c.admin_token().await;
+    for name in ["p1", "p2", "p3"] {
+        let r = c
+            .call(
+                Method::POST,
+                "/v3/projects",
+                Some(json!({"project": {"name": name}})),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let r = c
+        .call(Method::GET, "/v3/projects", None, Some(&admin))
+        .await;
+    assert_eq!(r.body["projects"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["truncated"], true);
+    let r = c
+        .call(Method::GET, "/v3/projects?name=p3", None, Some(&admin))
+        .await;
+    assert_eq!(r.body["projects"].as_array().unwrap().len(), 1);
+    assert!(r.body.get("truncated").is_none());
+}

@@ -28,8 +28,18 @@ impl Identity {
         json!({"self": format!("{}{}", self.v3_url(), path)})
     }
 
-    pub fn collection(&self, key: &str, path: &str, items: Vec<Value>) -> Value {
-        json!({key: items, "links": {"self": format!("{}{}", self.v3_url(), path), "previous": null, "next": null}})
+    /// A list response. With `list_limit` configured, longer lists are cut and say
+    /// `"truncated": true`, as Keystone's do (Keystone has no marker paging on v3 lists).
+    pub fn collection(&self, key: &str, path: &str, mut items: Vec<Value>) -> Value {
+        let mut body = json!({"links": {"self": format!("{}{}", self.v3_url(), path), "previous": null, "next": null}});
+        if let Some(limit) = self.config.list_limit {
+            if items.len() > limit {
+                items.truncate(limit);
+                body["truncated"] = json!(true);
+            }
+        }
+        body[key] = Value::Array(items);
+        body
     }
 
     pub fn domain_view(&self, d: &Domain) -> Value {
