@@ -257,3 +257,71 @@ async fn list_limit_truncates() {
     assert_eq!(r.body["projects"].as_array().unwrap().len(), 1);
     assert!(r.body.get("truncated").is_none());
 }
+
+#[tokio::test]
+async fn catalog_changes_show_in_the_next_token_body() {
+    for c in clouds().await {
+        let admin = c.admin_token().await;
+        let check = || async {
+            c.call_with(
+                Method::GET,
+                "/v3/auth/tokens",
+                None,
+                Some(&admin),
+                &[("x-subject-token", &admin)],
+            )
+            .await
+        };
+        assert_eq!(
+            check().await.body["token"]["catalog"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let s = c
+            .call(
+                Method::POST,
+                "/v3/services",
+                Some(json!({"service": {"type": "compute", "name": "nova"}})),
+                Some(&admin),
+            )
+            .await;
+        let sid = s.body["service"]["id"].as_str().unwrap().to_string();
+        let e = c
+            .call(Method::POST, "/v3/endpoints", Some(json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://localhost/compute/v2.1/$(project_id)s"}})), Some(&admin))
+            .await;
+        assert_eq!(e.status, StatusCode::CREATED, "{:?}", e.body);
+        let body = check().await.body;
+        let compute = body["token"]["catalog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["type"] == "compute")
+            .cloned()
+            .expect("new service in the catalog");
+        let project = body["token"]["project"]["id"].as_str().unwrap();
+        assert_eq!(
+            compute["endpoints"][0]["url"],
+            format!("http://localhost/compute/v2.1/{project}")
+        );
+        let d = c
+            .call(
+                Method::DELETE,
+                &format!("/v3/services/{sid}"),
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            check().await.body["token"]["catalog"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1,
+            "{}",
+            c.engine
+        );
+    }
+}

@@ -160,8 +160,8 @@ impl Identity {
 
     /// The catalog as tokens show it, with `$(project_id)s`-style URL templates filled in.
     pub async fn catalog_view(&self, project_id: Option<&str>) -> crate::error::Result<Value> {
-        let services = self.store.services().await?;
-        let endpoints = self.store.endpoints().await?;
+        let catalog = self.catalog().await?;
+        let (services, endpoints) = (&catalog.services, &catalog.endpoints);
         let mut out = Vec::new();
         for s in services.iter().filter(|s| s.enabled) {
             let eps: Vec<Value> = endpoints

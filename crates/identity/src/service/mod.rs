@@ -30,7 +30,7 @@ use serde_json::Value;
 use crate::config::IdentityConfig;
 use crate::error::{IdentityError, Result};
 use crate::fernet::{FernetKey, KeyRepository};
-use crate::model::Revocation;
+use crate::model::{Endpoint, Revocation, Service};
 use crate::store::Store;
 pub use auth::{AuthRequest, IssuedToken, ValidatedToken};
 
@@ -56,6 +56,9 @@ pub struct Identity {
     revision: AtomicI64,
     cache: Mutex<TokenCache>,
     revocations: RwLock<Arc<Vec<Revocation>>>,
+    /// Services and endpoints as of a revision: every token body shows the catalog, and it
+    /// changes only through writes that bump the revision.
+    catalog: Mutex<Option<(i64, Arc<Catalog>)>>,
 }
 
 impl Identity {
@@ -89,6 +92,7 @@ impl Identity {
             revision: AtomicI64::new(revision),
             cache: Mutex::new(TokenCache::default()),
             revocations: RwLock::new(Arc::new(revocations)),
+            catalog: Mutex::new(None),
         }))
     }
 
@@ -171,6 +175,27 @@ impl Identity {
         cache.entries.insert(token.to_string(), validated);
     }
 
+    /// The services and endpoints, read from the store at most once per revision.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>> {
+        let rev = self.revision.load(Ordering::SeqCst);
+        if let Some((at, c)) = self
+            .catalog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if *at == rev {
+                return Ok(c.clone());
+            }
+        }
+        let fresh = Arc::new(Catalog {
+            services: self.store.services().await?,
+            endpoints: self.store.endpoints().await?,
+        });
+        *self.catalog.lock().unwrap_or_else(|p| p.into_inner()) = Some((rev, fresh.clone()));
+        Ok(fresh)
+    }
+
     /// Checks `rule` for `ctx` on `target`; 403 naming the rule when denied.
     pub fn authorize(&self, ctx: &AuthContext, rule: &str, target: &Value) -> Result<()> {
         if self.policy.enforce(rule, &ctx.policy_credentials(), target) {
@@ -179,6 +204,12 @@ impl Identity {
             Err(IdentityError::Forbidden(rule.to_string()))
         }
     }
+}
+
+/// The catalog's raw material; `http::views` renders it per token (project id templates).
+pub struct Catalog {
+    pub services: Vec<Service>,
+    pub endpoints: Vec<Endpoint>,
 }
 
 pub fn now_secs() -> i64 {
