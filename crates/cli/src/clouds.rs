@@ -59,3 +59,50 @@ pub fn write(path: &Path, clouds: &[CloudEntry]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_into_an_existing_file_and_keeps_other_clouds() {
+        let dir = std::env::temp_dir().join(format!("fs-clouds-{}", std::process::id()));
+        let path = dir.join("openstack/clouds.yaml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            "clouds:\n  other:\n    auth:\n      auth_url: http://elsewhere/v3\n",
+        )
+        .unwrap();
+        let entry = |name, password| CloudEntry {
+            name,
+            auth_url: "http://127.0.0.1:5000/identity/v3",
+            user: "admin",
+            password,
+            project: "admin",
+            region: "RegionOne",
+        };
+        write(&path, &[entry("ferrostack-admin", "p: \"quoted\"")]).unwrap();
+        write(&path, &[entry("ferrostack-admin", "second")]).unwrap();
+        let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            doc["clouds"]["other"]["auth"]["auth_url"],
+            Value::String("http://elsewhere/v3".into())
+        );
+        let ours = &doc["clouds"]["ferrostack-admin"];
+        assert_eq!(ours["auth"]["password"], Value::String("second".into()));
+        assert_eq!(
+            ours["auth"]["user_domain_id"],
+            Value::String("default".into())
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
