@@ -179,7 +179,7 @@ async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
         AdminCommand::FernetRotate => {
             keys.setup()?;
             keys.rotate()?;
-            println!("fernet keys rotated; restart the API services to use the new primary key");
+            println!("fernet keys rotated; running servers load them within 5 seconds");
         }
         AdminCommand::Bootstrap { password } => {
             std::fs::create_dir_all(&config.data_dir)?;

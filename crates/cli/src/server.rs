@@ -46,6 +46,18 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         format!("{}{}", config.public_url(), IDENTITY_PREFIX),
     )
     .await?;
+    {
+        // A key rotation on disk reaches this process without a restart.
+        let id = identity.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if let Err(e) = id.reload_keys_if_rotated() {
+                    tracing::warn!(error = %e, "could not check the fernet key repository");
+                }
+            }
+        });
+    }
     if db.backend() == Backend::Postgres {
         // Other control nodes write to the same database: follow their changes.
         let id = identity.clone();

@@ -201,6 +201,12 @@ impl KeyRepository {
         Ok(())
     }
 
+    /// The key file names present: they change with every rotation, so comparing them tells
+    /// a running server when to reload (cheaper than reading the keys).
+    pub fn generation(&self) -> Result<Vec<u64>, KeyError> {
+        self.indices()
+    }
+
     /// All keys, primary first, then the secondaries newest first, then the staged key.
     pub fn load(&self) -> Result<Vec<FernetKey>, KeyError> {
         let mut indices = self.indices()?;

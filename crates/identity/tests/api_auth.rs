@@ -325,3 +325,31 @@ async fn catalog_changes_show_in_the_next_token_body() {
         );
     }
 }
+
+#[tokio::test]
+async fn key_rotation_keeps_live_tokens_and_signs_new_ones_with_the_new_key() {
+    let c = harness::TestCloud::new("sqlite::memory:", "sqlite").await;
+    let before = c.admin_token().await;
+    assert!(
+        !c.identity.reload_keys_if_rotated().unwrap(),
+        "nothing rotated yet"
+    );
+    let repo = ferrostack_identity::fernet::KeyRepository::new(c.keys_dir.clone(), 3);
+    repo.rotate().unwrap();
+    assert!(c.identity.reload_keys_if_rotated().unwrap());
+    let after = c.admin_token().await;
+    let new_primary = &repo.load().unwrap()[0];
+    assert!(
+        new_primary.decrypt(&after).is_some(),
+        "new tokens use the new primary key"
+    );
+    assert!(new_primary.decrypt(&before).is_none());
+    // Empty the validation cache so both tokens are really decrypted again.
+    c.identity.changed().await.unwrap();
+    for t in [&before, &after] {
+        assert_eq!(
+            c.call(Method::GET, "/v3/users", None, Some(t)).await.status,
+            StatusCode::OK
+        );
+    }
+}

@@ -50,6 +50,8 @@ pub struct Identity {
     /// Public base URL of the Identity API, e.g. `http://127.0.0.1:5000/identity`.
     pub public_url: String,
     key_repo: KeyRepository,
+    /// The key files loaded last (see [`KeyRepository::generation`]).
+    key_generation: Mutex<Vec<u64>>,
     keys: RwLock<Arc<Vec<FernetKey>>>,
     /// Keys that encrypt credential blobs at rest, kept apart from the token keys.
     credential_keys: Vec<FernetKey>,
@@ -86,6 +88,7 @@ impl Identity {
             config,
             policy,
             public_url: public_url.trim_end_matches('/').to_string(),
+            key_generation: Mutex::new(key_repo.generation().unwrap_or_default()),
             key_repo,
             keys: RwLock::new(Arc::new(keys)),
             credential_keys,
@@ -113,7 +116,29 @@ impl Identity {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Re-reads the key repository (after `ferrostack admin fernet-rotate`).
+    /// Picks up a rotation made by `ferrostack admin fernet-rotate` (or by an operator
+    /// distributing keys to this node): reloads the keys when the files changed. Servers call
+    /// this every few seconds; a token signed with a key this node has not loaded yet fails
+    /// until then, as with Keystone between key distribution and its next read.
+    pub fn reload_keys_if_rotated(&self) -> Result<bool> {
+        let current = self
+            .key_repo
+            .generation()
+            .map_err(|e| IdentityError::Internal(e.into()))?;
+        let mut seen = self
+            .key_generation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *seen == current {
+            return Ok(false);
+        }
+        self.reload_keys()?;
+        *seen = current;
+        tracing::info!("fernet keys reloaded after a rotation");
+        Ok(true)
+    }
+
+    /// Re-reads the key repository.
     pub fn reload_keys(&self) -> Result<()> {
         let keys = self
             .key_repo
