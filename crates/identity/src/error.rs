@@ -22,6 +22,9 @@ pub enum IdentityError {
     ForbiddenMessage(String),
     #[error("Could not find {kind}: {id}.")]
     NotFound { kind: &'static str, id: String },
+    /// 404 with a specific message (e.g. an option missing from a domain's configuration).
+    #[error("{0}")]
+    NotFoundMessage(String),
     #[error("Conflict occurred attempting to store {kind} - {detail}.")]
     Conflict { kind: &'static str, detail: String },
     #[error("Request Entity Too Large")]
@@ -58,7 +61,9 @@ impl IdentityError {
             IdentityError::Forbidden(_) | IdentityError::ForbiddenMessage(_) => {
                 StatusCode::FORBIDDEN
             }
-            IdentityError::NotFound { .. } => StatusCode::NOT_FOUND,
+            IdentityError::NotFound { .. } | IdentityError::NotFoundMessage(_) => {
+                StatusCode::NOT_FOUND
+            }
             IdentityError::Conflict { .. } => StatusCode::CONFLICT,
             IdentityError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IdentityError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

@@ -72,4 +72,14 @@ CREATE TABLE policies (id TEXT PRIMARY KEY, type TEXT NOT NULL, blob TEXT NOT NU
 "#,
         postgres: None,
     },
+    // Domain-specific configuration (`/v3/domains/{id}/config`): one row per option, its
+    // value as JSON text. `sensitive` options (the LDAP password) are stored, never shown.
+    Migration {
+        version: 5,
+        name: "domain configuration",
+        sql: r#"
+CREATE TABLE domain_configs (domain_id TEXT NOT NULL, config_group TEXT NOT NULL, config_option TEXT NOT NULL, value TEXT NOT NULL, sensitive BOOLEAN NOT NULL, PRIMARY KEY (domain_id, config_group, config_option));
+"#,
+        postgres: None,
+    },
 ];

@@ -150,6 +150,16 @@ pub struct EndpointGroup {
     pub filters: Extra,
 }
 
+/// One option of a domain's specific configuration (`[group] option = value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainConfigOption {
+    pub group: String,
+    pub option: String,
+    pub value: Value,
+    /// Stored but never shown (Keystone's `sensitive_options`: the LDAP password).
+    pub sensitive: bool,
+}
+
 /// A policy blob of some MIME `type`, stored for other services (Keystone does not read it).
 #[derive(Debug, Clone)]
 pub struct PolicyBlob {

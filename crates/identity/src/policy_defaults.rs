@@ -63,6 +63,12 @@ rules! {
     "identity:create_domain" => ADMIN,
     "identity:update_domain" => ADMIN,
     "identity:delete_domain" => ADMIN,
+    "identity:create_domain_config" => ADMIN,
+    "identity:get_domain_config" => admin_or_reader(),
+    "identity:update_domain_config" => ADMIN,
+    "identity:delete_domain_config" => ADMIN,
+    "identity:get_domain_config_default" => admin_or_reader(),
+    "identity:get_security_compliance_domain_config" => "",
 
     "identity:get_project" => or(&[ADMIN, SYSTEM_READER, &domain_reader("target.project.domain_id"), "project_id:%(target.project.id)s"]),
     "identity:list_projects" => read_in_domain("target.domain_id"),

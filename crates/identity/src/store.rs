@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use crate::model::*;
 
+mod domain_configs;
+
 type R<T> = Result<T, sqlx::Error>;
 
 fn map(s: String) -> Extra {
@@ -321,6 +323,7 @@ impl Store {
             "DELETE FROM users WHERE domain_id=$1",
             "DELETE FROM user_groups WHERE domain_id=$1",
             "DELETE FROM roles WHERE domain_id=$1",
+            "DELETE FROM domain_configs WHERE domain_id=$1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

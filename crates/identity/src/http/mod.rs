@@ -10,6 +10,7 @@ pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub mod credentials;
+pub mod domain_configs;
 pub mod endpoint_groups;
 pub mod limits;
 pub mod policies;
@@ -125,6 +126,7 @@ pub fn api() -> Api<State> {
     Api::new()
         .merge(auth::routes())
         .merge(resources::routes())
+        .merge(domain_configs::routes())
         .merge(assignments::routes())
         .merge(catalog::routes())
         .merge(credentials::routes())

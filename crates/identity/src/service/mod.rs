@@ -11,6 +11,7 @@ pub mod assignments;
 pub mod auth;
 pub mod bootstrap;
 pub mod credentials;
+pub mod domain_configs;
 pub mod endpoint_groups;
 pub mod limits;
 pub mod passwords;
