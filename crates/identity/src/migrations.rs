@@ -82,4 +82,14 @@ CREATE TABLE domain_configs (domain_id TEXT NOT NULL, config_group TEXT NOT NULL
 "#,
         postgres: None,
     },
+    // OAuth1 consumers (`/v3/OS-OAUTH1/consumers`). The secret signs OAuth1 requests, so it is
+    // kept (sealed with the credential keys), not hashed.
+    Migration {
+        version: 6,
+        name: "oauth1 consumers",
+        sql: r#"
+CREATE TABLE oauth_consumers (id TEXT PRIMARY KEY, description TEXT, secret TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL);
+"#,
+        postgres: None,
+    },
 ];

@@ -160,6 +160,16 @@ pub struct DomainConfigOption {
     pub sensitive: bool,
 }
 
+/// An OAuth1 consumer: a client that may ask users to delegate roles to it.
+#[derive(Debug, Clone)]
+pub struct OauthConsumer {
+    pub id: String,
+    pub description: Option<String>,
+    /// Sealed with the credential keys at rest; in clear only in the create response.
+    pub secret: String,
+    pub extra: Extra,
+}
+
 /// A policy blob of some MIME `type`, stored for other services (Keystone does not read it).
 #[derive(Debug, Clone)]
 pub struct PolicyBlob {

@@ -155,6 +155,12 @@ rules! {
     "identity:update_policy" => ADMIN,
     "identity:delete_policy" => ADMIN,
 
+    "identity:get_consumer" => admin_or_reader(),
+    "identity:list_consumers" => admin_or_reader(),
+    "identity:create_consumer" => ADMIN,
+    "identity:update_consumer" => ADMIN,
+    "identity:delete_consumer" => ADMIN,
+
     "identity:get_application_credential" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
     "identity:list_application_credentials" => or(&[ADMIN, SYSTEM_READER, "rule:owner"]),
     "identity:create_application_credential" => "user_id:%(user_id)s",

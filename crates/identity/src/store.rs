@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::model::*;
 
 mod domain_configs;
+mod oauth_consumers;
 
 type R<T> = Result<T, sqlx::Error>;
 

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod domain_configs;
 pub mod endpoint_groups;
 pub mod limits;
+pub mod oauth_consumers;
 pub mod policies;
 pub mod resources;
 pub mod trusts;
@@ -135,6 +136,7 @@ pub fn api() -> Api<State> {
         .merge(endpoint_groups::routes())
         .merge(limits::routes())
         .merge(policies::routes())
+        .merge(oauth_consumers::routes())
 }
 
 /// All Identity routes, relative to the service root (`/identity`), plus the service's

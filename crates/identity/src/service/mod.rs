@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod domain_configs;
 pub mod endpoint_groups;
 pub mod limits;
+pub mod oauth_consumers;
 pub mod passwords;
 pub mod policies;
 pub mod resources;
