@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Value};
 
+use super::domain_projects;
 use super::views::filter_list;
 use super::{json, no_content, Caller, HttpResult, JsonBody, QueryMap, State};
 use crate::error::IdentityError;
@@ -357,6 +358,17 @@ async fn list_projects(AxState(s): AxState<State>, caller: Caller, q: QueryMap) 
     } else {
         ctx.domain_id().map(str::to_string).or(domain_filter)
     };
+    if q.flag("is_domain") {
+        let items = domain_projects::list(&s, domain_scope.is_some()).await?;
+        return json(
+            StatusCode::OK,
+            s.collection(
+                "projects",
+                "/projects",
+                filter_list(items, &q.0, &["name", "enabled", "is_domain", "id"]),
+            ),
+        );
+    }
     let mut projects = s.store.projects(domain_scope.as_deref()).await?;
     if let Some(tags) = q.get("tags") {
         let want: Vec<&str> = tags.split(',').collect();
@@ -394,6 +406,9 @@ async fn create_project(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> HttpResult {
+    if s.wants_domain_project(&body)? {
+        return domain_projects::create(&s, &caller, &body).await;
+    }
     let p = s.prepare_project(caller.ctx(), &body).await?;
     s.authorize(caller.ctx(), "identity:create_project", &project_target(&p))?;
     s.create_project(&p).await?;
@@ -406,7 +421,9 @@ async fn get_project(
     Path(id): Path<String>,
     q: QueryMap,
 ) -> HttpResult {
-    let p = s.existing_project(&id).await?;
+    let Some(p) = s.store.project(&id).await? else {
+        return domain_projects::get(&s, &caller, &id).await;
+    };
     s.authorize(caller.ctx(), "identity:get_project", &project_target(&p))?;
     let mut view = s.project_view(&p);
     if q.flag("parents_as_ids") || q.flag("parents_as_list") {
@@ -425,7 +442,9 @@ async fn update_project(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> HttpResult {
-    let p = s.existing_project(&id).await?;
+    let Some(p) = s.store.project(&id).await? else {
+        return domain_projects::update(&s, &caller, &id, &body).await;
+    };
     s.authorize(caller.ctx(), "identity:update_project", &project_target(&p))?;
     let p = s.update_project(p, &body).await?;
     json(StatusCode::OK, json!({"project": s.project_view(&p)}))
@@ -436,7 +455,9 @@ async fn delete_project(
     caller: Caller,
     Path(id): Path<String>,
 ) -> HttpResult {
-    let p = s.existing_project(&id).await?;
+    let Some(p) = s.store.project(&id).await? else {
+        return domain_projects::delete(&s, &caller, &id).await;
+    };
     s.authorize(caller.ctx(), "identity:delete_project", &project_target(&p))?;
     s.delete_project(&p).await?;
     no_content()

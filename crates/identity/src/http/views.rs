@@ -63,6 +63,18 @@ impl Identity {
         )
     }
 
+    /// A domain seen as the project that acts as it (`is_domain: true`).
+    pub fn domain_project_view(&self, d: &Domain) -> Value {
+        with_extra(
+            obj(json!({
+                "id": d.id, "name": d.name, "domain_id": null, "parent_id": null,
+                "description": d.description, "enabled": d.enabled, "is_domain": true,
+                "tags": d.tags, "options": d.options, "links": self.link(&format!("/projects/{}", d.id)),
+            })),
+            &d.extra,
+        )
+    }
+
     pub fn user_view(&self, u: &User) -> Value {
         let mut m = obj(json!({
             "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,

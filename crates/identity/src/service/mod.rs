@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod credentials;
 pub mod domain_configs;
+pub mod domain_projects;
 pub mod endpoint_groups;
 pub mod limits;
 pub mod oauth_consumers;

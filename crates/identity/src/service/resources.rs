@@ -295,8 +295,9 @@ impl Identity {
     pub async fn prepare_project(&self, ctx: &AuthContext, body: &Value) -> Result<Project> {
         let i = Input::from_body(body, "project")?;
         if i.boolean("is_domain")? == Some(true) {
-            return Err(IdentityError::NotImplemented(
-                "Projects acting as domains are not supported; create a domain instead.".into(),
+            // The HTTP layer sends these to `prepare_domain_project`.
+            return Err(IdentityError::bad(
+                "A project acting as a domain is created as a domain.",
             ));
         }
         let parent_id = i.string("parent_id", 64)?;
