@@ -14,8 +14,8 @@ root=$(dirname "$here")
 bin=$(realpath -m "${FERROSTACK_BIN:-$root/target/release/ferrostack}")
 
 # service -> "tempest module|[service_available] name" (the order is the run order)
-SERVICES=(identity)
-declare -A TEMPEST_OF=([identity]="tempest.api.identity|keystone")
+SERVICES=(identity image)
+declare -A TEMPEST_OF=([identity]="tempest.api.identity|keystone" [image]="tempest.api.image|glance")
 
 die() { echo "FAIL: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no ferrostack binary at $bin (cargo build --release, or set FERROSTACK_BIN)"
@@ -158,6 +158,44 @@ cli_identity() {
     admin project delete "$p"
     admin user list -f value -c Name; lacks_line "$u"
     admin project list -f value -c Name; lacks_line "$p"
+}
+
+cli_image() {
+    local name=conf-image-$$ file=$tmp/image.raw back=$tmp/image.back id admin_project
+    head -c 5000000 /dev/urandom >"$file"
+    step "image create --file (raw, streamed upload)"
+    demo image create --file "$file" --disk-format raw --container-format bare --private "$name" -f value -c id
+    nonempty; id=$OUT
+    demo image show "$name" -f value -c status; equals active
+    demo image show "$name" -f value -c size; equals 5000000
+    demo image show "$name" -f value -c checksum; equals "$(md5sum "$file" | cut -d' ' -f1)"
+    step "image list / set / tags"
+    demo image list -f value -c Name; has_line "$name"
+    demo image set --property purpose=conformance --tag conf "$name"
+    demo image show "$name" -f json -c properties; contains '"purpose": "conformance"'
+    step "image save (download) returns the same bytes"
+    demo image save --file "$back" "$name"
+    cmp -s "$file" "$back" || bad "downloaded bytes differ from the uploaded ones"
+    step "another project cannot see a private image"
+    admin image show "$id" -f value -c owner; nonempty
+    step "image add project / image member accept"
+    admin project show admin -f value -c id; nonempty; admin_project=$OUT
+    demo image set --shared "$name"
+    demo image add project "$name" "$admin_project"
+    admin image set --accept "$id"
+    admin image member list "$id" -f value -c Status; has_line accepted
+    step "a qcow2 with a backing file is refused and nothing is stored"
+    printf 'QFI\xfb\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x02\x00' >"$tmp/evil.qcow2"
+    head -c 4096 /dev/zero >>"$tmp/evil.qcow2"
+    if "$venv/bin/openstack" --os-cloud ferrostack image create --file "$tmp/evil.qcow2" --disk-format qcow2 --container-format bare evil-$$ >/dev/null 2>&1; then
+        OUT=accepted; bad "the hostile qcow2 was accepted"
+    fi
+    demo image list -f value -c Name -c Status; lacks_line "evil-$$ active"
+    step "image delete"
+    demo image delete "$name"
+    demo image list -f value -c Name; lacks_line "$name"
+    demo image list -f value -c Name -c Status
+    for evil in $(awk -v n="evil-$$" '$1 == n {print $1}' <<<"$OUT"); do demo image delete "$evil"; done
 }
 
 for svc in "${SERVICES[@]}"; do "cli_$svc"; done

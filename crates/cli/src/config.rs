@@ -34,6 +34,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub demo: DemoConfig,
     pub identity: IdentityConfig,
+    pub image: ferrostack_image::ImageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +70,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             demo: DemoConfig::default(),
             identity: IdentityConfig::default(),
+            image: ferrostack_image::ImageConfig::default(),
         }
     }
 }
@@ -117,6 +119,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "admin",
     "demo",
     "identity",
+    "image",
 ];
 
 impl Config {

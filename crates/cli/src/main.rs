@@ -305,6 +305,11 @@ async fn up(config: Config) -> anyhow::Result<()> {
     );
     println!("  identity   {auth_url}");
     println!(
+        "  image      {}{}",
+        config.public_url(),
+        server::IMAGE_PREFIX
+    );
+    println!(
         "  health     {}/healthcheck   metrics {}/metrics",
         config.public_url(),
         config.public_url()

@@ -10,14 +10,17 @@ use ferrostack_common::http::{finish, Metrics};
 use ferrostack_db::{Backend, Db};
 use ferrostack_identity::fernet::KeyRepository;
 use ferrostack_identity::Identity;
+use ferrostack_image::ImageService;
 
 use crate::config::Config;
 
 /// The path prefix of each service on the listener, as the catalog advertises it.
 pub const IDENTITY_PREFIX: &str = "/identity";
+pub const IMAGE_PREFIX: &str = "/image";
 
 pub struct Services {
     pub identity: Arc<Identity>,
+    pub image: Arc<ImageService>,
 }
 
 /// Opens the database (migrating it) and the services this process runs.
@@ -70,32 +73,51 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             }
         });
     }
-    Ok(Services { identity })
+    let image_policy = ImageService::default_policy(overrides.as_deref())?;
+    let image = ImageService::new(
+        db.clone(),
+        config.image.clone(),
+        image_policy,
+        config.data_dir.join("images"),
+        identity.clone(),
+    )
+    .await?;
+    Ok(Services { identity, image })
 }
 
 /// The services' catalog entries: (type, name, URL).
 pub fn catalog(config: &Config) -> Vec<(String, String, String)> {
-    vec![(
-        "identity".into(),
-        "keystone".into(),
-        format!("{}{}", config.public_url(), IDENTITY_PREFIX),
-    )]
+    vec![
+        (
+            "identity".into(),
+            "keystone".into(),
+            format!("{}{}", config.public_url(), IDENTITY_PREFIX),
+        ),
+        (
+            "image".into(),
+            "glance".into(),
+            format!("{}{}", config.public_url(), IMAGE_PREFIX),
+        ),
+    ]
 }
 
 pub fn app(services: &Services) -> Router {
-    let router = Router::new().nest(
-        IDENTITY_PREFIX,
-        ferrostack_identity::http::router(services.identity.clone()),
-    );
+    let router = Router::new()
+        .nest(
+            IDENTITY_PREFIX,
+            ferrostack_identity::http::router(services.identity.clone()),
+        )
+        .nest(
+            IMAGE_PREFIX,
+            ferrostack_image::http::router(services.image.clone()),
+        );
     finish(router, Metrics::default())
 }
 
-/// Serves `app` until Ctrl-C or SIGTERM. Trailing slashes are trimmed before routing, so
-/// `/identity/` and `/identity/v3/users/` reach the same handlers as without the slash
-/// (clients and Tempest use both spellings, and Keystone accepts both).
+/// Serves `app` until Ctrl-C or SIGTERM, finishing in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
     use tower::Layer;
-    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app);
+    let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(app);
     axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
@@ -104,6 +126,31 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> anyhow::Re
     .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Services differ on trailing slashes: Keystone accepts `/v3/users/` like `/v3/users`, while
+/// Glance answers 404 to `/v2/images/` (an empty image id) and Tempest checks both. So the
+/// slash is trimmed before routing for Identity paths and for the version documents only.
+fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    let trim = path.len() > 1
+        && path.ends_with('/')
+        && (path.starts_with(IDENTITY_PREFIX) || path == "/image/" || path == "/image/v2/");
+    if trim {
+        let new_path = path.trim_end_matches('/');
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path.to_string(),
+        };
+        if let Ok(pq) = rebuilt.parse::<axum::http::uri::PathAndQuery>() {
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,591 @@
+//! The Image API over HTTP with a real Identity service for tokens, on SQLite and (when the
+//! test script provides it) PostgreSQL: life cycle, streamed data, sharing, hostile images,
+//! and recovery of an upload interrupted by a crash.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use ferrostack_db::Db;
+use ferrostack_identity::fernet::KeyRepository;
+use ferrostack_identity::service::bootstrap::{BootstrapSpec, ProjectMember};
+use ferrostack_identity::{Identity, IdentityConfig};
+use ferrostack_image::{ImageConfig, ImageService};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Cloud {
+    identity: Arc<Identity>,
+    image: Arc<ImageService>,
+    router: axum::Router,
+    db_url: String,
+    dir: std::path::PathBuf,
+}
+
+async fn pg_database(admin_url: &str) -> String {
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let db = Db::connect(admin_url).await.unwrap();
+    ferrostack_db::sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+}
+
+async fn cloud(url: &str) -> Cloud {
+    let dir = std::env::temp_dir().join(format!("fs-image-test-{}", uuid::Uuid::new_v4()));
+    let db = Db::connect(url).await.unwrap();
+    let identity = Identity::new(
+        db.clone(),
+        IdentityConfig {
+            password_hash_rounds: 4,
+            ..Default::default()
+        },
+        Identity::default_policy(None).unwrap(),
+        KeyRepository::new(dir.join("keys"), 3),
+        "http://localhost/identity".into(),
+    )
+    .await
+    .unwrap();
+    identity
+        .bootstrap(&BootstrapSpec {
+            admin_user: "admin".into(),
+            admin_password: "pw".into(),
+            admin_project: "admin".into(),
+            region: "RegionOne".into(),
+            services: vec![],
+        })
+        .await
+        .unwrap();
+    for (user, project) in [("alice", "alpha"), ("bob", "beta")] {
+        identity
+            .ensure_member(&ProjectMember {
+                user,
+                password: "pw",
+                project,
+                role: "member",
+            })
+            .await
+            .unwrap();
+    }
+    let image = ImageService::new(
+        db,
+        ImageConfig {
+            image_size_cap: 10 << 20,
+            ..Default::default()
+        },
+        ImageService::default_policy(None).unwrap(),
+        dir.join("images"),
+        identity.clone(),
+    )
+    .await
+    .unwrap();
+    let router = ferrostack_image::http::router(image.clone());
+    Cloud {
+        identity,
+        image,
+        router,
+        db_url: url.to_string(),
+        dir,
+    }
+}
+
+async fn clouds() -> Vec<Cloud> {
+    let mut out = vec![cloud("sqlite::memory:").await];
+    if let Ok(url) = std::env::var("FERROSTACK_TEST_PG_URL") {
+        out.push(cloud(&pg_database(&url).await).await);
+    }
+    out
+}
+
+impl Cloud {
+    async fn token(&self, user: &str, project: &str) -> String {
+        let auth = json!({"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": "pw"}}}, "scope": {"project": {"name": project, "domain": {"id": "default"}}}});
+        let req =
+            ferrostack_identity::service::AuthRequest::parse(&json!({ "auth": auth })).unwrap();
+        self.identity.issue_token(req).await.unwrap().id
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Body,
+    ) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-auth-token", token)
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        (
+            status,
+            axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let ct = if method == Method::PATCH {
+            "application/openstack-images-v2.1-json-patch"
+        } else {
+            "application/json"
+        };
+        let body = if body.is_null() {
+            Body::empty()
+        } else {
+            Body::from(body.to_string())
+        };
+        let (s, b) = self.call(method, path, token, ct, body).await;
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, token: &str, disk_format: &str) -> String {
+        let (s, b) = self.json(Method::POST, "/v2/images", token, json!({"name": "img", "disk_format": disk_format, "container_format": "bare", "visibility": "private", "ramdisk_id": "r1"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        assert_eq!(b["status"], "queued");
+        b["id"].as_str().unwrap().to_string()
+    }
+
+    fn stored_files(&self) -> usize {
+        std::fs::read_dir(self.dir.join("images")).unwrap().count()
+    }
+}
+
+fn qcow2(backing: bool) -> Vec<u8> {
+    let mut h = vec![0u8; 8192];
+    h[0..4].copy_from_slice(b"QFI\xfb");
+    h[4..8].copy_from_slice(&3u32.to_be_bytes());
+    if backing {
+        h[8..16].copy_from_slice(&512u64.to_be_bytes());
+    }
+    h[24..32].copy_from_slice(&(1u64 << 30).to_be_bytes());
+    h[100..104].copy_from_slice(&112u32.to_be_bytes());
+    h
+}
+
+#[tokio::test]
+async fn life_cycle_with_streamed_data() {
+    for c in clouds().await {
+        let alice = c.token("alice", "alpha").await;
+        let id = c.create(&alice, "raw").await;
+        let (s, b) = c
+            .call(
+                Method::GET,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "",
+                Body::empty(),
+            )
+            .await;
+        assert_eq!((s, b.len()), (StatusCode::NO_CONTENT, 0), "no data yet");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from(data.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{}", c.db_url);
+        let (_, img) = c
+            .json(
+                Method::GET,
+                &format!("/v2/images/{id}"),
+                &alice,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(img["status"], "active");
+        assert_eq!(img["size"], 3_000_000);
+        assert_eq!(img["virtual_size"], 3_000_000);
+        assert_eq!(img["ramdisk_id"], "r1");
+        assert_eq!(img["os_hash_algo"], "sha512");
+        assert_eq!(img["checksum"].as_str().unwrap().len(), 32);
+        let (s, back) = c
+            .call(
+                Method::GET,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "",
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(back == data, "downloaded bytes equal the upload");
+        // A second upload to an active image is a conflict.
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from("x"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        // Patch, tags, read-only attributes.
+        let (s, b) = c.json(Method::PATCH, &format!("/v2/images/{id}"), &alice, json!([{"op": "replace", "path": "/name", "value": "renamed"}, {"op": "add", "path": "/purpose", "value": "test"}])).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(
+            (b["name"].as_str(), b["purpose"].as_str()),
+            (Some("renamed"), Some("test"))
+        );
+        let (s, _) = c
+            .json(
+                Method::PATCH,
+                &format!("/v2/images/{id}"),
+                &alice,
+                json!([{"op": "replace", "path": "/status", "value": "killed"}]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/tags/blue"),
+                &alice,
+                "",
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, list) = c
+            .json(Method::GET, "/v2/images?tag=blue", &alice, Value::Null)
+            .await;
+        assert_eq!(list["images"].as_array().unwrap().len(), 1);
+        // Another project does not see a private image at all.
+        let bob = c.token("bob", "beta").await;
+        let (s, _) = c
+            .json(Method::GET, &format!("/v2/images/{id}"), &bob, Value::Null)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c
+            .json(
+                Method::DELETE,
+                &format!("/v2/images/{id}"),
+                &bob,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        // Delete removes record and data.
+        let (s, _) = c
+            .json(
+                Method::DELETE,
+                &format!("/v2/images/{id}"),
+                &alice,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(
+            c.json(
+                Method::GET,
+                &format!("/v2/images/{id}"),
+                &alice,
+                Value::Null
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(c.stored_files(), 0);
+    }
+}
+
+#[tokio::test]
+async fn hostile_images_are_refused_and_nothing_is_stored() {
+    for c in clouds().await {
+        let alice = c.token("alice", "alpha").await;
+        let mut vmdk = vec![0u8; 4096];
+        vmdk[0..4].copy_from_slice(b"KDMV");
+        vmdk[12..20].copy_from_slice(&2048u64.to_le_bytes());
+        vmdk[28..36].copy_from_slice(&1u64.to_le_bytes());
+        vmdk[36..44].copy_from_slice(&2u64.to_le_bytes());
+        let desc = b"createType=\"monolithicSparse\"\nRW 2048 SPARSE \"/etc/shadow\"\n";
+        vmdk[512..512 + desc.len()].copy_from_slice(desc);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("qcow2", qcow2(true)),
+            ("vmdk", vmdk),
+            ("qcow2", b"this is not a qcow2 image at all".to_vec()),
+            ("raw", qcow2(false)),
+            ("qcow2", b"QFI\xfb\x00\x00".to_vec()),
+        ];
+        for (fmt, bytes) in cases {
+            let id = c.create(&alice, fmt).await;
+            let (s, body) = c
+                .call(
+                    Method::PUT,
+                    &format!("/v2/images/{id}/file"),
+                    &alice,
+                    "application/octet-stream",
+                    Body::from(bytes),
+                )
+                .await;
+            assert_eq!(
+                s,
+                StatusCode::BAD_REQUEST,
+                "{fmt}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            let (_, img) = c
+                .json(
+                    Method::GET,
+                    &format!("/v2/images/{id}"),
+                    &alice,
+                    Value::Null,
+                )
+                .await;
+            assert_eq!(img["status"], "queued", "back to queued, never active");
+            assert!(img["size"].is_null());
+            assert_eq!(c.stored_files(), 0, "no data file and no temp file left");
+        }
+        // A good qcow2 passes and reports its virtual size.
+        let id = c.create(&alice, "qcow2").await;
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from(qcow2(false)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(
+            c.json(
+                Method::GET,
+                &format!("/v2/images/{id}"),
+                &alice,
+                Value::Null
+            )
+            .await
+            .1["virtual_size"],
+            1u64 << 30
+        );
+        // Over the size cap: 413 and nothing kept.
+        let id = c.create(&alice, "raw").await;
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from(vec![0u8; 11 << 20]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(c.stored_files(), 1);
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_change_nothing() {
+    for c in clouds().await {
+        let alice = c.token("alice", "alpha").await;
+        for body in [
+            json!({"disk_format": "floppy"}),
+            json!({"container_format": "zip"}),
+            json!({"min_ram": -1}),
+            json!({"protected": "yes"}),
+            json!({"custom": 5}),
+        ] {
+            let (s, _) = c
+                .json(Method::POST, "/v2/images", &alice, body.clone())
+                .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        }
+        for body in [
+            json!({"status": "active"}),
+            json!({"size": 5}),
+            json!({"os_glance_x": "y"}),
+            json!({"visibility": "public"}),
+        ] {
+            let (s, _) = c
+                .json(Method::POST, "/v2/images", &alice, body.clone())
+                .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        }
+        let (_, list) = c.json(Method::GET, "/v2/images", &alice, Value::Null).await;
+        assert_eq!(list["images"].as_array().unwrap().len(), 0);
+        let (s, _) = c
+            .call(
+                Method::POST,
+                "/v2/images",
+                &alice,
+                "application/json",
+                Body::from("{not json"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = c
+            .call(Method::GET, "/v2/images", "garbage", "", Body::empty())
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn sharing_with_members() {
+    for c in clouds().await {
+        let alice = c.token("alice", "alpha").await;
+        let bob = c.token("bob", "beta").await;
+        let beta = c
+            .identity
+            .store
+            .project_by_name("default", "beta")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let id = c.create(&alice, "raw").await;
+        let (s, _) = c
+            .json(
+                Method::POST,
+                &format!("/v2/images/{id}/members"),
+                &alice,
+                json!({"member": beta}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "private images have no members");
+        c.json(
+            Method::PATCH,
+            &format!("/v2/images/{id}"),
+            &alice,
+            json!([{"op": "replace", "path": "/visibility", "value": "shared"}]),
+        )
+        .await;
+        let (s, m) = c
+            .json(
+                Method::POST,
+                &format!("/v2/images/{id}/members"),
+                &alice,
+                json!({"member": beta}),
+            )
+            .await;
+        assert_eq!((s, m["status"].as_str()), (StatusCode::OK, Some("pending")));
+        let (_, list) = c.json(Method::GET, "/v2/images", &bob, Value::Null).await;
+        assert!(
+            list["images"].as_array().unwrap().is_empty(),
+            "pending shares are not listed"
+        );
+        assert_eq!(
+            c.json(Method::GET, &format!("/v2/images/{id}"), &bob, Value::Null)
+                .await
+                .0,
+            StatusCode::OK,
+            "but can be shown"
+        );
+        let (s, _) = c
+            .json(
+                Method::PUT,
+                &format!("/v2/images/{id}/members/{beta}"),
+                &alice,
+                json!({"status": "accepted"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "only the member accepts");
+        let (s, _) = c
+            .json(
+                Method::PUT,
+                &format!("/v2/images/{id}/members/{beta}"),
+                &bob,
+                json!({"status": "accepted"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, list) = c.json(Method::GET, "/v2/images", &bob, Value::Null).await;
+        assert_eq!(list["images"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            c.json(
+                Method::DELETE,
+                &format!("/v2/images/{id}"),
+                &bob,
+                Value::Null
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN,
+            "members cannot delete"
+        );
+    }
+}
+
+#[tokio::test]
+async fn interrupted_upload_is_requeued_after_a_restart() {
+    let url = match std::env::var("FERROSTACK_TEST_PG_URL") {
+        Ok(admin) => pg_database(&admin).await,
+        Err(_) => format!(
+            "sqlite://{}/t.db",
+            std::env::temp_dir()
+                .join(format!("fs-img-{}", uuid::Uuid::new_v4()))
+                .display()
+        ),
+    };
+    if let Some(dir) = url
+        .strip_prefix("sqlite://")
+        .and_then(|p| std::path::Path::new(p).parent())
+    {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let c = cloud(&url).await;
+    let alice = c.token("alice", "alpha").await;
+    let id = c.create(&alice, "raw").await;
+    // What a kill -9 mid-upload leaves: the image `saving` and a temp file.
+    assert!(c
+        .image
+        .store
+        .transition(&id, "queued", "saving", 1)
+        .await
+        .unwrap());
+    std::fs::write(
+        c.dir.join("images").join(format!(".tmp-{id}-x")),
+        b"partial",
+    )
+    .unwrap();
+    c.image.recover().await.unwrap();
+    assert_eq!(
+        c.json(
+            Method::GET,
+            &format!("/v2/images/{id}"),
+            &alice,
+            Value::Null
+        )
+        .await
+        .1["status"],
+        "queued"
+    );
+    assert_eq!(c.stored_files(), 0);
+    let (s, _) = c
+        .call(
+            Method::PUT,
+            &format!("/v2/images/{id}/file"),
+            &alice,
+            "application/octet-stream",
+            Body::from("retry"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "the upload can be retried");
+}
+
+#[test]
+fn checked_in_openapi_matches_the_code() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/image.json");
+    ferrostack_common::api::check_document(&ferrostack_image::http::openapi(), &file).unwrap();
+}
