@@ -92,4 +92,16 @@ CREATE TABLE oauth_consumers (id TEXT PRIMARY KEY, description TEXT, secret TEXT
 "#,
         postgres: None,
     },
+    // OS-EP-FILTER associations: endpoints and endpoint groups a project's catalog shows.
+    Migration {
+        version: 7,
+        name: "endpoint filter associations",
+        sql: r#"
+CREATE TABLE project_endpoints (project_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, PRIMARY KEY (project_id, endpoint_id));
+CREATE INDEX project_endpoints_endpoint ON project_endpoints (endpoint_id);
+CREATE TABLE project_endpoint_groups (endpoint_group_id TEXT NOT NULL, project_id TEXT NOT NULL, PRIMARY KEY (endpoint_group_id, project_id));
+CREATE INDEX project_endpoint_groups_project ON project_endpoint_groups (project_id);
+"#,
+        postgres: None,
+    },
 ];

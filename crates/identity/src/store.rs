@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::model::*;
 
 mod domain_configs;
+pub mod ep_filter;
 mod oauth_consumers;
 
 type R<T> = Result<T, sqlx::Error>;
@@ -320,6 +321,8 @@ impl Store {
             "DELETE FROM assignments WHERE target_type='project' AND target_id IN (SELECT id FROM projects WHERE domain_id=$1)",
             "DELETE FROM assignments WHERE actor_type='user' AND actor_id IN (SELECT id FROM users WHERE domain_id=$1)",
             "DELETE FROM assignments WHERE actor_type='group' AND actor_id IN (SELECT id FROM user_groups WHERE domain_id=$1)",
+            "DELETE FROM project_endpoints WHERE project_id IN (SELECT id FROM projects WHERE domain_id=$1)",
+            "DELETE FROM project_endpoint_groups WHERE project_id IN (SELECT id FROM projects WHERE domain_id=$1)",
             "DELETE FROM projects WHERE domain_id=$1",
             "DELETE FROM users WHERE domain_id=$1",
             "DELETE FROM user_groups WHERE domain_id=$1",
@@ -409,10 +412,13 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM limits WHERE project_id=$1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "DELETE FROM limits WHERE project_id=$1",
+            "DELETE FROM project_endpoints WHERE project_id=$1",
+            "DELETE FROM project_endpoint_groups WHERE project_id=$1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         sqlx::query("UPDATE users SET default_project_id=NULL WHERE default_project_id=$1")
             .bind(id)
             .execute(&mut *tx)
@@ -875,6 +881,10 @@ impl Store {
 
     pub async fn delete_service(&self, id: &str) -> R<bool> {
         let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM project_endpoints WHERE endpoint_id IN (SELECT id FROM endpoints WHERE service_id=$1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM endpoints WHERE service_id=$1")
             .bind(id)
             .execute(&mut *tx)
@@ -918,12 +928,18 @@ impl Store {
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> R<bool> {
-        Ok(sqlx::query("DELETE FROM endpoints WHERE id=$1")
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM project_endpoints WHERE endpoint_id=$1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM endpoints WHERE id=$1")
+            .bind(id)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-            > 0)
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     // ---- endpoint groups ----
@@ -964,12 +980,18 @@ impl Store {
     }
 
     pub async fn delete_endpoint_group(&self, id: &str) -> R<bool> {
-        Ok(sqlx::query("DELETE FROM endpoint_groups WHERE id=$1")
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM project_endpoint_groups WHERE endpoint_group_id=$1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM endpoint_groups WHERE id=$1")
+            .bind(id)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-            > 0)
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     // ---- policies ----

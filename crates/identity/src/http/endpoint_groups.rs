@@ -43,7 +43,7 @@ pub fn routes() -> Api<State> {
         )
 }
 
-fn view(s: &Identity, g: &EndpointGroup) -> Value {
+pub(super) fn view(s: &Identity, g: &EndpointGroup) -> Value {
     json!({
         "id": g.id, "name": g.name, "description": g.description, "filters": g.filters,
         "links": s.link(&format!("/OS-EP-FILTER/endpoint_groups/{}", g.id)),

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod domain_configs;
 pub mod domain_projects;
 pub mod endpoint_groups;
+pub mod ep_filter;
 pub mod limits;
 pub mod oauth_consumers;
 pub mod policies;
@@ -135,6 +136,7 @@ pub fn api() -> Api<State> {
         .merge(trusts::routes())
         .merge(access_rules::routes())
         .merge(endpoint_groups::routes())
+        .merge(ep_filter::routes())
         .merge(limits::routes())
         .merge(policies::routes())
         .merge(oauth_consumers::routes())

@@ -174,11 +174,14 @@ impl Identity {
     pub async fn catalog_view(&self, project_id: Option<&str>) -> crate::error::Result<Value> {
         let catalog = self.catalog().await?;
         let (services, endpoints) = (&catalog.services, &catalog.endpoints);
+        // A project with OS-EP-FILTER associations sees those endpoints only.
+        let only = project_id.and_then(|p| catalog.project_endpoints.get(p));
         let mut out = Vec::new();
         for s in services.iter().filter(|s| s.enabled) {
             let eps: Vec<Value> = endpoints
                 .iter()
                 .filter(|e| e.service_id == s.id && e.enabled)
+                .filter(|e| only.is_none_or(|ids| ids.contains(&e.id)))
                 .filter_map(|e| {
                     let mut url = e.url.clone();
                     for pat in ["$(project_id)s", "%(project_id)s", "$(tenant_id)s", "%(tenant_id)s"] {
@@ -189,6 +192,9 @@ impl Identity {
                     Some(json!({"id": e.id, "interface": e.interface, "region": e.region_id, "region_id": e.region_id, "url": url}))
                 })
                 .collect();
+            if only.is_some() && eps.is_empty() {
+                continue;
+            }
             out.push(json!({"id": s.id, "type": s.service_type, "name": s.name, "endpoints": eps}));
         }
         Ok(Value::Array(out))

@@ -1,6 +1,7 @@
 //! Endpoint groups (OS-EP-FILTER): a name, a description and `filters` over the endpoint
 //! attributes `interface`, `service_id` and `region_id`. Filters are validated as Keystone
-//! does (known keys, string values, a valid interface); projects are not associated yet.
+//! does (known keys, string values, a valid interface). Projects are given groups in
+//! [`super::ep_filter`].
 
 use serde_json::Value;
 

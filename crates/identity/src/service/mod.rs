@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod domain_configs;
 pub mod domain_projects;
 pub mod endpoint_groups;
+pub mod ep_filter;
 pub mod limits;
 pub mod oauth_consumers;
 pub mod passwords;
@@ -34,6 +35,7 @@ use crate::config::IdentityConfig;
 use crate::error::{IdentityError, Result};
 use crate::fernet::{FernetKey, KeyRepository};
 use crate::model::{Endpoint, Revocation, Service};
+use crate::store::ep_filter::Association;
 use crate::store::Store;
 pub use auth::{AuthRequest, IssuedToken, ValidatedToken};
 
@@ -216,9 +218,17 @@ impl Identity {
                 return Ok(c.clone());
             }
         }
+        let endpoints = self.store.endpoints().await?;
+        let project_endpoints = ep_filter::project_endpoint_sets(
+            &endpoints,
+            &self.store.endpoint_groups().await?,
+            &self.store.associations(Association::Endpoint).await?,
+            &self.store.associations(Association::EndpointGroup).await?,
+        );
         let fresh = Arc::new(Catalog {
             services: self.store.services().await?,
-            endpoints: self.store.endpoints().await?,
+            endpoints,
+            project_endpoints,
         });
         *self.catalog.lock().unwrap_or_else(|p| p.into_inner()) = Some((rev, fresh.clone()));
         Ok(fresh)
@@ -238,6 +248,8 @@ impl Identity {
 pub struct Catalog {
     pub services: Vec<Service>,
     pub endpoints: Vec<Endpoint>,
+    /// OS-EP-FILTER: for each project with associations, the endpoints its catalog shows.
+    pub project_endpoints: HashMap<String, std::collections::HashSet<String>>,
 }
 
 pub fn now_secs() -> i64 {
