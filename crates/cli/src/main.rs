@@ -50,6 +50,10 @@ enum Command {
         /// Do not touch ~/.config/openstack/clouds.yaml (the data directory still gets one).
         #[arg(long)]
         no_user_clouds_yaml: bool,
+        /// Register an image file as a public image at start, `NAME=PATH` or `PATH`
+        /// (repeatable; the format is read from the file; registered once).
+        #[arg(long = "register-image", value_name = "NAME=PATH")]
+        register_images: Vec<String>,
     },
     /// Run the API services against a shared database (multi-node control plane).
     Control,
@@ -122,11 +126,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
         Command::Up {
             no_user_clouds_yaml,
+            register_images,
         } => {
             if no_user_clouds_yaml {
                 config.write_user_clouds_yaml = false;
             }
-            up(config).await
+            up(config, register_images).await
         }
         Command::Control => {
             if config.database_url.is_none() {
@@ -236,7 +241,7 @@ fn password_for(configured: Option<String>, file: &Path) -> anyhow::Result<(Stri
     Ok((p, true))
 }
 
-async fn up(config: Config) -> anyhow::Result<()> {
+async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let started = std::time::Instant::now();
@@ -283,6 +288,10 @@ async fn up(config: Config) -> anyhow::Result<()> {
             region: &config.region,
         });
     }
+    let mut registered = Vec::new();
+    for spec in &register_images {
+        registered.push(register_image(&services, &config, spec).await?);
+    }
     let clouds_file = config.data_dir.join("clouds.yaml");
     clouds::write(&clouds_file, &clouds)?;
     let mut user_clouds = None;
@@ -328,6 +337,9 @@ async fn up(config: Config) -> anyhow::Result<()> {
             .map(|p| format!(" and {}", p.display()))
             .unwrap_or_default()
     );
+    for line in &registered {
+        println!("  image      {line}");
+    }
     println!("next: openstack --os-cloud ferrostack-admin token issue");
     println!(
         "      export OS_CLIENT_CONFIG_FILE={} if your clouds.yaml lives elsewhere",
@@ -336,4 +348,59 @@ async fn up(config: Config) -> anyhow::Result<()> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     server::serve(listener, app).await
+}
+
+/// Registers `NAME=PATH` (or `PATH`, named after the file) as a public image owned by the
+/// admin project; the disk format is what the inspector reads from the file.
+async fn register_image(
+    services: &server::Services,
+    config: &Config,
+    spec: &str,
+) -> anyhow::Result<String> {
+    let (name, path) = match spec.split_once('=') {
+        Some((n, p)) => (n.to_string(), PathBuf::from(p)),
+        None => {
+            let p = PathBuf::from(spec);
+            (
+                p.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| spec.to_string()),
+                p,
+            )
+        }
+    };
+    let mut head = vec![0u8; ferrostack_image::inspector::HEADER_BYTES];
+    let total = std::fs::metadata(&path)
+        .with_context(|| format!("reading image {}", path.display()))?
+        .len();
+    let n = {
+        use std::io::Read;
+        std::fs::File::open(&path)?.read(&mut head)?
+    };
+    let format = ferrostack_image::inspector::detect(&head[..n], total)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .format
+        .name();
+    let admin_project = services
+        .identity
+        .store
+        .project_by_name("default", &config.admin.project)
+        .await?
+        .context("the admin project is missing; bootstrap first")?;
+    let image = services
+        .image
+        .register_local(&ferrostack_image::service::bootstrap::LocalImage {
+            name: &name,
+            path: &path,
+            disk_format: format,
+            owner_project: &admin_project.id,
+            properties: vec![],
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("registering {}: {e}", path.display()))?;
+    Ok(format!(
+        "{name} ({format}, {} bytes, id {})",
+        image.size.unwrap_or(0),
+        image.id
+    ))
 }

@@ -2,6 +2,7 @@
 //! lists with Glance's filters, sorting and paging. Image data (upload, download, crash
 //! recovery) is in [`data`]; members (sharing) in [`members`].
 
+pub mod bootstrap;
 pub mod data;
 pub mod members;
 
