@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Boots the guest image (build.sh) under QEMU the way the compute driver will,
+# and checks what a cloud relies on: the ready line, hostname and SSH key from
+# metadata, user_data, SSH login, and a clean ACPI powerdown over QMP.
+#
+#   smoke.sh [SCENARIO...]     scenarios: config-drive metadata-service ec2
+#                              (default: all three)
+#
+# config-drive      ISO9660 disk labelled config-2 (virtio-blk, read-only)
+# metadata-service  no config drive; http://169.254.169.254 answered by this
+#                   script through QEMU's guestfwd (no socket on the host)
+# ec2               the same service with only the EC2-style paths
+#
+# Networking is QEMU user mode with restrict=on: the guest reaches nothing but
+# the forwarded ports, and SSH goes to a hostfwd on 127.0.0.1. Exits non-zero
+# on the first failure. Env: SMOKE_ACCEL=tcg|kvm (default: auto),
+# SMOKE_READY_TIMEOUT (s, default 120), SMOKE_CONFIG_DRIVE_BUS=virtio|scsi,
+# SMOKE_CONFIG_DRIVE_FORMAT=iso9660|vfat (Nova's two formats),
+# SMOKE_BOOT=disk|kernel (kernel: -kernel/-initrd/-append instead of the
+# disk's bootloader, the kernel/ramdisk variant).
+set -euo pipefail
+
+# --- inetd-style metadata responder, run by QEMU per guest connection -----------
+if [ "${1:-}" = --serve ]; then
+    root=$2
+    read -r _ path _ || exit 0
+    while read -r line && [ -n "${line%$'\r'}" ]; do :; done
+    path=${path%%\?*}
+    case "$path" in *..*) path=/ ;; esac
+    f="$root$path"
+    if [ -f "$f" ]; then
+        printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %s\r\n\r\n' "$(stat -c %s "$f")"
+        cat "$f"
+    else
+        printf 'HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n'
+    fi
+    exit 0
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ready_timeout=${SMOKE_READY_TIMEOUT:-120}
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(config-drive metadata-service ec2)
+
+log() { echo "smoke: $*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+[ "$(id -u)" = 0 ] || die "run as root (it installs QEMU with apt-get)"
+
+# --- QEMU 10 from <codename>-backports, on the mirror the machine already uses ---
+codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+add_backports() {
+    grep -rqs -- "$codename-backports" /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+    # First deb822 stanza or one-line entry that serves "$codename" itself.
+    local src
+    src=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v s="$codename" '
+        /^$/ { if (ok && uri) { print uri, key; exit } ok = 0; uri = ""; key = "" }
+        /^URIs:/ { uri = $2 } /^Signed-By:/ { key = $2 }
+        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == s) ok = 1 }
+        END { if (ok && uri) print uri, key }' | head -n1)
+    if [ -z "$src" ]; then
+        src=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk -v s="$codename" '
+            $1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++
+                          if ($(i + 1) == s) { print $i; exit } }')
+    fi
+    [ -n "$src" ] || die "no apt source for $codename found to derive the backports mirror from"
+    set -- $src
+    log "adding $codename-backports from $1"
+    {
+        printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\n' "$1" "$codename"
+        [ -z "${2:-}" ] || printf 'Signed-By: %s\n' "$2"
+    } > "/etc/apt/sources.list.d/$codename-backports.sources"
+}
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v genisoimage >/dev/null || need+=(genisoimage)
+command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+    add_backports
+    apt-get update -qq >&2
+    log "installing ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -t "$codename-backports" "${need[@]}" >&2
+fi
+
+# KVM only where it can boot a stock kernel: a PVM /dev/kvm (nested without
+# VMX/SVM) cannot, so such hosts run TCG.
+accel=${SMOKE_ACCEL:-}
+if [ -z "$accel" ]; then
+    accel=tcg
+    if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=kvm; fi
+fi
+echo "accel: $accel"
+cpu=max; [ "$accel" = kvm ] && cpu=host
+
+build_t0=$(now)
+img=$("$here/build.sh")
+echo "build: $(since "$build_t0")s ($img)"
+kver=$(sed -n 's/.*"kernel_version": "\([^"]*\)".*/\1/p' "$img/manifest.json")
+
+work=$(mktemp -d /tmp/ferrostack-smoke.XXXXXX)
+qemu_pid=
+cleanup() {
+    local rc=$?
+    [ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+    exec 3>&- 4<&- || true
+    # Keep the console logs of a failed run for a look.
+    if [ "$rc" = 0 ]; then rm -rf "$work"; else log "logs kept in $work"; fi
+}
+trap cleanup EXIT
+
+ssh-keygen -q -t ed25519 -N '' -C smoke -f "$work/id_ed25519"
+pubkey=$(cat "$work/id_ed25519.pub")
+
+# Metadata the way Nova writes it (keys end in "\n").
+write_metadata() { # dir hostname marker
+    mkdir -p "$1/openstack/latest"
+    cat > "$1/openstack/latest/meta_data.json" <<EOF
+{"uuid": "$(cat /proc/sys/kernel/random/uuid)", "name": "${2%%.*}", "hostname": "$2",
+ "availability_zone": "nova", "launch_index": 0, "project_id": "smoke", "devices": [],
+ "meta": {"note": "quotes \" and \\\\ and \\u00e9"},
+ "public_keys": {"smoke": "$pubkey\n"},
+ "keys": [{"name": "smoke", "type": "ssh", "data": "$pubkey\n"}],
+ "random_seed": "$(head -c 64 /dev/urandom | base64 -w0)"}
+EOF
+    printf '#!/bin/sh\necho "%s from $(hostname)"\n' "$3" > "$1/openstack/latest/user_data"
+}
+
+free_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 40000))
+        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+    die "no free port"
+}
+
+# QMP over a pipe chardev ($work/qmp.in/.out): bash can speak it, and no socket is opened.
+qmp() { echo "$1" >&3; }
+qmp_wait() { # regex timeout: read QMP lines until one matches
+    local line end=$(( $(date +%s) + $2 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        IFS= read -r -t 1 -u 4 line || continue
+        echo "$line" >> "$work/qmp.log"
+        [[ "$line" =~ $1 ]] && return 0
+    done
+    return 1
+}
+
+run_scenario() {
+    local sc=$1 host="ferro-smoke-${1%%-*}" marker="SMOKE-USERDATA-$RANDOM$RANDOM"
+    local dir="$work/$sc" port t0 ready=
+    mkdir -p "$dir"
+    local console="$dir/console.log"
+    local netdev="user,id=n0,restrict=on"
+    local extra=() boot=,bootindex=0
+    if [ "${SMOKE_BOOT:-disk}" = kernel ]; then
+        # -kernel takes boot index 0 itself; a disk asking for it too is an error.
+        extra=(-kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$(cat "$img/cmdline")")
+        boot=
+    fi
+    case "$sc" in
+        config-drive)
+            write_metadata "$dir/cd" "$host.novalocal" "$marker"
+            if [ "${SMOKE_CONFIG_DRIVE_FORMAT:-iso9660}" = vfat ]; then
+                truncate -s 64M "$dir/config.iso"
+                mkfs.fat -n config-2 "$dir/config.iso" >/dev/null 2>&1
+                MTOOLS_SKIP_CHECK=1 mcopy -s -i "$dir/config.iso" "$dir/cd/openstack" ::/
+            else
+                genisoimage -quiet -J -r -V config-2 -o "$dir/config.iso" "$dir/cd"
+            fi
+            if [ "${SMOKE_CONFIG_DRIVE_BUS:-virtio}" = scsi ]; then
+                # Nova attaches an ISO as a CD-ROM and a vfat drive as a disk.
+                local kind=scsi-cd media=,media=cdrom
+                [ "${SMOKE_CONFIG_DRIVE_FORMAT:-iso9660}" = vfat ] && kind=scsi-hd media=
+                extra+=(-device virtio-scsi-pci,id=scsi0
+                    -drive "file=$dir/config.iso,if=none,id=cd0,format=raw,readonly=on$media"
+                    -device "$kind,drive=cd0,bus=scsi0.0")
+            else
+                extra+=(-drive "file=$dir/config.iso,if=none,id=cd0,format=raw,readonly=on"
+                    -device virtio-blk-pci,drive=cd0)
+            fi
+            ;;
+        metadata-service|ec2)
+            write_metadata "$dir/md" "$host" "$marker"
+            if [ "$sc" = ec2 ]; then
+                # Only the EC2 layout: /latest/meta-data/..., /latest/user-data.
+                mkdir -p "$dir/ec2/latest/meta-data/public-keys/0"
+                echo "$pubkey" > "$dir/ec2/latest/meta-data/public-keys/0/openssh-key"
+                echo "$host.ec2.internal" > "$dir/ec2/latest/meta-data/hostname"
+                cp "$dir/md/openstack/latest/user_data" "$dir/ec2/latest/user-data"
+                rm -rf "$dir/md"; mv "$dir/ec2" "$dir/md"
+            fi
+            # The metadata address must lie inside the user-mode network.
+            netdev+=",net=169.254.0.0/16,guestfwd=tcp:169.254.169.254:80-cmd:bash '$here/smoke.sh' --serve '$dir/md'"
+            ;;
+        *) die "unknown scenario $sc" ;;
+    esac
+    port=$(free_port)
+    netdev+=",hostfwd=tcp:127.0.0.1:$port-:22"
+
+    # The compute driver boots a qcow2 overlay on the cached base image.
+    qemu-img create -q -f qcow2 -b "$img/disk.qcow2" -F qcow2 "$dir/root.qcow2"
+    rm -f "$work/qmp.in" "$work/qmp.out"; mkfifo "$work/qmp.in" "$work/qmp.out"
+    log "$sc: booting (ssh on 127.0.0.1:$port)"
+    t0=$(now)
+    qemu-system-x86_64 -accel "$accel" -machine q35 -cpu "$cpu" -m 128 -smp 1 \
+        -nodefaults -no-user-config -display none -no-reboot \
+        -chardev "pipe,id=qmp0,path=$work/qmp" -mon chardev=qmp0,mode=control \
+        -serial "file:$console" \
+        -drive "file=$dir/root.qcow2,if=none,id=disk0,format=qcow2" \
+        -device "virtio-blk-pci,drive=disk0$boot" \
+        -netdev "$netdev" -device virtio-net-pci,netdev=n0,romfile= \
+        -device virtio-rng-pci "${extra[@]}" \
+        </dev/null >"$dir/qemu.log" 2>&1 &
+    qemu_pid=$!
+    # read-write opens never block, even if QEMU failed to start
+    exec 3<>"$work/qmp.in" 4<>"$work/qmp.out"
+    qmp_wait '"QMP"' 10 || die "$sc: no QMP greeting ($(cat "$dir/qemu.log"))"
+    qmp '{"execute": "qmp_capabilities"}'
+    qmp_wait '"return"' 10 || die "$sc: qmp_capabilities failed ($(cat "$dir/qemu.log"))"
+
+    local end=$(( $(date +%s) + ready_timeout ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        ready=$(grep -a -m1 '^ferrostack-guest ready:' "$console" 2>/dev/null || true)
+        [ -z "$ready" ] || break
+        kill -0 "$qemu_pid" 2>/dev/null || die "$sc: QEMU exited before ready: $(cat "$dir/qemu.log")"
+        sleep 0.2
+    done
+    [ -n "$ready" ] || { tail -n 30 "$console" >&2; die "$sc: no ready line within ${ready_timeout}s"; }
+    local t_ready; t_ready=$(since "$t0")
+    ready=${ready%$'\r'}
+    log "$sc: $ready"
+    [[ "$ready" == *"hostname=$host "* ]] || die "$sc: expected hostname=$host"
+    grep -aq "^$marker from $host" "$console" || die "$sc: user_data marker missing from the console"
+
+    # Pin the host key the guest printed on its console (cloud-init style block).
+    sed -n '/^-----BEGIN SSH HOST KEY KEYS-----/,/^-----END SSH HOST KEY KEYS-----/p' "$console" |
+        tr -d '\r' | grep -E '^(ssh-|ecdsa-)' | sed "s/^/[127.0.0.1]:$port /" > "$dir/known_hosts" || true
+    [ -s "$dir/known_hosts" ] || die "$sc: no host keys on the console"
+    local t1 out
+    t1=$(now)
+    out=$(ssh -q -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$dir/known_hosts" \
+        -o IdentitiesOnly=yes -o ConnectTimeout=20 -i "$work/id_ed25519" -p "$port" root@127.0.0.1 \
+        'uname -r; hostname; cat /root/.ssh/authorized_keys | wc -l' </dev/null) || die "$sc: ssh failed"
+    local t_ssh; t_ssh=$(since "$t1")
+    set -- $out
+    [ "${1:-}" = "$kver" ] || die "$sc: uname -r over ssh gave '${1:-}', want $kver"
+    [ "${2:-}" = "$host" ] || die "$sc: hostname over ssh gave '${2:-}'"
+    [ "${3:-}" = 1 ] || die "$sc: expected 1 authorized key (public_keys and keys deduplicated), got ${3:-}"
+    log "$sc: ssh ok: uname -r = $1"
+
+    local t2; t2=$(now)
+    qmp '{"execute": "system_powerdown"}'
+    qmp_wait '"event": *"SHUTDOWN".*"guest": *true' 30 || die "$sc: no guest SHUTDOWN event within 30s after system_powerdown"
+    local i rc=
+    for i in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$qemu_pid" 2>/dev/null && die "$sc: QEMU still running after the guest shut down"
+    wait "$qemu_pid" && rc=0 || rc=$?
+    qemu_pid=
+    exec 3>&- 4<&-
+    [ "$rc" = 0 ] || die "$sc: QEMU exited with $rc"
+    grep -aq 'ACPI power button' "$console" || die "$sc: the guest did not see the power button"
+    local t_off; t_off=$(since "$t2")
+    local guest_up; guest_up=$(grep -a -o 'uptime=[0-9.]*s' "$console" | head -n1)
+    echo "$sc: ready ${t_ready}s (guest ${guest_up#uptime=}), ssh ${t_ssh}s, powerdown ${t_off}s: ok"
+}
+
+for sc in "${scenarios[@]}"; do run_scenario "$sc"; done
+echo "${#scenarios[@]} passed, 0 failed"
