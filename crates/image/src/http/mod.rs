@@ -2,6 +2,7 @@
 //! method and render; the service authorizes. Uploads and downloads stream: an image never
 //! sits in memory.
 
+pub mod metadefs;
 pub mod schemas;
 pub mod views;
 
@@ -198,6 +199,7 @@ pub fn api() -> Api<State> {
             import_info,
         )
         .get("/v2/info/stores", op("stores_info", "Stores"), stores_info)
+        .merge(metadefs::routes())
 }
 
 pub fn router(service: State) -> Router {
