@@ -82,6 +82,7 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         identity.clone(),
     )
     .await?;
+    image.set_limits(identity.clone());
     Ok(Services { identity, image })
 }
 

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod http;
+pub mod limits;
 pub mod time;
 
 pub use auth::{AuthContext, Authenticator, Scope};

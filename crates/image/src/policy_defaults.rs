@@ -19,8 +19,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("communitize_image", OWNER_MEMBER),
     ("upload_image", OWNER_MEMBER),
     ("download_image", READER_CAN_SEE),
-    ("deactivate", "role:admin"),
-    ("reactivate", "role:admin"),
+    ("deactivate", OWNER_MEMBER),
+    ("reactivate", OWNER_MEMBER),
     ("add_member", OWNER_MEMBER),
     ("delete_member", OWNER_MEMBER),
     (

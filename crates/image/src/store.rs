@@ -148,6 +148,24 @@ impl Store {
             .collect())
     }
 
+    /// A project's usage: (images not deleted, bytes stored, uploads in flight).
+    pub async fn usage(&self, owner: &str) -> R<(i64, i64, i64)> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, \
+             CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT) AS busy \
+             FROM images WHERE owner = $1 AND status <> 'deleted'",
+        )
+        .bind(owner)
+        .fetch_one(self.db.pool())
+        .await?;
+        // PostgreSQL sums BIGINT into NUMERIC, which the portable driver cannot read: cast back.
+        Ok((
+            r.try_get::<i64, _>("n")?,
+            r.try_get::<i64, _>("bytes")?,
+            r.try_get::<i64, _>("busy")?,
+        ))
+    }
+
     pub async fn member(&self, image_id: &str, member_id: &str) -> R<Option<Member>> {
         Ok(
             sqlx::query("SELECT * FROM image_members WHERE image_id=$1 AND member_id=$2")

@@ -80,6 +80,7 @@ async fn cloud(url: &str) -> Cloud {
     )
     .await
     .unwrap();
+    image.set_limits(identity.clone());
     let router = ferrostack_image::http::router(image.clone());
     Cloud {
         identity,
@@ -588,4 +589,113 @@ async fn interrupted_upload_is_requeued_after_a_restart() {
 fn checked_in_openapi_matches_the_code() {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/image.json");
     ferrostack_common::api::check_document(&ferrostack_image::http::openapi(), &file).unwrap();
+}
+
+#[tokio::test]
+async fn unified_limits_from_identity_are_enforced() {
+    use ferrostack_identity::model::{Extra, Limit, RegisteredLimit, Service};
+    for c in clouds().await {
+        let alice = c.token("alice", "alpha").await;
+        let service = Service {
+            id: "img-svc".into(),
+            service_type: "image".into(),
+            name: "glance".into(),
+            description: String::new(),
+            enabled: true,
+            extra: Extra::new(),
+        };
+        c.identity.store.insert_service(&service).await.unwrap();
+        for (resource, limit) in [("image_count_total", 2), ("image_size_total", 1)] {
+            let l = RegisteredLimit {
+                id: resource.into(),
+                service_id: "img-svc".into(),
+                region_id: None,
+                resource_name: resource.into(),
+                default_limit: limit,
+                description: None,
+            };
+            c.identity.store.insert_registered_limit(&l).await.unwrap();
+        }
+        c.identity.changed().await.unwrap();
+        let first = c.create(&alice, "raw").await;
+        // 1 MiB allowed in all: 1.5 MiB is cut off with 413 and nothing is kept.
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{first}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from(vec![1u8; 1536 * 1024]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{}", c.db_url);
+        assert_eq!(c.stored_files(), 0);
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{first}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from(vec![1u8; 1024 * 1024]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "exactly the limit fits");
+        let second = c.create(&alice, "raw").await;
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{second}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from("x"),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the project is at its size limit"
+        );
+        let (s, b) = c
+            .json(Method::POST, "/v2/images", &alice, json!({"name": "third"}))
+            .await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+        assert!(b["message"].as_str().unwrap().contains("image_count_total"));
+        // A project limit overrides the registered default.
+        let alpha = c
+            .identity
+            .store
+            .project_by_name("default", "alpha")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let l = Limit {
+            id: "alpha-count".into(),
+            project_id: Some(alpha),
+            domain_id: None,
+            service_id: "img-svc".into(),
+            region_id: None,
+            resource_name: "image_count_total".into(),
+            resource_limit: 5,
+            description: None,
+        };
+        c.identity.store.insert_limit(&l).await.unwrap();
+        let (s, _) = c
+            .json(Method::POST, "/v2/images", &alice, json!({"name": "third"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        // Another project is not affected by alpha's usage.
+        let bob = c.token("bob", "beta").await;
+        let id = c.create(&bob, "raw").await;
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/file"),
+                &bob,
+                "application/octet-stream",
+                Body::from(vec![2u8; 1000]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
 }

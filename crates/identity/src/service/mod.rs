@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod domain_configs;
 pub mod domain_projects;
 pub mod endpoint_groups;
+pub mod enforcement;
 pub mod ep_filter;
 pub mod limits;
 pub mod oauth_consumers;

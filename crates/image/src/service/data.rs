@@ -89,7 +89,19 @@ impl ImageService {
             "{TMP_PREFIX}{id}-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        match self.receive(body, &tmp, &disk_format).await {
+        let allowance = match self
+            .upload_allowance(image.owner.as_deref().unwrap_or_default())
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                self.store
+                    .transition(id, "saving", "queued", now_micros())
+                    .await?;
+                return Err(e);
+            }
+        };
+        match self.receive(body, &tmp, &disk_format, allowance).await {
             Ok((received, virtual_size)) => {
                 let target = self.data_path(id);
                 tokio::fs::rename(&tmp, &target).await?;
@@ -125,6 +137,7 @@ impl ImageService {
         body: Body,
         tmp: &Path,
         disk_format: &str,
+        allowance: u64,
     ) -> Result<(Received, Option<u64>)> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let path = tmp.to_path_buf();
@@ -162,8 +175,11 @@ impl ImageService {
             match chunk {
                 Ok(chunk) => {
                     total += chunk.len() as u64;
-                    if total > self.config.image_size_cap {
-                        failure = Some(ImageError::TooLarge(format!("Image exceeds the storage quota: the largest image accepted is {} bytes.", self.config.image_size_cap)));
+                    if total > allowance {
+                        failure = Some(ImageError::TooLarge(format!(
+                            "Image exceeds the storage quota: at most {allowance} more bytes may be stored (image_size_cap {}, or the project's image_size_total limit).",
+                            self.config.image_size_cap
+                        )));
                         break;
                     }
                     if tx.send(chunk).await.is_err() {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ferrostack_common::limits::LimitSource;
 use ferrostack_common::time::now_micros;
 use ferrostack_common::{AuthContext, Authenticator};
 use ferrostack_db::Db;
@@ -29,6 +30,8 @@ pub struct ImageService {
     pub dir: PathBuf,
     /// Validates `X-Auth-Token` (the Identity service).
     pub auth: Arc<dyn Authenticator>,
+    /// Where quotas come from (the Identity service's unified limits); unset means none.
+    limits: std::sync::OnceLock<Arc<dyn LimitSource>>,
 }
 
 /// One operation of a JSON patch, in either of the forms Glance accepts
@@ -90,9 +93,50 @@ impl ImageService {
             policy,
             dir,
             auth,
+            limits: std::sync::OnceLock::new(),
         });
         service.recover().await?;
         Ok(service)
+    }
+
+    /// Enforces the unified limits `source` holds for the `image` service type.
+    pub fn set_limits(&self, source: Arc<dyn LimitSource>) {
+        let _ = self.limits.set(source);
+    }
+
+    async fn limit(&self, project: &str, resource: &str) -> Option<i64> {
+        match self.limits.get() {
+            Some(l) => l.project_limit(project, "image", resource).await,
+            None => None,
+        }
+    }
+
+    /// Refuses one more image (or upload) when it would exceed the project's count limits.
+    async fn check_count(&self, project: &str, resource: &str, usage: i64) -> Result<()> {
+        if let Some(limit) = self.limit(project, resource).await {
+            if usage + 1 > limit {
+                return Err(ImageError::TooLarge(format!("Resource {resource} is over limit of {limit} due to current usage {usage} and delta 1")));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many more bytes `project` may store (`image_size_total`, in MiB), capped by
+    /// `image_size_cap`; 413 when the project is already at or over its limit.
+    pub async fn upload_allowance(&self, project: &str) -> Result<u64> {
+        let (_, bytes, busy) = self.store.usage(project).await?;
+        // The upload about to start is already counted among those in flight.
+        self.check_count(project, "image_count_uploading", busy - 1)
+            .await?;
+        let Some(limit_mib) = self.limit(project, "image_size_total").await else {
+            return Ok(self.config.image_size_cap);
+        };
+        let limit = limit_mib.max(0) as u64 * 1024 * 1024;
+        let used = bytes.max(0) as u64;
+        if used >= limit {
+            return Err(ImageError::TooLarge(format!("Resource image_size_total is over limit of {limit_mib} MiB due to current usage {} MiB", used / (1024 * 1024))));
+        }
+        Ok((limit - used).min(self.config.image_size_cap))
     }
 
     pub fn default_policy(overrides: Option<&str>) -> anyhow::Result<Policy> {
@@ -351,6 +395,10 @@ impl ImageService {
             self.set_attr(ctx, &mut image, k, Some(v), true)?;
         }
         self.authorize(ctx, "add_image", &image).await?;
+        if let Some(owner) = &image.owner {
+            let (count, _, _) = self.store.usage(owner).await?;
+            self.check_count(owner, "image_count_total", count).await?;
+        }
         if self.store.id_taken(&image.id).await? {
             return Err(ImageError::Conflict(format!(
                 "Image with identifier {} already exists!",
