@@ -19,7 +19,7 @@ kernel_meta=${GUEST_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 # console=ttyS0 last: it becomes /dev/console (the console log); tty0 keeps
 # kernel messages on a VGA screen when the VM has one.
 cmdline="console=tty0 console=ttyS0,115200n8 quiet"
-# Drivers that the Debian kernel builds as modules; build.sh adds their dependencies.
+# Drivers the Debian kernel builds as modules (their dependencies are added below).
 modules="virtio_pci virtio_mmio virtio_net virtio_blk virtio_scsi virtio_console
   virtio-rng virtio_balloon sd_mod sr_mod ata_piix isofs vfat nls_cp437 nls_ascii
   nls_iso8859-1 nls_utf8 evdev button"
@@ -101,6 +101,7 @@ publish() {
 mkdir -p "$cache/debs"
 if [ -f "$out/manifest.json" ]; then
     log "cached: $out"
+    touch "$out"   # in use: spared by the pruning below
     publish "${1:-}"; exit 0
 fi
 # One build at a time per cache; whoever waited finds the result ready.
@@ -108,8 +109,13 @@ exec 9>"$cache/.lock"
 flock 9
 if [ -f "$out/manifest.json" ]; then publish "${1:-}"; exit 0; fi
 
-work=$(mktemp -d "$cache/.build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# Scratch space (~150 MB, mostly the unpacked kernel modules) in RAM when
+# possible: unpacking and deleting it on disk costs seconds.
+rm -rf "$cache"/.build.* "$cache"/.new.*   # left by a killed build
+scratch="$cache"; [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
+work=$(mktemp -d "$scratch/.build.XXXXXX")
+trap 'rm -rf "$work" "$cache/.new.$$"' EXIT
+trap 'exit 1' INT TERM
 
 # --- download (apt-get download keeps epochs as %3a in file names) ---------------
 deb_of() { ls "$cache/debs/${1}_${ver[$1]//:/%3a}_"*.deb 2>/dev/null | head -n1 || true; }
@@ -193,10 +199,13 @@ echo "$cmdline" > "$o/cmdline"
 # Disk: MBR, one bootable FAT16 partition at 1 MiB with SYSLINUX. Built with
 # mtools offsets, so no loop device or mount is needed.
 raw="$work/disk.raw"
+# Fixed ids and timestamps where the tools take them, so rebuilds differ only
+# in the timestamps SYSLINUX gives its own files.
+export SOURCE_DATE_EPOCH=1700000000
 mib=$(( ( $(stat -c %s "$o/vmlinuz") + $(stat -c %s "$o/initrd.img") ) / 1048576 + 8 ))
 [ "$mib" -ge 32 ] || mib=32
 truncate -s "${mib}M" "$raw"
-echo 'start=2048, type=6, bootable' | sfdisk -q "$raw" >&2
+printf 'label-id: 0x46455252\nstart=2048, type=6, bootable\n' | sfdisk -q "$raw" >&2
 mkfs.fat -F 16 -n FERROSTACK -i 46455252 --offset 2048 "$raw" $(( (mib * 2048 - 2048) / 2 )) >/dev/null
 syslinux --offset $((2048 * 512)) --install "$raw"
 cat > "$work/syslinux.cfg" <<EOF
@@ -209,6 +218,7 @@ LABEL ferrostack
   INITRD /initrd.img
   APPEND $cmdline
 EOF
+touch -d @$SOURCE_DATE_EPOCH "$o/vmlinuz" "$o/initrd.img" "$work/syslinux.cfg"
 export MTOOLS_SKIP_CHECK=1
 mcopy -m -i "$raw@@1M" "$o/vmlinuz" "$o/initrd.img" "$work/syslinux.cfg" ::/
 dd if=/usr/lib/syslinux/mbr/mbr.bin of="$raw" bs=440 count=1 conv=notrunc status=none
@@ -218,7 +228,7 @@ qemu-img convert -f raw -O qcow2 "$raw" "$o/disk.qcow2"
 {
     printf '{\n  "name": "ferrostack-guest",\n  "key": "%s",\n  "kernel_version": "%s",\n' "$key" "$kver"
     printf '  "cmdline": "%s",\n  "disk_format": "qcow2",\n  "container_format": "bare",\n' "$cmdline"
-    printf '  "virtual_size": %s,\n  "min_ram_mib": 128,\n  "packages": {\n' "$((mib * 1048576))"
+    printf '  "virtual_size": %s,\n  "min_ram_mib": 96,\n  "packages": {\n' "$((mib * 1048576))"
     sep=""
     for p in $pkgs_sorted; do printf '%s    "%s": "%s"' "$sep" "$p" "${ver[$p]}"; sep=$',\n'; done
     printf '\n  },\n  "files": {\n'
@@ -231,13 +241,17 @@ qemu-img convert -f raw -O qcow2 "$raw" "$o/disk.qcow2"
     printf '\n  }\n}\n'
 } > "$o/manifest.json"
 
-mv "$o" "$out"
+# Copy next to the target first, then rename: readers never see half a build.
+cp -r "$o" "$cache/.new.$$"
+mv "$cache/.new.$$" "$out"
 # Keep only the packages of this build in the download cache.
 for f in "$cache"/debs/*.deb; do
     keep=
     for p in $pkgs_sorted; do [ "$f" = "$(deb_of "$p")" ] && keep=1; done
     [ -n "$keep" ] || rm -f "$f"
 done
+# Builds not used for 30 days (older package versions) go.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{16\}' -mtime +30 -exec rm -rf {} +
 log "built $out in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s" \
     "(disk.qcow2 $(du -h "$out/disk.qcow2" | cut -f1), initrd $(du -h "$out/initrd.img" | cut -f1))"
 publish "${1:-}"

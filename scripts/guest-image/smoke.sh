@@ -4,12 +4,13 @@
 # metadata, user_data, SSH login, and a clean ACPI powerdown over QMP.
 #
 #   smoke.sh [SCENARIO...]     scenarios: config-drive metadata-service ec2
-#                              (default: all three)
+#                              reboot (default: all four)
 #
 # config-drive      ISO9660 disk labelled config-2 (virtio-blk, read-only)
 # metadata-service  no config drive; http://169.254.169.254 answered by this
 #                   script through QEMU's guestfwd (no socket on the host)
 # ec2               the same service with only the EC2-style paths
+# reboot            config-drive, booted twice: the SSH host keys must stay
 #
 # Networking is QEMU user mode with restrict=on: the guest reaches nothing but
 # the forwarded ports, and SSH goes to a hostfwd on 127.0.0.1. Exits non-zero
@@ -40,7 +41,7 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ready_timeout=${SMOKE_READY_TIMEOUT:-120}
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(config-drive metadata-service ec2)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(config-drive metadata-service ec2 reboot)
 
 log() { echo "smoke: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
@@ -109,6 +110,7 @@ cleanup() {
     if [ "$rc" = 0 ]; then rm -rf "$work"; else log "logs kept in $work"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 ssh-keygen -q -t ed25519 -N '' -C smoke -f "$work/id_ed25519"
 pubkey=$(cat "$work/id_ed25519.pub")
@@ -119,6 +121,7 @@ write_metadata() { # dir hostname marker
     cat > "$1/openstack/latest/meta_data.json" <<EOF
 {"uuid": "$(cat /proc/sys/kernel/random/uuid)", "name": "${2%%.*}", "hostname": "$2",
  "availability_zone": "nova", "launch_index": 0, "project_id": "smoke", "devices": [],
+ "admin_pass": "smoke-Pa55",
  "meta": {"note": "quotes \" and \\\\ and \\u00e9"},
  "public_keys": {"smoke": "$pubkey\n"},
  "keys": [{"name": "smoke", "type": "ssh", "data": "$pubkey\n"}],
@@ -148,11 +151,12 @@ qmp_wait() { # regex timeout: read QMP lines until one matches
     return 1
 }
 
+# Sets up scenario $1's metadata and devices, then boots and checks it (twice
+# on the same disk for "reboot", which must keep its SSH host keys).
 run_scenario() {
     local sc=$1 host="ferro-smoke-${1%%-*}" marker="SMOKE-USERDATA-$RANDOM$RANDOM"
-    local dir="$work/$sc" port t0 ready=
+    local dir="$work/$sc"
     mkdir -p "$dir"
-    local console="$dir/console.log"
     local netdev="user,id=n0,restrict=on"
     local extra=() boot=,bootindex=0
     if [ "${SMOKE_BOOT:-disk}" = kernel ]; then
@@ -161,7 +165,7 @@ run_scenario() {
         boot=
     fi
     case "$sc" in
-        config-drive)
+        config-drive|reboot)
             write_metadata "$dir/cd" "$host.novalocal" "$marker"
             if [ "${SMOKE_CONFIG_DRIVE_FORMAT:-iso9660}" = vfat ]; then
                 truncate -s 64M "$dir/config.iso"
@@ -197,11 +201,27 @@ run_scenario() {
             ;;
         *) die "unknown scenario $sc" ;;
     esac
-    port=$(free_port)
-    netdev+=",hostfwd=tcp:127.0.0.1:$port-:22"
-
     # The compute driver boots a qcow2 overlay on the cached base image.
     qemu-img create -q -f qcow2 -b "$img/disk.qcow2" -F qcow2 "$dir/root.qcow2"
+    if [ "$sc" = reboot ]; then
+        boot_and_check 1
+        mv "$dir/known_hosts" "$dir/known_hosts.1"
+        boot_and_check 2
+        # same keys, whatever the port in front of them
+        cmp -s <(cut -d' ' -f2- "$dir/known_hosts.1") <(cut -d' ' -f2- "$dir/known_hosts") ||
+            die "$sc: the SSH host keys changed across a reboot"
+        echo "$sc: host keys kept across the reboot: ok"
+    else
+        boot_and_check
+    fi
+}
+
+# Boots $dir/root.qcow2 with run_scenario's devices, waits for the ready line,
+# checks it, SSHes in, powers down over QMP. $1: boot number (reboot only).
+boot_and_check() {
+    local n=${1:-} port t0 ready=
+    local console="$dir/console$n.log"
+    port=$(free_port)
     rm -f "$work/qmp.in" "$work/qmp.out"; mkfifo "$work/qmp.in" "$work/qmp.out"
     log "$sc: booting (ssh on 127.0.0.1:$port)"
     t0=$(now)
@@ -211,7 +231,7 @@ run_scenario() {
         -serial "file:$console" \
         -drive "file=$dir/root.qcow2,if=none,id=disk0,format=qcow2" \
         -device "virtio-blk-pci,drive=disk0$boot" \
-        -netdev "$netdev" -device virtio-net-pci,netdev=n0,romfile= \
+        -netdev "$netdev,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
         -device virtio-rng-pci "${extra[@]}" \
         </dev/null >"$dir/qemu.log" 2>&1 &
     qemu_pid=$!
@@ -243,19 +263,24 @@ run_scenario() {
     t1=$(now)
     out=$(ssh -q -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$dir/known_hosts" \
         -o IdentitiesOnly=yes -o ConnectTimeout=20 -i "$work/id_ed25519" -p "$port" root@127.0.0.1 \
-        'uname -r; hostname; cat /root/.ssh/authorized_keys | wc -l' </dev/null) || die "$sc: ssh failed"
+        'uname -r; hostname; wc -l < /root/.ssh/authorized_keys; cut -d: -f2 /etc/shadow | cut -c1-3' \
+        </dev/null) || die "$sc: ssh failed"
     local t_ssh; t_ssh=$(since "$t1")
-    set -- $out
+    local res; mapfile -t res <<< "$out"
+    set -- "${res[@]}"
     [ "${1:-}" = "$kver" ] || die "$sc: uname -r over ssh gave '${1:-}', want $kver"
     [ "${2:-}" = "$host" ] || die "$sc: hostname over ssh gave '${2:-}'"
     [ "${3:-}" = 1 ] || die "$sc: expected 1 authorized key (public_keys and keys deduplicated), got ${3:-}"
+    # admin_pass sets root's (console) password; the EC2 layout has none.
+    local want_pw='$6$'; [ "$sc" = ec2 ] && want_pw='*'
+    [ "${4:-}" = "$want_pw" ] || die "$sc: root password hash starts with '${4:-}', want '$want_pw'"
     log "$sc: ssh ok: uname -r = $1"
 
     local t2; t2=$(now)
     qmp '{"execute": "system_powerdown"}'
     qmp_wait '"event": *"SHUTDOWN".*"guest": *true' 30 || die "$sc: no guest SHUTDOWN event within 30s after system_powerdown"
-    local i rc=
-    for i in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
+    local rc=
+    for _ in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$qemu_pid" 2>/dev/null && die "$sc: QEMU still running after the guest shut down"
     wait "$qemu_pid" && rc=0 || rc=$?
     qemu_pid=
@@ -264,7 +289,7 @@ run_scenario() {
     grep -aq 'ACPI power button' "$console" || die "$sc: the guest did not see the power button"
     local t_off; t_off=$(since "$t2")
     local guest_up; guest_up=$(grep -a -o 'uptime=[0-9.]*s' "$console" | head -n1)
-    echo "$sc: ready ${t_ready}s (guest ${guest_up#uptime=}), ssh ${t_ssh}s, powerdown ${t_off}s: ok"
+    echo "$sc${n:+ boot $n}: ready ${t_ready}s (guest ${guest_up#uptime=}), ssh ${t_ssh}s, powerdown ${t_off}s: ok"
 }
 
 for sc in "${scenarios[@]}"; do run_scenario "$sc"; done
