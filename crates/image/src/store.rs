@@ -89,12 +89,12 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Records the stored data and makes the image active, if it is still saving.
-    pub async fn activate(&self, i: &Image, now: i64) -> R<bool> {
+    /// Records the stored data and makes the image active, if it is still in `from`.
+    pub async fn activate(&self, i: &Image, from: &str, now: i64) -> R<bool> {
         let n = sqlx::query(
-            "UPDATE images SET status='active', size=$2, virtual_size=$3, checksum=$4, os_hash_algo=$5, os_hash_value=$6, updated_at=$7 WHERE id=$1 AND status='saving'",
+            "UPDATE images SET status='active', size=$2, virtual_size=$3, checksum=$4, os_hash_algo=$5, os_hash_value=$6, updated_at=$7 WHERE id=$1 AND status=$8",
         )
-        .bind(&i.id).bind(i.size).bind(i.virtual_size).bind(&i.checksum).bind(&i.os_hash_algo).bind(&i.os_hash_value).bind(now)
+        .bind(&i.id).bind(i.size).bind(i.virtual_size).bind(&i.checksum).bind(&i.os_hash_algo).bind(&i.os_hash_value).bind(now).bind(from)
         .execute(self.db.pool()).await?.rows_affected();
         Ok(n > 0)
     }
@@ -138,9 +138,10 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Images left `saving` by a process that died mid-upload.
-    pub async fn saving(&self) -> R<Vec<String>> {
-        Ok(sqlx::query("SELECT id FROM images WHERE status='saving'")
+    /// Images in `status` (recovery looks for uploads and imports a crash interrupted).
+    pub async fn in_status(&self, status: &str) -> R<Vec<String>> {
+        Ok(sqlx::query("SELECT id FROM images WHERE status=$1")
+            .bind(status)
             .fetch_all(self.db.pool())
             .await?
             .into_iter()

@@ -162,7 +162,11 @@ impl Cloud {
     }
 
     fn stored_files(&self) -> usize {
-        std::fs::read_dir(self.dir.join("images")).unwrap().count()
+        // Image data files and temp files; the staging directory is not a file.
+        std::fs::read_dir(self.dir.join("images"))
+            .unwrap()
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_file()))
+            .count()
     }
 }
 
@@ -698,4 +702,165 @@ async fn unified_limits_from_identity_are_enforced() {
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
     }
+}
+
+async fn wait_status(c: &Cloud, token: &str, id: &str, want: &str) -> Value {
+    for _ in 0..100 {
+        let (_, img) = c
+            .json(Method::GET, &format!("/v2/images/{id}"), token, Value::Null)
+            .await;
+        if img["status"] == want {
+            return img;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("image {id} never reached {want}");
+}
+
+#[tokio::test]
+async fn stage_and_import_glance_direct() {
+    for c in clouds().await {
+        let alice = c.token("alice", "alpha").await;
+        let (_, info) = c
+            .json(Method::GET, "/v2/info/import", &alice, Value::Null)
+            .await;
+        assert_eq!(info["import-methods"]["value"], json!(["glance-direct"]));
+        let id = c.create(&alice, "qcow2").await;
+        let (s, _) = c
+            .json(
+                Method::POST,
+                &format!("/v2/images/{id}/import"),
+                &alice,
+                json!({"method": {"name": "glance-direct"}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "nothing staged yet");
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/stage"),
+                &alice,
+                "application/octet-stream",
+                Body::from(qcow2(false)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(
+            c.json(
+                Method::GET,
+                &format!("/v2/images/{id}"),
+                &alice,
+                Value::Null
+            )
+            .await
+            .1["status"],
+            "uploading"
+        );
+        let (s, _) = c
+            .json(
+                Method::POST,
+                &format!("/v2/images/{id}/import"),
+                &alice,
+                json!({"method": {"name": "web-download", "uri": "http://example.invalid/x"}}),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "no URL downloads (server-side request forgery)"
+        );
+        let (s, _) = c
+            .json(
+                Method::POST,
+                &format!("/v2/images/{id}/import"),
+                &alice,
+                json!({"method": {"name": "glance-direct"}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let img = wait_status(&c, &alice, &id, "active").await;
+        assert_eq!(img["virtual_size"], 1u64 << 30);
+        assert_eq!(img["size"], 8192);
+
+        // A hostile image is refused at import: back to queued, no data kept.
+        let evil = c.create(&alice, "qcow2").await;
+        c.call(
+            Method::PUT,
+            &format!("/v2/images/{evil}/stage"),
+            &alice,
+            "application/octet-stream",
+            Body::from(qcow2(true)),
+        )
+        .await;
+        let (s, _) = c
+            .json(
+                Method::POST,
+                &format!("/v2/images/{evil}/import"),
+                &alice,
+                json!({"method": {"name": "glance-direct"}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(&c, &alice, &evil, "queued").await;
+        assert_eq!(c.stored_files(), 1, "the good image only");
+        assert_eq!(
+            std::fs::read_dir(c.dir.join("images/staging"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_import_interrupted_by_a_crash_is_finished_at_restart() {
+    let url = format!(
+        "sqlite://{}/t.db",
+        std::env::temp_dir()
+            .join(format!("fs-imp-{}", uuid::Uuid::new_v4()))
+            .display()
+    );
+    std::fs::create_dir_all(
+        std::path::Path::new(url.strip_prefix("sqlite://").unwrap())
+            .parent()
+            .unwrap(),
+    )
+    .unwrap();
+    let c = cloud(&url).await;
+    let alice = c.token("alice", "alpha").await;
+    let id = c.create(&alice, "raw").await;
+    c.call(
+        Method::PUT,
+        &format!("/v2/images/{id}/stage"),
+        &alice,
+        "application/octet-stream",
+        Body::from("staged bytes"),
+    )
+    .await;
+    // What a kill -9 between accepting the import and finishing it leaves.
+    assert!(c
+        .image
+        .store
+        .transition(&id, "uploading", "importing", 1)
+        .await
+        .unwrap());
+    let restarted = ImageService::new(
+        Db::connect(&url).await.unwrap(),
+        ImageConfig::default(),
+        ImageService::default_policy(None).unwrap(),
+        c.dir.join("images"),
+        c.identity.clone(),
+    )
+    .await
+    .unwrap();
+    let router = ferrostack_image::http::router(restarted);
+    let again = Cloud {
+        identity: c.identity.clone(),
+        image: c.image.clone(),
+        router,
+        db_url: url.clone(),
+        dir: c.dir.clone(),
+    };
+    let img = wait_status(&again, &alice, &id, "active").await;
+    assert_eq!(img["size"], 12);
 }

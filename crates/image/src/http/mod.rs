@@ -129,6 +129,16 @@ pub fn api() -> Api<State> {
             download,
         )
         .put(
+            "/v2/images/{id}/stage",
+            op("stage_image", "Stage image data for an import").status(204),
+            stage,
+        )
+        .post(
+            "/v2/images/{id}/import",
+            op("import_image", "Import staged data (glance-direct)").status(202),
+            import,
+        )
+        .put(
             "/v2/images/{id}/tags/{tag}",
             op("add_image_tag", "Add a tag").status(204),
             add_tag,
@@ -382,6 +392,31 @@ async fn download(
     Ok(resp)
 }
 
+async fn stage(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> HttpResult {
+    s.stage(&ctx, &id, req.into_body()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn import(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> HttpResult {
+    let body = json_body(req).await?;
+    let method = body
+        .pointer("/method/name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ImageError::bad("Expecting {\"method\": {\"name\": \"glance-direct\"}}."))?;
+    s.import(&ctx, &id, method).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
 async fn add_tag(
     AxState(s): AxState<State>,
     Caller(ctx): Caller,
@@ -490,7 +525,7 @@ async fn delete_member(
 async fn import_info(Caller(_): Caller) -> HttpResult {
     reply(
         StatusCode::OK,
-        json!({"import-methods": {"description": "Import methods available.", "type": "array", "value": []}}),
+        json!({"import-methods": {"description": "Import methods available.", "type": "array", "value": ["glance-direct"]}}),
     )
 }
 

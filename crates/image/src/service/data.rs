@@ -1,16 +1,20 @@
-//! Image data: streamed upload and download, and recovery after a crash.
+//! Image data: streamed upload and download, interoperable import (stage, then
+//! `glance-direct`), and recovery after a crash.
 //!
 //! An upload moves the image `queued → saving` (compare-and-swap, so two uploads cannot race),
 //! streams the body to a temp file in the store directory while hashing it (MD5 for
 //! `checksum`, SHA-512 for `os_hash_value`) on a blocking thread, keeps only the first
 //! megabyte in memory for the format inspector, then fsyncs and renames the file to the
 //! image id and marks the image `active`. Any failure (a cut connection, a refused format, a
-//! size over the cap) deletes the temp file and puts the image back to `queued`, so no half
-//! image is ever active. After a crash, [`ImageService::recover`] does the same for uploads
-//! that were in flight.
+//! size over the quota) deletes the temp file and puts the image back to `queued`, so no half
+//! image is ever active. An import stages the data first (`queued → uploading`, no checks
+//! yet), then `POST /import` runs the same inspection and placement in the background
+//! (`uploading → importing → active`). After a crash, [`ImageService::recover`] requeues
+//! interrupted uploads and [`ImageService::resume_imports`] finishes interrupted imports.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use ferrostack_common::time::now_micros;
@@ -23,12 +27,50 @@ use crate::inspector::{self, HEADER_BYTES};
 use crate::model::Image;
 use crate::service::ImageService;
 
-/// What the writer thread learned about the bytes it stored.
+/// What was learned about stored bytes while writing or re-reading them.
 struct Received {
     size: u64,
     md5: String,
     sha512: String,
     head: Vec<u8>,
+}
+
+/// Hashes chunks and keeps the first megabyte for the inspector.
+struct Digests {
+    md5: md5::Md5,
+    sha512: sha2::Sha512,
+    head: Vec<u8>,
+    size: u64,
+}
+
+impl Digests {
+    fn new() -> Digests {
+        Digests {
+            md5: md5::Md5::new(),
+            sha512: sha2::Sha512::new(),
+            head: Vec::new(),
+            size: 0,
+        }
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        self.md5.update(chunk);
+        self.sha512.update(chunk);
+        if self.head.len() < HEADER_BYTES {
+            let take = (HEADER_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.size += chunk.len() as u64;
+    }
+
+    fn finish(self) -> Received {
+        Received {
+            size: self.size,
+            md5: hex::encode(self.md5.finalize()),
+            sha512: hex::encode(self.sha512.finalize()),
+            head: self.head,
+        }
+    }
 }
 
 const TMP_PREFIX: &str = ".tmp-";
@@ -38,28 +80,85 @@ impl ImageService {
         self.dir.join(id)
     }
 
-    /// Puts uploads interrupted by a crash back to `queued` and removes their temp files.
+    fn staging_path(&self, id: &str) -> PathBuf {
+        self.dir.join("staging").join(id)
+    }
+
+    /// Requeues uploads and stages interrupted by a crash and removes their temp files; imports
+    /// whose staged data survived are finished by [`ImageService::resume_imports`].
     pub async fn recover(&self) -> Result<()> {
-        for entry in std::fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                let _ = std::fs::remove_file(entry.path());
+        std::fs::create_dir_all(self.dir.join("staging"))?;
+        for dir in [self.dir.clone(), self.dir.join("staging")] {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
-        for id in self.store.saving().await? {
+        for id in self.store.in_status("saving").await? {
             self.store
                 .transition(&id, "saving", "queued", now_micros())
                 .await?;
             tracing::warn!(image = %id, "upload interrupted by a restart; image is queued again");
         }
+        for id in self.store.in_status("uploading").await? {
+            if !self.staging_path(&id).exists() {
+                self.store
+                    .transition(&id, "uploading", "queued", now_micros())
+                    .await?;
+                tracing::warn!(image = %id, "stage interrupted by a restart; image is queued again");
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes the imports a crash interrupted (their staged data is still there).
+    pub async fn resume_imports(self: &Arc<Self>) -> Result<()> {
+        for id in self.store.in_status("importing").await? {
+            tracing::warn!(image = %id, "resuming an import interrupted by a restart");
+            self.spawn_import(id);
+        }
         Ok(())
     }
 
     pub async fn remove_data(&self, id: &str) {
-        let path = self.data_path(id);
-        if let Err(e) = tokio::fs::remove_file(&path).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(image = %id, error = %e, "could not remove image data");
+        for path in [self.data_path(id), self.staging_path(id)] {
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(image = %id, error = %e, "could not remove image data");
+                }
+            }
+        }
+    }
+
+    /// Checks formats are set and moves the image `from → to`; the quota allowance in bytes.
+    async fn begin_transfer(&self, image: &Image, from: &str, to: &str) -> Result<u64> {
+        if image.disk_format.is_none() || image.container_format.is_none() {
+            return Err(ImageError::bad(
+                "Properties disk_format, container_format must be set prior to saving data.",
+            ));
+        }
+        if !self
+            .store
+            .transition(&image.id, from, to, now_micros())
+            .await?
+        {
+            return Err(ImageError::Conflict(format!(
+                "Image status transition from {} to {to} is not allowed",
+                image.status
+            )));
+        }
+        match self
+            .upload_allowance(image.owner.as_deref().unwrap_or_default())
+            .await
+        {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                self.store
+                    .transition(&image.id, to, from, now_micros())
+                    .await?;
+                Err(e)
             }
         }
     }
@@ -68,105 +167,70 @@ impl ImageService {
     pub async fn upload(&self, ctx: &AuthContext, id: &str, body: Body) -> Result<Image> {
         let image = self.visible_image(ctx, id).await?;
         self.authorize(ctx, "upload_image", &image).await?;
-        let (Some(disk_format), Some(_)) =
-            (image.disk_format.clone(), image.container_format.clone())
-        else {
-            return Err(ImageError::bad(
-                "Properties disk_format, container_format must be set prior to saving data.",
-            ));
-        };
-        if !self
-            .store
-            .transition(id, "queued", "saving", now_micros())
-            .await?
-        {
-            return Err(ImageError::Conflict(format!(
-                "Image status transition from {} to saving is not allowed",
-                image.status
-            )));
-        }
+        let allowance = self.begin_transfer(&image, "queued", "saving").await?;
         let tmp = self.dir.join(format!(
             "{TMP_PREFIX}{id}-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        let allowance = match self
-            .upload_allowance(image.owner.as_deref().unwrap_or_default())
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                self.store
-                    .transition(id, "saving", "queued", now_micros())
-                    .await?;
-                return Err(e);
-            }
-        };
-        match self.receive(body, &tmp, &disk_format, allowance).await {
-            Ok((received, virtual_size)) => {
-                let target = self.data_path(id);
-                tokio::fs::rename(&tmp, &target).await?;
-                let mut done = image.clone();
-                done.size = Some(received.size as i64);
-                done.virtual_size = virtual_size.map(|v| v as i64);
-                done.checksum = Some(received.md5);
-                done.os_hash_algo = Some("sha512".into());
-                done.os_hash_value = Some(received.sha512);
-                if !self.store.activate(&done, now_micros()).await? {
-                    // Deleted while uploading: drop the data that no record points to.
-                    self.remove_data(id).await;
-                    return Err(ImageError::Conflict(format!(
-                        "Image {id} was deleted during the upload."
-                    )));
-                }
-                done.status = "active".into();
-                Ok(done)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                self.store
-                    .transition(id, "saving", "queued", now_micros())
-                    .await?;
-                Err(e)
-            }
+        let outcome = async {
+            let received = self.receive(body, &tmp, allowance).await?;
+            self.place(&image, &tmp, received, "saving").await
         }
+        .await;
+        if outcome.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            self.store
+                .transition(id, "saving", "queued", now_micros())
+                .await?;
+        }
+        outcome
     }
 
-    /// Streams `body` into `tmp` and inspects it; the facts when the data is acceptable.
-    async fn receive(
+    /// Inspects the bytes at `file`, moves them into the store and activates the image
+    /// (if it is still in `from`: an image deleted meanwhile leaves no data behind).
+    async fn place(
         &self,
-        body: Body,
-        tmp: &Path,
-        disk_format: &str,
-        allowance: u64,
-    ) -> Result<(Received, Option<u64>)> {
+        image: &Image,
+        file: &Path,
+        received: Received,
+        from: &str,
+    ) -> Result<Image> {
+        let disk_format = image.disk_format.clone().unwrap_or_default();
+        let inspection = inspector::check(&disk_format, &received.head, received.size)
+            .map_err(|refusal| ImageError::bad(format!("Image data refused: {refusal}")))?;
+        tokio::fs::rename(file, self.data_path(&image.id)).await?;
+        let mut done = image.clone();
+        done.size = Some(received.size as i64);
+        done.virtual_size = inspection.virtual_size.map(|v| v as i64);
+        done.checksum = Some(received.md5);
+        done.os_hash_algo = Some("sha512".into());
+        done.os_hash_value = Some(received.sha512);
+        if !self.store.activate(&done, from, now_micros()).await? {
+            self.remove_data(&image.id).await;
+            return Err(ImageError::Conflict(format!(
+                "Image {} was deleted during the upload.",
+                image.id
+            )));
+        }
+        done.status = "active".into();
+        Ok(done)
+    }
+
+    /// Streams `body` into `tmp` (fsynced), hashing on a blocking thread while the async side
+    /// keeps reading the network; cut off with 413 past `allowance` bytes.
+    async fn receive(&self, body: Body, tmp: &Path, allowance: u64) -> Result<Received> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let path = tmp.to_path_buf();
-        // Hashing and writing are CPU and disk work: they run on a blocking thread while the
-        // async side keeps reading the next chunks from the network.
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
             let mut file =
                 std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-            let (mut md5, mut sha512) = (md5::Md5::new(), sha2::Sha512::new());
-            let mut head = Vec::new();
-            let mut size = 0u64;
+            let mut digests = Digests::new();
             while let Some(chunk) = rx.blocking_recv() {
-                md5.update(&chunk);
-                sha512.update(&chunk);
-                if head.len() < HEADER_BYTES {
-                    let take = (HEADER_BYTES - head.len()).min(chunk.len());
-                    head.extend_from_slice(&chunk[..take]);
-                }
+                digests.update(&chunk);
                 file.write_all(&chunk)?;
-                size += chunk.len() as u64;
             }
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok(Received {
-                size,
-                md5: hex::encode(md5.finalize()),
-                sha512: hex::encode(sha512.finalize()),
-                head,
-            })
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            Ok(digests.finish())
         });
         let mut stream = body.into_data_stream();
         let mut total = 0u64;
@@ -194,12 +258,132 @@ impl ImageService {
         }
         drop(tx);
         let received = writer.await.map_err(|e| ImageError::Internal(e.into()))??;
-        if let Some(f) = failure {
-            return Err(f);
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(received),
         }
-        let inspection = inspector::check(disk_format, &received.head, received.size)
-            .map_err(|refusal| ImageError::bad(format!("Image data refused: {refusal}")))?;
-        Ok((received, inspection.virtual_size))
+    }
+
+    /// `PUT /v2/images/{id}/stage`: data for a later import, not yet inspected.
+    pub async fn stage(&self, ctx: &AuthContext, id: &str, body: Body) -> Result<()> {
+        let image = self.visible_image(ctx, id).await?;
+        self.authorize(ctx, "upload_image", &image).await?;
+        if image.status != "queued" {
+            return Err(ImageError::Conflict(format!(
+                "Image {id} is {}; only queued images can be staged.",
+                image.status
+            )));
+        }
+        // Staging needs no formats yet: they are checked at import.
+        if !self
+            .store
+            .transition(id, "queued", "uploading", now_micros())
+            .await?
+        {
+            return Err(ImageError::Conflict(format!(
+                "Image status transition from {} to uploading is not allowed",
+                image.status
+            )));
+        }
+        let allowance = match self
+            .upload_allowance(image.owner.as_deref().unwrap_or_default())
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                self.store
+                    .transition(id, "uploading", "queued", now_micros())
+                    .await?;
+                return Err(e);
+            }
+        };
+        let tmp = self.dir.join("staging").join(format!("{TMP_PREFIX}{id}"));
+        match self.receive(body, &tmp, allowance).await {
+            Ok(_) => Ok(tokio::fs::rename(&tmp, self.staging_path(id)).await?),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                self.store
+                    .transition(id, "uploading", "queued", now_micros())
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// `POST /v2/images/{id}/import` with `glance-direct`: accepted at once (202), finished in
+    /// the background.
+    pub async fn import(self: &Arc<Self>, ctx: &AuthContext, id: &str, method: &str) -> Result<()> {
+        if method != "glance-direct" {
+            return Err(ImageError::bad(format!(
+                "Import method {method} is not supported; use glance-direct."
+            )));
+        }
+        let image = self.visible_image(ctx, id).await?;
+        self.authorize(ctx, "upload_image", &image).await?;
+        if image.status != "uploading" || !self.staging_path(id).exists() {
+            return Err(ImageError::Conflict(format!(
+                "Image {id} has no staged data (status {}).",
+                image.status
+            )));
+        }
+        if image.disk_format.is_none() || image.container_format.is_none() {
+            return Err(ImageError::bad(
+                "Properties disk_format, container_format must be set prior to importing data.",
+            ));
+        }
+        if !self
+            .store
+            .transition(id, "uploading", "importing", now_micros())
+            .await?
+        {
+            return Err(ImageError::Conflict(format!(
+                "Image {id} is already being imported."
+            )));
+        }
+        self.spawn_import(id.to_string());
+        Ok(())
+    }
+
+    fn spawn_import(self: &Arc<Self>, id: String) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = service.finish_import(&id).await {
+                tracing::warn!(image = %id, error = %e, "import failed; image is queued again");
+                let _ = tokio::fs::remove_file(service.staging_path(&id)).await;
+                let _ = service
+                    .store
+                    .transition(&id, "importing", "queued", now_micros())
+                    .await;
+            }
+        });
+    }
+
+    async fn finish_import(&self, id: &str) -> Result<()> {
+        let image = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| ImageError::no_image(id))?;
+        let staged = self.staging_path(id);
+        let path = staged.clone();
+        let received = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
+            let mut file = std::fs::File::open(path)?;
+            let mut digests = Digests::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                digests.update(&buf[..n]);
+            }
+            Ok(digests.finish())
+        })
+        .await
+        .map_err(|e| ImageError::Internal(e.into()))??;
+        self.place(&image, &staged, received, "importing")
+            .await
+            .map(drop)
     }
 
     /// `GET /v2/images/{id}/file`: the image and its open data file, or `None` when it has no

@@ -96,6 +96,7 @@ impl ImageService {
             limits: std::sync::OnceLock::new(),
         });
         service.recover().await?;
+        service.resume_imports().await?;
         Ok(service)
     }
 
