@@ -117,7 +117,7 @@ disk_formats = raw,ami,ari,aki
 
 [image-feature-enabled]
 api_v2 = true
-import_image = false
+import_image = true
 os_glance_reserved = true
 image_format_enforcement = false
 
