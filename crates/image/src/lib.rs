@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod inspector;
+pub mod metadefs;
 pub mod migrations;
 pub mod model;
 pub mod policy_defaults;
