@@ -23,6 +23,7 @@ command -v curl >/dev/null || {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq --no-install-recommends curl >/dev/null; }
 venv=$("$here/venv.sh")  # before the server starts: a first install takes a while
+guest=$("$here/guest-image/build.sh")  # the image `up` registers, as scripts/up.sh does
 
 # ---------------------------------------------------------------- the server
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferrostack-conformance.XXXXXX")
@@ -57,7 +58,8 @@ FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS=2 \
 FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__LOCKOUT_DURATION=5 \
 FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__UNIQUE_LAST_PASSWORD_COUNT=2 \
 FERROSTACK_IDENTITY__SECURITY_COMPLIANCE__MINIMUM_PASSWORD_AGE=0 \
-    "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" --no-user-clouds-yaml >"$log" 2>&1 &
+    "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" --no-user-clouds-yaml \
+        --register-image "ferrostack-guest=$guest/disk.qcow2" >"$log" 2>&1 &
 pid=$!
 deadline=$((SECONDS + 60))
 until curl -fs -o /dev/null --max-time 2 "$base/healthcheck"; do
@@ -163,6 +165,10 @@ cli_identity() {
 cli_image() {
     local name=conf-image-$$ file=$tmp/image.raw back=$tmp/image.back id admin_project
     head -c 5000000 /dev/urandom >"$file"
+    step "the guest image registered at start is public and active"
+    demo image show ferrostack-guest -f value -c visibility -c status -c disk_format
+    equals "$(printf 'qcow2\nactive\npublic')"
+    demo image show ferrostack-guest -f value -c checksum; equals "$(md5sum "$guest/disk.qcow2" | cut -d' ' -f1)"
     step "image create --file (raw, streamed upload)"
     demo image create --file "$file" --disk-format raw --container-format bare --private "$name" -f value -c id
     nonempty; id=$OUT

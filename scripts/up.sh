@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The all-in-one start: installs what the cloud needs from the distribution,
-# builds ferrostack (release), and runs `ferrostack up` in the foreground.
+# builds ferrostack (release) and the project's guest image, and runs `ferrostack up` in the
+# foreground with that image registered.
 # Arguments are passed to `ferrostack up` (e.g. --bind 0.0.0.0:5000).
 # Data lives in ~/.local/share/ferrostack unless --data-dir says otherwise.
 set -euo pipefail
@@ -23,4 +24,7 @@ fi
 command -v cargo >/dev/null || { echo "ferrostack builds with Rust's cargo; install it (rustup) first" >&2; exit 1; }
 
 cargo build --release -p ferrostack
-exec "$CARGO_TARGET_DIR/release/ferrostack" up "$@"
+# The project's own guest image (the role CirrOS plays for DevStack), built from Debian
+# packages once and cached; `up` registers it as a public image (once).
+guest=$("$root/scripts/guest-image/build.sh")
+exec "$CARGO_TARGET_DIR/release/ferrostack" up --register-image "ferrostack-guest=$guest/disk.qcow2" "$@"
