@@ -9,8 +9,9 @@
 # The result is cached in $FERROSTACK_CACHE/guest-image/<key>, where <key>
 # hashes this directory's files and the versions of every package used; an
 # unchanged key is not rebuilt. Prints the output directory (OUTDIR when given,
-# the files are then copied there). Logs go to stderr. Runs as root: it
-# installs its build tools with apt-get.
+# the files are then copied there). Logs go to stderr. Meant to run as root:
+# it installs missing build tools with apt-get (without that need, any user
+# can build).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,12 +29,13 @@ guest_pkgs="busybox-static dropbear-bin libc6 libcrypt1 libtomcrypt1 libtommath1
 
 log() { echo "guest-image: $*" >&2; }
 die() { log "$*"; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (it installs its build tools with apt-get)"
 t0=$(date +%s.%N)
+need_root() { [ "$(id -u)" = 0 ] || die "run as root: $*"; }
 
 apt_updated=
 apt_update_once() {
     [ -n "$apt_updated" ] && return 0
+    need_root "apt-get update is needed"
     log "apt-get update"
     apt-get update -qq >&2
     apt_updated=1
@@ -46,6 +48,7 @@ missing=()
 for t in "${!tool_pkg[@]}"; do command -v "$t" >/dev/null || missing+=("${tool_pkg[$t]}"); done
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common)
 if [ ${#missing[@]} -gt 0 ]; then
+    need_root "${missing[*]} must be installed"
     apt_update_once
     log "installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
@@ -123,7 +126,9 @@ want=()
 for p in $pkgs_sorted; do [ -n "$(deb_of "$p")" ] || want+=("$p=${ver[$p]}"); done
 if [ ${#want[@]} -gt 0 ]; then
     log "downloading ${want[*]}"
-    (cd "$cache/debs" && apt-get download -qq -o APT::Sandbox::User=root "${want[@]}" >&2)
+    # (as root, apt's _apt sandbox user could not write to this directory)
+    sandbox=(); [ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root)
+    (cd "$cache/debs" && apt-get download -qq "${sandbox[@]}" "${want[@]}" >&2)
 fi
 pk="$work/pkgs"
 for p in $pkgs_sorted; do
