@@ -5,6 +5,7 @@
 #      PostgreSQL cluster this script starts (every store test runs on both)
 #   3. the conformance stage: a live `ferrostack up` driven by the real openstack
 #      CLI and Tempest (scripts/conformance.sh)
+#   4. the project's guest image booted under QEMU (TCG where KVM cannot boot it)
 # Builds are cached under ~/.cache/ferrostack (FERROSTACK_CACHE), so a second run
 # on the same machine only rebuilds what changed.
 set -euo pipefail
@@ -65,9 +66,19 @@ set -e
 conf_passed=$({ grep -oE 'interop: [0-9]+/[0-9]+ passed' "$conf_log" || true; } | awk -F'[ /]' '{s+=$2} END {print s+0}')
 rm -f "$conf_log"
 
+stage "guest image: build, boot under QEMU, config drive, metadata service, SSH, powerdown"
+guest_log=$(mktemp)
+set +e
+"$root/scripts/guest-image/smoke.sh" 2>&1 | tee "$guest_log"
+guest_rc=${PIPESTATUS[0]}
+set -e
+guest_passed=$({ grep -oE '^[0-9]+ passed' "$guest_log" || true; } | awk '{s+=$1} END {print s+0}')
+rm -f "$guest_log"
+
 stage "done"
 failed=$rust_failed
 [ "$conf_rc" = 0 ] || failed=$((failed + 1))
-echo "Rust tests: $rust_passed passed; Tempest interop tests passed: $conf_passed; took $((SECONDS - started)) s"
-echo "suite: $((rust_passed + conf_passed)) passed, $failed failed"
+[ "$guest_rc" = 0 ] || failed=$((failed + 1))
+echo "Rust tests: $rust_passed passed; Tempest interop tests passed: $conf_passed; guest boots passed: $guest_passed; took $((SECONDS - started)) s"
+echo "suite: $((rust_passed + conf_passed + guest_passed)) passed, $failed failed"
 [ "$failed" = 0 ]
