@@ -35,27 +35,52 @@ struct Received {
     head: Vec<u8>,
 }
 
-/// Hashes chunks and keeps the first megabyte for the inspector.
+/// Hashes chunks and keeps the first megabyte for the inspector. MD5 and SHA-512 each run on
+/// their own thread: either one alone is slower than a disk write, so hashing them one after
+/// the other on the writer's thread would cap uploads at about half the hash speed.
 struct Digests {
-    md5: md5::Md5,
-    sha512: sha2::Sha512,
+    md5: std::sync::mpsc::SyncSender<Bytes>,
+    sha512: std::sync::mpsc::SyncSender<Bytes>,
+    md5_done: std::thread::JoinHandle<String>,
+    sha512_done: std::thread::JoinHandle<String>,
     head: Vec<u8>,
     size: u64,
 }
 
+fn hasher_thread<D: Digest + Send + 'static>(
+    mut digest: D,
+) -> (
+    std::sync::mpsc::SyncSender<Bytes>,
+    std::thread::JoinHandle<String>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(32);
+    let handle = std::thread::spawn(move || {
+        for chunk in rx {
+            digest.update(&chunk);
+        }
+        hex::encode(digest.finalize())
+    });
+    (tx, handle)
+}
+
 impl Digests {
     fn new() -> Digests {
+        let (md5, md5_done) = hasher_thread(md5::Md5::new());
+        let (sha512, sha512_done) = hasher_thread(sha2::Sha512::new());
         Digests {
-            md5: md5::Md5::new(),
-            sha512: sha2::Sha512::new(),
+            md5,
+            sha512,
+            md5_done,
+            sha512_done,
             head: Vec::new(),
             size: 0,
         }
     }
 
-    fn update(&mut self, chunk: &[u8]) {
-        self.md5.update(chunk);
-        self.sha512.update(chunk);
+    fn update(&mut self, chunk: &Bytes) {
+        // Cloning `Bytes` shares the buffer; the hashers read it while the writer writes it.
+        let _ = self.md5.send(chunk.clone());
+        let _ = self.sha512.send(chunk.clone());
         if self.head.len() < HEADER_BYTES {
             let take = (HEADER_BYTES - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
@@ -63,13 +88,16 @@ impl Digests {
         self.size += chunk.len() as u64;
     }
 
-    fn finish(self) -> Received {
-        Received {
+    fn finish(self) -> std::io::Result<Received> {
+        drop(self.md5);
+        drop(self.sha512);
+        let lost = |_| std::io::Error::other("a hashing thread failed");
+        Ok(Received {
             size: self.size,
-            md5: hex::encode(self.md5.finalize()),
-            sha512: hex::encode(self.sha512.finalize()),
+            md5: self.md5_done.join().map_err(lost)?,
+            sha512: self.sha512_done.join().map_err(lost)?,
             head: self.head,
-        }
+        })
     }
 }
 
@@ -230,7 +258,7 @@ impl ImageService {
                 file.write_all(&chunk)?;
             }
             file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            Ok(digests.finish())
+            digests.finish()
         });
         let mut stream = body.into_data_stream();
         let mut total = 0u64;
@@ -369,15 +397,16 @@ impl ImageService {
         let received = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
             let mut file = std::fs::File::open(path)?;
             let mut digests = Digests::new();
-            let mut buf = vec![0u8; 1 << 20];
             loop {
+                let mut buf = vec![0u8; 1 << 20];
                 let n = file.read(&mut buf)?;
                 if n == 0 {
                     break;
                 }
-                digests.update(&buf[..n]);
+                buf.truncate(n);
+                digests.update(&Bytes::from(buf));
             }
-            Ok(digests.finish())
+            digests.finish()
         })
         .await
         .map_err(|e| ImageError::Internal(e.into()))??;
