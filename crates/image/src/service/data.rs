@@ -53,7 +53,8 @@ fn hasher_thread<D: Digest + Send + 'static>(
     std::sync::mpsc::SyncSender<Bytes>,
     std::thread::JoinHandle<String>,
 ) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(32);
+    // Short queues: memory in flight stays a few chunks whatever the image size.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(8);
     let handle = std::thread::spawn(move || {
         for chunk in rx {
             digest.update(&chunk);
@@ -247,7 +248,7 @@ impl ImageService {
     /// Streams `body` into `tmp` (fsynced), hashing on a blocking thread while the async side
     /// keeps reading the network; cut off with 413 past `allowance` bytes.
     async fn receive(&self, body: Body, tmp: &Path, allowance: u64) -> Result<Received> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
         let path = tmp.to_path_buf();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
             let mut file =
