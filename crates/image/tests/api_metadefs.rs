@@ -2,101 +2,17 @@
 //! tokens, on SQLite and (when the test script provides it) PostgreSQL: namespaces and their
 //! contents, protection, who sees and changes what, paging, and refused requests.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use ferrostack_common::Authenticator;
-use ferrostack_db::Db;
-use ferrostack_identity::fernet::KeyRepository;
-use ferrostack_identity::service::bootstrap::{BootstrapSpec, ProjectMember};
-use ferrostack_identity::{Identity, IdentityConfig};
-use ferrostack_image::{ImageConfig, ImageService};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-struct Cloud {
-    identity: Arc<Identity>,
-    router: axum::Router,
-}
+mod common;
 
-async fn pg_database(admin_url: &str) -> String {
-    let name = format!("t{}", uuid::Uuid::new_v4().simple());
-    let db = Db::connect(admin_url).await.unwrap();
-    ferrostack_db::sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(db.pool())
-        .await
-        .unwrap();
-    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
-}
-
-async fn cloud(url: &str) -> Cloud {
-    let dir = std::env::temp_dir().join(format!("fs-metadefs-test-{}", uuid::Uuid::new_v4()));
-    let db = Db::connect(url).await.unwrap();
-    let identity = Identity::new(
-        db.clone(),
-        IdentityConfig {
-            password_hash_rounds: 4,
-            ..Default::default()
-        },
-        Identity::default_policy(None).unwrap(),
-        KeyRepository::new(dir.join("keys"), 3),
-        "http://localhost/identity".into(),
-    )
-    .await
-    .unwrap();
-    identity
-        .bootstrap(&BootstrapSpec {
-            admin_user: "admin".into(),
-            admin_password: "pw".into(),
-            admin_project: "admin".into(),
-            region: "RegionOne".into(),
-            services: vec![],
-        })
-        .await
-        .unwrap();
-    for (user, project) in [("alice", "alpha"), ("bob", "beta")] {
-        identity
-            .ensure_member(&ProjectMember {
-                user,
-                password: "pw",
-                project,
-                role: "member",
-            })
-            .await
-            .unwrap();
-    }
-    let image = ImageService::new(
-        db,
-        ImageConfig::default(),
-        ImageService::default_policy(None).unwrap(),
-        dir.join("images"),
-        identity.clone(),
-    )
-    .await
-    .unwrap();
-    Cloud {
-        identity,
-        router: ferrostack_image::http::router(image),
-    }
-}
-
-async fn clouds() -> Vec<Cloud> {
-    let mut out = vec![cloud("sqlite::memory:").await];
-    if let Ok(url) = std::env::var("FERROSTACK_TEST_PG_URL") {
-        out.push(cloud(&pg_database(&url).await).await);
-    }
-    out
-}
+use common::{clouds, Cloud};
 
 impl Cloud {
-    async fn token(&self, user: &str, project: &str) -> String {
-        let auth = json!({"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": "pw"}}}, "scope": {"project": {"name": project, "domain": {"id": "default"}}}});
-        let req =
-            ferrostack_identity::service::AuthRequest::parse(&json!({ "auth": auth })).unwrap();
-        self.identity.issue_token(req).await.unwrap().id
-    }
-
     async fn call_with(
         &self,
         method: Method,
