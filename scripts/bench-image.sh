@@ -12,7 +12,7 @@
 #                         bests reported); keep it even, so each server goes first as often
 #   BENCH_DIR=dir         where the work directory goes (default $TMPDIR or /tmp); the
 #                         copies, both servers' stores and the downloads all live there,
-#                         so they are on one filesystem; needs about 5 x the big size free
+#                         so they are on one filesystem; needs about 6 x the big size free
 #   BENCH_GLANCE=0        skip upstream Glance
 #   BENCH_GLANCE_WORKERS=2  uWSGI worker processes for Glance
 #   BENCH_DOC=path        where to write the results; BENCH_DOC= (empty) writes nothing
@@ -77,8 +77,8 @@ small_bytes=$((small_mib * 1048576))
 # Everything below is written under $work: the source, cp's copy, the two stores and the
 # downloads never exist all at once, but a round holds up to 4 big files plus slack.
 avail_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
-if [ "$avail_mib" -lt $((size_mib * 5 + small_mib * 4)) ]; then
-    say "$work has $avail_mib MiB free; $((size_mib * 5 + small_mib * 4)) MiB needed"
+if [ "$avail_mib" -lt $((size_mib * 6 + small_mib * 4)) ]; then
+    say "$work has $avail_mib MiB free; $((size_mib * 6 + small_mib * 4)) MiB needed"
     exit 1
 fi
 
@@ -224,18 +224,33 @@ monitor_stop() {
     mon_cpu=$(awk -v d=$(($(ticks $mon_procs) - mon_ticks)) -v hz="$hz" 'BEGIN { printf "%.2f", d / hz }')
 }
 
-# Writeback of anything dirty on this filesystem (earlier steps, other users) is pushed
-# out before each timed step, so no step pays for the one before it. The timed steps
-# themselves fsync only their own file (`sync FILE`, not `sync -f`, which would also wait
-# for other users' writes on the shared disk).
-settle() { sync -f "$work"; }
+# Before each timed step: first an untimed write of as many bytes into the page cache, in
+# the way the step writes, deleted before it reaches the disk. In this VM, memory the
+# guest has not touched for a while was handed back to the host and is slow to fill
+# again, and how fast the page cache fills also depends on whether the memory was last
+# used in small or in large pieces (large writes fill it in large folios): the first
+# 1 GiB write after a pause or after a change of write size can take 3x as long. Without
+# this, whichever contender came first after such a change paid for it, round after
+# round. $1 says how: a write size for dd (curl writes about 8 KiB at a time,
+# image-get.py 4 MiB), or cp:FILE for a cp of that file. Then the writeback of anything
+# dirty on this filesystem (earlier steps, other users) is pushed out, so no step pays
+# for the one before it. The timed steps themselves fsync only their own file (`sync
+# FILE`, not `sync -f`, which would also wait for other users' writes).
+settle() {
+    case $1 in
+        cp:*) cp "${1#cp:}" "$work/warm" ;;
+        *) dd if=/dev/zero of="$work/warm" bs="$1" count=$((bytes / $1)) status=none ;;
+    esac
+    rm -f "$work/warm"
+    sync -f "$work"
+}
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 mbps() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s / 1e6; else print "-" }'; }
 
 # $1 source file: prints the seconds a cp to a new file plus its fsync takes.
 time_cp() {
-    settle
+    settle "cp:$1"
     local t0 t1; t0=$(now)
     cp "$1" "$work/cp-copy"
     sync "$work/cp-copy"
@@ -256,7 +271,7 @@ delete_image() { curl -sS -f -o /dev/null -X DELETE -H "${hdr[$1]}" "${api[$1]}/
 # answers), durable_s (up_s, plus for Glance, which does not fsync, the time a later fsync
 # of the stored file takes) and the monitor_* figures.
 upload() {
-    settle
+    settle 65536 # Glance writes 64 KiB at a time, ferrostack more
     monitor_start "$1"
     local out code
     out=$(curl -sS -o "$work/resp" -w '%{http_code} %{time_total}' -T "$2" -X PUT \
@@ -277,7 +292,7 @@ upload() {
 # $1 key, $2 image id, $3 expected source. Sets down_s (curl to a new file, then its fsync)
 # and the monitor_* figures; checks the bytes came back unchanged.
 download() {
-    settle
+    settle 8192
     monitor_start "$1"
     local t0 t1 code; t0=$(now)
     code=$(curl -sS -o "$work/download" -w '%{http_code}' -H "${hdr[$1]}" "${api[$1]}/$2/file")
@@ -295,7 +310,7 @@ download() {
 # with 4 MiB writes, then fsync, takes (scripts/bench/image-get.py): the server's download
 # path to disk when the client's small writes are not the limit.
 download_big_writes() {
-    settle
+    settle 4194304
     local t0 t1; t0=$(now)
     python3 "$root/scripts/bench/image-get.py" "${api[$1]}/$2/file" "$work/download" "${hdr[$1]}"
     t1=$(now)
