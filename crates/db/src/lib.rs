@@ -200,59 +200,6 @@ impl Db {
         }
         Ok(count)
     }
-
-    /// Runs `f` in a transaction, retrying when the engine reports a serialization failure or
-    /// a busy database (both mean "another writer won, try again", never a user error).
-    pub async fn transaction<T, E, F>(&self, mut f: F) -> Result<T, E>
-    where
-        E: From<DbError>,
-        F: for<'t> FnMut(&'t mut Tx<'static>) -> futures_like::BoxFuture<'t, Result<T, E>>,
-        E: RetryClassify,
-    {
-        let mut attempt = 0;
-        loop {
-            let mut tx = self.begin().await?;
-            match f(&mut tx).await {
-                Ok(v) => match tx.commit().await {
-                    Ok(()) => return Ok(v),
-                    Err(e) if is_retryable(&e) && attempt < 8 => {}
-                    Err(e) => return Err(DbError::from(e).into()),
-                },
-                Err(e) if e.is_retryable() && attempt < 8 => {
-                    let _ = tx.rollback().await;
-                }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Err(e);
-                }
-            }
-            attempt += 1;
-            tokio::time::sleep(Duration::from_millis(2u64 << attempt.min(6))).await;
-        }
-    }
-}
-
-/// Lets [`Db::transaction`] tell a lost race (retry) from a real failure (give up).
-pub trait RetryClassify {
-    fn is_retryable(&self) -> bool;
-}
-
-impl RetryClassify for DbError {
-    fn is_retryable(&self) -> bool {
-        matches!(self, DbError::Sqlx(e) if is_retryable(e))
-    }
-}
-
-/// Serialization failures (PostgreSQL 40001/40P01) and a busy SQLite file are worth a retry.
-pub fn is_retryable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
-            matches!(code.as_str(), "40001" | "40P01" | "5" | "6" | "517")
-                || d.message().contains("database is locked")
-        }
-        _ => false,
-    }
 }
 
 /// True when `e` is a unique-constraint violation (a duplicate name or id).
@@ -282,11 +229,6 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
         .map(str::trim)
         .map(|s| s.trim_end_matches(';').trim())
         .filter(|s| !s.is_empty())
-}
-
-/// A boxed future without pulling in the `futures` crate for one type alias.
-pub mod futures_like {
-    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
 
 #[cfg(test)]

@@ -84,17 +84,6 @@ impl From<ferrostack_db::sqlx::Error> for IdentityError {
     }
 }
 
-impl ferrostack_db::RetryClassify for IdentityError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            IdentityError::Internal(e) => e
-                .downcast_ref::<ferrostack_db::sqlx::Error>()
-                .is_some_and(ferrostack_db::is_retryable),
-            _ => false,
-        }
-    }
-}
-
 impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
         let status = self.status();

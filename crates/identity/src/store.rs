@@ -4,7 +4,6 @@
 
 use ferrostack_db::sqlx::{self, any::AnyRow, Row};
 use ferrostack_db::{Db, RowExt};
-use serde_json::Value;
 
 use crate::model::*;
 
@@ -1342,6 +1341,3 @@ async fn insert_history(
         .bind(uuid::Uuid::new_v4().simple().to_string()).bind(user_id).bind(hash).bind(at)
         .execute(&mut **tx).await.map(drop)
 }
-
-/// Keeps `Value` in scope for callers matching on access rules.
-pub type Json = Value;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State as AxState};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Map, Value};
 
@@ -71,7 +71,7 @@ pub fn routes() -> Api<State> {
                     .get(
                         &one,
                         op(&format!("check_grant_{what}"), "Check a role grant").status(204),
-                        move |s, c, m, p| check_grant(s, c, m, p, k),
+                        move |s, c, p| check_grant(s, c, p, k),
                     )
                     .put(
                         &one,
@@ -190,7 +190,6 @@ async fn list_grants(
 async fn check_grant(
     AxState(s): AxState<State>,
     caller: Caller,
-    method: Method,
     Path(p): Path<HashMap<String, String>>,
     k: GrantKind,
 ) -> HttpResult {
@@ -201,7 +200,6 @@ async fn check_grant(
     if !s.store.has_assignment(&a).await? {
         return Err(IdentityError::not_found("role assignment", role));
     }
-    let _ = method;
     no_content()
 }
 
