@@ -319,6 +319,11 @@ async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> 
         server::IMAGE_PREFIX
     );
     println!(
+        "  placement  {}{}",
+        config.public_url(),
+        server::PLACEMENT_PREFIX
+    );
+    println!(
         "  health     {}/healthcheck   metrics {}/metrics",
         config.public_url(),
         config.public_url()

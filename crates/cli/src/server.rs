@@ -11,16 +11,19 @@ use ferrostack_db::{Backend, Db};
 use ferrostack_identity::fernet::KeyRepository;
 use ferrostack_identity::Identity;
 use ferrostack_image::ImageService;
+use ferrostack_placement::PlacementService;
 
 use crate::config::Config;
 
 /// The path prefix of each service on the listener, as the catalog advertises it.
 pub const IDENTITY_PREFIX: &str = "/identity";
 pub const IMAGE_PREFIX: &str = "/image";
+pub const PLACEMENT_PREFIX: &str = "/placement";
 
 pub struct Services {
     pub identity: Arc<Identity>,
     pub image: Arc<ImageService>,
+    pub placement: Arc<PlacementService>,
 }
 
 /// Opens the database (migrating it) and the services this process runs.
@@ -83,7 +86,29 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     )
     .await?;
     image.set_limits(identity.clone());
-    Ok(Services { identity, image })
+    let placement = PlacementService::new(
+        db.clone(),
+        PlacementService::default_policy(overrides.as_deref())?,
+        identity.clone(),
+    )
+    .await?;
+    if db.backend() == Backend::Postgres {
+        // Claims and inventories written by other control nodes reach this node's snapshot.
+        let pl = placement.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = pl.sync_revision().await {
+                    tracing::warn!(error = %e, "could not refresh placement revision");
+                }
+            }
+        });
+    }
+    Ok(Services {
+        identity,
+        image,
+        placement,
+    })
 }
 
 /// The services' catalog entries: (type, name, URL).
@@ -99,6 +124,11 @@ pub fn catalog(config: &Config) -> Vec<(String, String, String)> {
             "glance".into(),
             format!("{}{}", config.public_url(), IMAGE_PREFIX),
         ),
+        (
+            "placement".into(),
+            "placement".into(),
+            format!("{}{}", config.public_url(), PLACEMENT_PREFIX),
+        ),
     ]
 }
 
@@ -111,6 +141,10 @@ pub fn app(services: &Services) -> Router {
         .nest(
             IMAGE_PREFIX,
             ferrostack_image::http::router(services.image.clone()),
+        )
+        .nest(
+            PLACEMENT_PREFIX,
+            ferrostack_placement::http::router(services.placement.clone()),
         );
     finish(router, Metrics::default())
 }
@@ -136,7 +170,10 @@ fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Reques
     let path = req.uri().path();
     let trim = path.len() > 1
         && path.ends_with('/')
-        && (path.starts_with(IDENTITY_PREFIX) || path == "/image/" || path == "/image/v2/");
+        && (path.starts_with(IDENTITY_PREFIX)
+            || path == "/image/"
+            || path == "/image/v2/"
+            || path == "/placement/");
     if trim {
         let new_path = path.trim_end_matches('/');
         let rebuilt = match req.uri().query() {

@@ -83,7 +83,9 @@ impl PlacementError {
         PlacementError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: code::DEFAULT,
-            detail: "The server has either erred or is incapable of performing the requested operation.".into(),
+            detail:
+                "The server has either erred or is incapable of performing the requested operation."
+                    .into(),
             internal: Some(e.to_string()),
         }
     }
@@ -108,7 +110,12 @@ impl From<anyhow::Error> for PlacementError {
 }
 
 /// The body of an error answer; `request_id` is filled by the HTTP layer's id when known.
-pub fn error_body(status: StatusCode, code: &str, detail: &str, request_id: Option<&str>) -> serde_json::Value {
+pub fn error_body(
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+    request_id: Option<&str>,
+) -> serde_json::Value {
     let title = status.canonical_reason().unwrap_or("Error");
     let mut err = json!({
         "status": status.as_u16(),

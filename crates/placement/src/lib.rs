@@ -10,6 +10,14 @@
 
 pub mod candidates;
 pub mod error;
+pub mod http;
 pub mod microversion;
+pub mod migrations;
 pub mod model;
+pub mod policy_defaults;
 pub mod query;
+pub mod service;
+pub mod standard;
+pub mod store;
+
+pub use service::PlacementService;

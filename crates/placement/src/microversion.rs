@@ -37,7 +37,10 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Microversion, PlacementError> {
         let Ok(text) = value.to_str() else { continue };
         for part in text.split(',') {
             let mut words = part.split_whitespace();
-            if words.next().is_some_and(|s| s.eq_ignore_ascii_case("placement")) {
+            if words
+                .next()
+                .is_some_and(|s| s.eq_ignore_ascii_case("placement"))
+            {
                 asked = words.next().map(str::to_string);
             }
         }

@@ -1,0 +1,794 @@
+//! The Placement API over HTTP with a real Identity service, on SQLite and (when the test
+//! script provides one) PostgreSQL: providers, inventories with generations, traits,
+//! aggregates, allocations and their capacity checks, microversions, and parallel claims
+//! racing for the last units of one provider.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ferrostack_db::Db;
+use ferrostack_identity::fernet::KeyRepository;
+use ferrostack_identity::service::bootstrap::{BootstrapSpec, ProjectMember};
+use ferrostack_identity::{Identity, IdentityConfig};
+use ferrostack_placement::PlacementService;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Cloud {
+    router: axum::Router,
+    admin: String,
+    member: String,
+    service: Arc<PlacementService>,
+}
+
+async fn pg_database(admin_url: &str) -> String {
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let db = Db::connect(admin_url).await.unwrap();
+    ferrostack_db::sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+}
+
+async fn cloud(url: &str) -> Cloud {
+    let dir = std::env::temp_dir().join(format!("fs-placement-test-{}", uuid::Uuid::new_v4()));
+    let db = Db::connect(url).await.unwrap();
+    let identity = Identity::new(
+        db.clone(),
+        IdentityConfig {
+            password_hash_rounds: 4,
+            ..Default::default()
+        },
+        Identity::default_policy(None).unwrap(),
+        KeyRepository::new(dir.join("keys"), 3),
+        "http://localhost/identity".into(),
+    )
+    .await
+    .unwrap();
+    identity
+        .bootstrap(&BootstrapSpec {
+            admin_user: "admin".into(),
+            admin_password: "pw".into(),
+            admin_project: "admin".into(),
+            region: "RegionOne".into(),
+            services: vec![],
+        })
+        .await
+        .unwrap();
+    identity
+        .ensure_member(&ProjectMember {
+            user: "alice",
+            password: "pw",
+            project: "alpha",
+            role: "member",
+        })
+        .await
+        .unwrap();
+    let service = PlacementService::new(
+        db,
+        PlacementService::default_policy(None).unwrap(),
+        identity.clone(),
+    )
+    .await
+    .unwrap();
+    let router = axum::Router::new().nest(
+        "/placement",
+        ferrostack_placement::http::router(service.clone()),
+    );
+    let token = |user: &str, project: &str| {
+        let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": "pw"}}}, "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
+        let req = ferrostack_identity::service::AuthRequest::parse(&auth).unwrap();
+        let identity = identity.clone();
+        async move { identity.issue_token(req).await.unwrap().id }
+    };
+    Cloud {
+        admin: token("admin", "admin").await,
+        member: token("alice", "alpha").await,
+        router,
+        service,
+    }
+}
+
+async fn clouds() -> Vec<Cloud> {
+    let file = std::env::temp_dir().join(format!("fs-placement-{}.db", uuid::Uuid::new_v4()));
+    let mut out = vec![cloud(&format!("sqlite://{}", file.display())).await];
+    if let Ok(url) = std::env::var("FERROSTACK_TEST_PG_URL") {
+        out.push(cloud(&pg_database(&url).await).await);
+    }
+    out
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    headers: axum::http::HeaderMap,
+}
+
+impl Cloud {
+    async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        mv: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/placement{path}"))
+            .header("x-auth-token", token)
+            .header("openstack-api-version", format!("placement {mv}"));
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, mv: &str, body: Option<Value>) -> Reply {
+        let token = self.admin.clone();
+        self.call_as(&token, method, path, mv, body).await
+    }
+
+    /// A provider with the usual compute inventories; returns its uuid.
+    async fn compute_node(&self, name: &str, vcpus: i64) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/resource_providers",
+                "1.39",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let uuid = r.body["uuid"].as_str().unwrap().to_string();
+        let r = self
+            .call(
+                "PUT",
+                &format!("/resource_providers/{uuid}/inventories"),
+                "1.39",
+                Some(json!({"resource_provider_generation": 0, "inventories": {
+                    "VCPU": {"total": vcpus},
+                    "MEMORY_MB": {"total": 4096, "reserved": 512},
+                    "DISK_GB": {"total": 100, "allocation_ratio": 1.5},
+                }})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        uuid
+    }
+}
+
+fn claim(rp: &str, vcpu: i64, generation: Value) -> Value {
+    json!({
+        "allocations": {rp: {"resources": {"VCPU": vcpu}}},
+        "project_id": "p1", "user_id": "u1",
+        "consumer_generation": generation, "consumer_type": "INSTANCE",
+    })
+}
+
+#[tokio::test]
+async fn versions_and_errors() {
+    for c in clouds().await {
+        let r = c.call("GET", "", "1.0", None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["versions"][0]["max_version"], "1.39");
+        assert_eq!(r.headers["openstack-api-version"], "placement 1.0");
+        let r = c.call("GET", "/resource_providers", "1.40", None).await;
+        assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
+        let r = c.call("GET", "/resource_providers", "latest", None).await;
+        assert_eq!(r.headers["openstack-api-version"], "placement 1.39");
+        let r = c.call("GET", "/traits", "1.5", None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "traits appear in 1.6");
+        let r = c
+            .call_as("bogus", "GET", "/resource_providers", "1.0", None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let member = c.member.clone();
+        let r = c
+            .call_as(&member, "GET", "/resource_providers", "1.0", None)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "placement is admin/service only"
+        );
+        assert_eq!(r.body["errors"][0]["status"], 403);
+        let r = c
+            .call("GET", "/resource_providers/nope", "1.39", None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.body["errors"][0]["code"],
+            "placement.resource_provider.not_found"
+        );
+    }
+}
+
+#[tokio::test]
+async fn providers_inventories_traits_aggregates() {
+    for c in clouds().await {
+        let root = c.compute_node("cn1", 8).await;
+        // Duplicate name.
+        let r = c
+            .call(
+                "POST",
+                "/resource_providers",
+                "1.39",
+                Some(json!({"name": "cn1"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.body["errors"][0]["code"], "placement.duplicate_name");
+        // Before 1.20 creation answers 201 with a location and no body.
+        let r = c
+            .call(
+                "POST",
+                "/resource_providers",
+                "1.19",
+                Some(json!({"name": "old-style"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert!(r.headers["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/placement/resource_providers/"));
+        // A child provider (NUMA node) in the tree.
+        let r = c
+            .call(
+                "POST",
+                "/resource_providers",
+                "1.39",
+                Some(json!({"name": "cn1-numa0", "parent_provider_uuid": root})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["root_provider_uuid"], root.as_str());
+        let child = r.body["uuid"].as_str().unwrap().to_string();
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers?in_tree={root}"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 2);
+        // A parent cannot go while it has children.
+        let r = c
+            .call(
+                "DELETE",
+                &format!("/resource_providers/{root}"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(
+            r.body["errors"][0]["code"],
+            "placement.resource_provider.cannot_delete_parent"
+        );
+        // Inventories with a stale generation are refused.
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{root}/inventories"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["resource_provider_generation"], 1);
+        assert_eq!(r.body["inventories"]["DISK_GB"]["allocation_ratio"], 1.5);
+        assert_eq!(r.body["inventories"]["VCPU"]["max_unit"], 2147483647);
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{root}/inventories/VCPU"),
+                "1.39",
+                Some(json!({"resource_provider_generation": 0, "total": 16})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.body["errors"][0]["code"], "placement.concurrent_update");
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{root}/inventories/VCPU"),
+                "1.39",
+                Some(json!({"resource_provider_generation": 1, "total": 16})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["resource_provider_generation"], 2);
+        // Bad inventories change nothing.
+        for bad in [
+            json!({"resource_provider_generation": 2, "inventories": {"VCPU": {"total": 0}}}),
+            json!({"resource_provider_generation": 2, "inventories": {"VCPU": {"total": 4, "reserved": 5}}}),
+            json!({"resource_provider_generation": 2, "inventories": {"NOT_A_CLASS": {"total": 4}}}),
+            json!({"resource_provider_generation": 2, "inventories": {"VCPU": {"total": 4, "bogus": 1}}}),
+        ] {
+            let r = c
+                .call(
+                    "PUT",
+                    &format!("/resource_providers/{root}/inventories"),
+                    "1.39",
+                    Some(bad),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        }
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{root}/inventories/VCPU"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["total"], 16);
+        // Traits: unknown ones refused, custom ones created first.
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{root}/traits"),
+                "1.39",
+                Some(json!({"resource_provider_generation": 2, "traits": ["CUSTOM_GOLD"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            c.call("PUT", "/traits/CUSTOM_GOLD", "1.39", None)
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            c.call("PUT", "/traits/CUSTOM_GOLD", "1.39", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.call("PUT", "/traits/HW_CPU_X86_AVX2", "1.39", None)
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        let r = c
+            .call("PUT", &format!("/resource_providers/{root}/traits"), "1.39", Some(json!({"resource_provider_generation": 2, "traits": ["CUSTOM_GOLD", "HW_CPU_X86_AVX2"]})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["resource_provider_generation"], 3);
+        let r = c
+            .call(
+                "GET",
+                "/resource_providers?required=CUSTOM_GOLD,!COMPUTE_STATUS_DISABLED",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 1);
+        let r = c.call("GET", "/traits?associated=true", "1.39", None).await;
+        assert_eq!(r.body["traits"], json!(["CUSTOM_GOLD", "HW_CPU_X86_AVX2"]));
+        let r = c.call("DELETE", "/traits/CUSTOM_GOLD", "1.39", None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "in use");
+        // Aggregates: the list form before 1.19, the object form with generation after.
+        let agg = uuid::Uuid::new_v4().to_string();
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{child}/aggregates"),
+                "1.1",
+                Some(json!([agg])),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{root}/aggregates"),
+                "1.39",
+                Some(json!({"resource_provider_generation": 3, "aggregates": [agg]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers?member_of={agg}"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 2);
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers?member_of=!{agg}"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.body["resource_providers"].as_array().unwrap().len(),
+            1,
+            "only old-style"
+        );
+        // resources= filter: capacity is (total - reserved) * ratio.
+        let r = c
+            .call(
+                "GET",
+                "/resource_providers?resources=DISK_GB:150,MEMORY_MB:3584",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 1);
+        let r = c
+            .call(
+                "GET",
+                "/resource_providers?resources=MEMORY_MB:3585",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 0);
+        // Custom resource classes.
+        assert_eq!(
+            c.call(
+                "POST",
+                "/resource_classes",
+                "1.39",
+                Some(json!({"name": "CUSTOM_FPGA"}))
+            )
+            .await
+            .status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            c.call(
+                "POST",
+                "/resource_classes",
+                "1.39",
+                Some(json!({"name": "CUSTOM_FPGA"}))
+            )
+            .await
+            .status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            c.call(
+                "POST",
+                "/resource_classes",
+                "1.39",
+                Some(json!({"name": "FPGA"}))
+            )
+            .await
+            .status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            c.call("PUT", "/resource_classes/CUSTOM_FPGA", "1.39", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.call("DELETE", "/resource_classes/VCPU", "1.39", None)
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            c.call("DELETE", "/resource_classes/CUSTOM_FPGA", "1.39", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        // Leaves go, then the root.
+        assert_eq!(
+            c.call(
+                "DELETE",
+                &format!("/resource_providers/{child}"),
+                "1.39",
+                None
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.call(
+                "DELETE",
+                &format!("/resource_providers/{root}"),
+                "1.39",
+                None
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.call("GET", &format!("/resource_providers/{root}"), "1.39", None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn allocations_and_usages() {
+    for c in clouds().await {
+        let rp = c.compute_node("cn-alloc", 4).await;
+        let consumer = uuid::Uuid::new_v4().to_string();
+        let path = format!("/allocations/{consumer}");
+        // A new consumer must be claimed with generation null.
+        let r = c
+            .call("PUT", &path, "1.39", Some(claim(&rp, 2, json!(5))))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.body["errors"][0]["code"], "placement.concurrent_update");
+        let r = c
+            .call("PUT", &path, "1.39", Some(claim(&rp, 2, Value::Null)))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        let r = c.call("GET", &path, "1.39", None).await;
+        assert_eq!(r.body["allocations"][&rp]["resources"]["VCPU"], 2);
+        assert_eq!(r.body["consumer_generation"], 1);
+        assert_eq!(r.body["consumer_type"], "INSTANCE");
+        assert_eq!(r.body["project_id"], "p1");
+        // Too much: capacity is 4 * 1.0.
+        let other = uuid::Uuid::new_v4().to_string();
+        let r = c
+            .call(
+                "PUT",
+                &format!("/allocations/{other}"),
+                "1.39",
+                Some(claim(&rp, 3, Value::Null)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+        // Resizing the same consumer replaces its allocation (2 -> 4 fits).
+        let r = c
+            .call("PUT", &path, "1.39", Some(claim(&rp, 4, json!(1))))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{rp}/usages"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["usages"]["VCPU"], 4);
+        assert_eq!(r.body["usages"]["DISK_GB"], 0);
+        let r = c.call("GET", "/usages?project_id=p1", "1.39", None).await;
+        assert_eq!(r.body["usages"]["INSTANCE"]["VCPU"], 4);
+        assert_eq!(r.body["usages"]["INSTANCE"]["consumer_count"], 1);
+        let r = c.call("GET", "/usages?project_id=p1", "1.9", None).await;
+        assert_eq!(r.body["usages"]["VCPU"], 4);
+        // An inventory in use cannot go.
+        let r = c
+            .call(
+                "DELETE",
+                &format!("/resource_providers/{rp}/inventories/VCPU"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.body["errors"][0]["code"], "placement.inventory.inuse");
+        // Nor a provider with allocations.
+        let r = c
+            .call("DELETE", &format!("/resource_providers/{rp}"), "1.39", None)
+            .await;
+        assert_eq!(
+            r.body["errors"][0]["code"],
+            "placement.resource_provider.inuse"
+        );
+        // Allocations against a provider, and the provider's generation moved.
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{rp}/allocations"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["allocations"][&consumer]["resources"]["VCPU"], 4);
+        // POST /allocations moves the claim to another consumer atomically.
+        let r = c
+            .call("POST", "/allocations", "1.39", Some(json!({
+                consumer.clone(): {"allocations": {}, "project_id": "p1", "user_id": "u1", "consumer_generation": 2, "consumer_type": "INSTANCE"},
+                other.clone(): {"allocations": {rp.clone(): {"resources": {"VCPU": 4}}}, "project_id": "p1", "user_id": "u1", "consumer_generation": null, "consumer_type": "MIGRATION"},
+            })))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        let r = c.call("GET", &path, "1.39", None).await;
+        assert_eq!(r.body["allocations"], json!({}));
+        // Old-style (1.0) list body, no project: stored for the incomplete consumer.
+        let r = c
+            .call("DELETE", &format!("/allocations/{other}"), "1.39", None)
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let old = uuid::Uuid::new_v4().to_string();
+        let r = c
+            .call("PUT", &format!("/allocations/{old}"), "1.0", Some(json!({"allocations": [{"resource_provider": {"uuid": rp}, "resources": {"VCPU": 1}}]})))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        assert_eq!(
+            c.call("DELETE", &format!("/allocations/{old}"), "1.39", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.call("DELETE", &format!("/allocations/{old}"), "1.39", None)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        // Bad bodies change nothing.
+        for bad in [
+            json!({"allocations": {rp.clone(): {"resources": {"VCPU": 0}}}, "project_id": "p", "user_id": "u", "consumer_generation": null, "consumer_type": "INSTANCE"}),
+            json!({"allocations": {rp.clone(): {"resources": {"VCPU": 1}}}, "project_id": "p", "user_id": "u", "consumer_generation": null}),
+            json!({"allocations": {uuid::Uuid::new_v4().to_string(): {"resources": {"VCPU": 1}}}, "project_id": "p", "user_id": "u", "consumer_generation": null, "consumer_type": "INSTANCE"}),
+        ] {
+            let r = c
+                .call(
+                    "PUT",
+                    &format!("/allocations/{}", uuid::Uuid::new_v4()),
+                    "1.39",
+                    Some(bad),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        }
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{rp}/usages"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["usages"]["VCPU"], 0);
+    }
+}
+
+#[tokio::test]
+async fn reshaper_moves_inventory_and_allocations() {
+    for c in clouds().await {
+        let root = c.compute_node("cn-reshape", 8).await;
+        let r = c
+            .call(
+                "POST",
+                "/resource_providers",
+                "1.39",
+                Some(json!({"name": "cn-reshape-numa0", "parent_provider_uuid": root})),
+            )
+            .await;
+        let child = r.body["uuid"].as_str().unwrap().to_string();
+        let consumer = uuid::Uuid::new_v4().to_string();
+        let r = c
+            .call(
+                "PUT",
+                &format!("/allocations/{consumer}"),
+                "1.39",
+                Some(claim(&root, 2, Value::Null)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let gen_root = c
+            .call("GET", &format!("/resource_providers/{root}"), "1.39", None)
+            .await
+            .body["generation"]
+            .clone();
+        // VCPU moves from the root to the NUMA child, with the allocation.
+        let body = json!({
+            "inventories": {
+                root.clone(): {"resource_provider_generation": gen_root, "inventories": {"MEMORY_MB": {"total": 4096, "reserved": 512}, "DISK_GB": {"total": 100}}},
+                child.clone(): {"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}}},
+            },
+            "allocations": {consumer.clone(): {"allocations": {child.clone(): {"resources": {"VCPU": 2}}}, "project_id": "p1", "user_id": "u1", "consumer_generation": 1, "consumer_type": "INSTANCE"}},
+        });
+        let r = c.call("POST", "/reshaper", "1.39", Some(body)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{child}/usages"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["usages"]["VCPU"], 2);
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{root}/inventories"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert!(r.body["inventories"].get("VCPU").is_none());
+    }
+}
+
+/// Many schedulers claim one unit each of a provider with 5 units: exactly 5 win, the rest
+/// get a 409, and the usage ends at 5 (never above capacity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_claims_never_oversubscribe() {
+    for c in clouds().await {
+        let rp = c.compute_node("cn-race", 5).await;
+        let c = Arc::new(c);
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let c = c.clone();
+            let rp = rp.clone();
+            tasks.push(tokio::spawn(async move {
+                let consumer = uuid::Uuid::new_v4();
+                c.call(
+                    "PUT",
+                    &format!("/allocations/{consumer}"),
+                    "1.39",
+                    Some(claim(&rp, 1, Value::Null)),
+                )
+                .await
+                .status
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::NO_CONTENT => won += 1,
+                StatusCode::CONFLICT => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(won, 5);
+        let r = c
+            .call(
+                "GET",
+                &format!("/resource_providers/{rp}/usages"),
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["usages"]["VCPU"], 5);
+        // The snapshot the searches read agrees with the database.
+        let snap_used = c.service.snapshot().by_uuid(&rp).unwrap().used("VCPU");
+        assert_eq!(snap_used, 5);
+    }
+}
+
+#[test]
+fn openapi_document_is_current() {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/placement.json");
+    ferrostack_common::api::check_document(&ferrostack_placement::http::openapi(), &file).unwrap();
+}
