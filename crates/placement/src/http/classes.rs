@@ -80,7 +80,7 @@ async fn create_class(
     s.authorize(&ctx.auth, "placement:resource_classes:create")?;
     let name = class_name_from(&body)?;
     s.create_resource_class(&name).await?;
-    let location = format!("{}/resource_classes/{name}", ctx.prefix);
+    let location = ctx.location(&format!("/resource_classes/{name}"));
     Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }
 
@@ -117,7 +117,7 @@ async fn put_class(
     ctx.require(2)?;
     s.authorize(&ctx.auth, "placement:resource_classes:update")?;
     if ctx.mv.at_least(7) {
-        let location = format!("{}/resource_classes/{name}", ctx.prefix);
+        let location = ctx.location(&format!("/resource_classes/{name}"));
         return Ok(match s.ensure_resource_class(&name).await? {
             Ensured::Created => {
                 (StatusCode::CREATED, [(header::LOCATION, location)]).into_response()
@@ -177,7 +177,7 @@ async fn show_trait(AxState(s): AxState<State>, ctx: Ctx, Path(name): Path<Strin
 async fn put_trait(AxState(s): AxState<State>, ctx: Ctx, Path(name): Path<String>) -> HttpResult {
     ctx.require(6)?;
     s.authorize(&ctx.auth, "placement:traits:update")?;
-    let location = format!("{}/traits/{name}", ctx.prefix);
+    let location = ctx.location(&format!("/traits/{name}"));
     Ok(match s.ensure_trait(&name).await? {
         Ensured::Created => (StatusCode::CREATED, [(header::LOCATION, location)]).into_response(),
         Ensured::Existed => {

@@ -31,9 +31,17 @@ pub struct Ctx {
     pub auth: Arc<AuthContext>,
     pub mv: Microversion,
     pub prefix: String,
+    /// `scheme://host` as the client addressed us, for absolute `Location` headers (as
+    /// upstream's WSGI stack makes them; osc-placement follows them verbatim).
+    pub origin: String,
 }
 
 impl Ctx {
+    /// The absolute URL of `path` under this service.
+    pub fn location(&self, path: &str) -> String {
+        format!("{}{}{path}", self.origin, self.prefix)
+    }
+
     /// Routes and parameters younger than the request's version do not exist for it.
     pub fn require(&self, minor: u16) -> Result<(), PlacementError> {
         if self.mv.at_least(minor) {
@@ -74,10 +82,21 @@ impl FromRequestParts<State> for Ctx {
             .authenticate(token)
             .await
             .ok_or_else(PlacementError::unauthorized)?;
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("http");
         Ok(Ctx {
             auth,
             mv,
             prefix: prefix_of(parts),
+            origin: format!("{scheme}://{host}"),
         })
     }
 }

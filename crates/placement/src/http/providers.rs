@@ -216,7 +216,7 @@ async fn create(AxState(s): AxState<State>, ctx: Ctx, JsonBody(body): JsonBody) 
     s.authorize(&ctx.auth, "placement:resource_providers:create")?;
     let spec = spec_from_body(&body, &ctx, true)?;
     let p = s.create_provider(spec).await?;
-    let location = format!("{}/resource_providers/{}", ctx.prefix, p.uuid);
+    let location = ctx.location(&format!("/resource_providers/{}", p.uuid));
     if ctx.mv.at_least(20) {
         let mut resp = (
             StatusCode::OK,
@@ -404,10 +404,7 @@ async fn create_inventory(
         .await?;
     let mut out = views::inventory(&p.inventories[&class]);
     out["resource_provider_generation"] = json!(p.generation);
-    let location = format!(
-        "{}/resource_providers/{uuid}/inventories/{class}",
-        ctx.prefix
-    );
+    let location = ctx.location(&format!("/resource_providers/{uuid}/inventories/{class}"));
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
