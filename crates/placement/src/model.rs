@@ -105,6 +105,48 @@ impl Snapshot {
         }
     }
 
+    /// Inserts or replaces one provider, keeping the indexes in step without a full
+    /// [`Snapshot::reindex`] (a claim or a new compute node touches one entry of 10,000).
+    pub fn upsert(&mut self, p: Provider) {
+        let (old_parent, old_uuid) = match self.providers.get(&p.id) {
+            Some(old) => (Some(old.parent), Some(old.uuid.clone())),
+            None => (None, None),
+        };
+        if old_parent != Some(p.parent) {
+            if let Some(Some(parent)) = old_parent {
+                if let Some(kids) = self.children.get_mut(&parent) {
+                    kids.retain(|k| *k != p.id);
+                }
+            }
+            if let Some(parent) = p.parent {
+                let kids = self.children.entry(parent).or_default();
+                if let Err(at) = kids.binary_search(&p.id) {
+                    kids.insert(at, p.id);
+                }
+            }
+        }
+        if old_uuid.as_deref() != Some(p.uuid.as_str()) {
+            if let Some(u) = old_uuid {
+                self.by_uuid.remove(&u);
+            }
+            self.by_uuid.insert(p.uuid.clone(), p.id);
+        }
+        self.providers.insert(p.id, p);
+    }
+
+    /// Removes one provider (a leaf: providers with children cannot be deleted).
+    pub fn remove(&mut self, id: i64) {
+        if let Some(p) = self.providers.remove(&id) {
+            self.by_uuid.remove(&p.uuid);
+            if let Some(parent) = p.parent {
+                if let Some(kids) = self.children.get_mut(&parent) {
+                    kids.retain(|k| *k != id);
+                }
+            }
+            self.children.remove(&id);
+        }
+    }
+
     pub fn get(&self, id: i64) -> Option<&Provider> {
         self.providers.get(&id)
     }

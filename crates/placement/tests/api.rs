@@ -254,7 +254,7 @@ async fn providers_inventories_traits_aggregates() {
         assert!(r.headers["location"]
             .to_str()
             .unwrap()
-            .starts_with("/placement/resource_providers/"));
+            .starts_with("http://localhost/placement/resource_providers/"));
         // A child provider (NUMA node) in the tree.
         let r = c
             .call(

@@ -153,22 +153,14 @@ impl PlacementService {
         let _serial = self.reload_lock.lock().await;
         let fresh = store::load_providers(&self.db, Some(ids)).await?;
         let mut snap = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        let mut structure_changed = false;
         let found: BTreeSet<i64> = fresh.iter().map(|p| p.id).collect();
         for id in ids {
-            if !found.contains(id) && snap.providers.remove(id).is_some() {
-                structure_changed = true;
+            if !found.contains(id) {
+                snap.remove(*id);
             }
         }
         for p in fresh {
-            match snap.providers.get(&p.id) {
-                Some(old) if old.uuid == p.uuid && old.parent == p.parent => {}
-                _ => structure_changed = true,
-            }
-            snap.providers.insert(p.id, p);
-        }
-        if structure_changed {
-            snap.reindex();
+            snap.upsert(p);
         }
         Ok(())
     }
