@@ -792,3 +792,59 @@ fn openapi_document_is_current() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/placement.json");
     ferrostack_common::api::check_document(&ferrostack_placement::http::openapi(), &file).unwrap();
 }
+
+/// Two control nodes on one PostgreSQL: what one writes reaches the other's snapshot
+/// (the searches' view) once it follows the revision counter.
+#[tokio::test]
+async fn second_node_follows_writes() {
+    let Ok(url) = std::env::var("FERROSTACK_TEST_PG_URL") else {
+        // The test script always sets it; without PostgreSQL there is no second node.
+        eprintln!("second_node_follows_writes: needs FERROSTACK_TEST_PG_URL (PostgreSQL)");
+        return;
+    };
+    let url = pg_database(&url).await;
+    let a = cloud(&url).await;
+    let b = PlacementService::new(
+        Db::connect(&url).await.unwrap(),
+        PlacementService::default_policy(None).unwrap(),
+        Arc::new(NoAuth),
+    )
+    .await
+    .unwrap();
+    let rp = a.compute_node("cn-multi", 4).await;
+    assert!(b.snapshot().by_uuid(&rp).is_none(), "not yet synced");
+    b.sync_revision().await.unwrap();
+    assert_eq!(
+        b.snapshot().by_uuid(&rp).unwrap().inventories["VCPU"].total,
+        4
+    );
+    let consumer = uuid::Uuid::new_v4();
+    let r = a
+        .call(
+            "PUT",
+            &format!("/allocations/{consumer}"),
+            "1.39",
+            Some(claim(&rp, 3, Value::Null)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    b.sync_revision().await.unwrap();
+    assert_eq!(b.snapshot().by_uuid(&rp).unwrap().used("VCPU"), 3);
+}
+
+struct NoAuth;
+
+impl ferrostack_common::Authenticator for NoAuth {
+    fn authenticate(
+        &self,
+        _token: &str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Option<Arc<ferrostack_common::AuthContext>>>
+                + Send
+                + '_,
+        >,
+    > {
+        Box::pin(async { None })
+    }
+}
