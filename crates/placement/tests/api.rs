@@ -848,3 +848,98 @@ impl ferrostack_common::Authenticator for NoAuth {
         Box::pin(async { None })
     }
 }
+
+#[tokio::test]
+async fn allocation_candidates_over_http() {
+    for c in clouds().await {
+        let a = c.compute_node("cn-a", 8).await;
+        let b = c.compute_node("cn-b", 8).await;
+        let r = c
+            .call("PUT", &format!("/resource_providers/{b}/traits"), "1.39", Some(json!({"resource_provider_generation": 1, "traits": ["COMPUTE_STATUS_DISABLED"]})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let q = "/allocation_candidates?resources=VCPU:2,MEMORY_MB:1024&required=!COMPUTE_STATUS_DISABLED&limit=10";
+        let r = c.call("GET", q, "1.39", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let reqs = r.body["allocation_requests"].as_array().unwrap();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0]["allocations"][&a]["resources"]["VCPU"], 2);
+        let summary = &r.body["provider_summaries"][&a];
+        assert_eq!(summary["resources"]["VCPU"]["capacity"], 8);
+        assert_eq!(summary["resources"]["MEMORY_MB"]["capacity"], 3584);
+        assert_eq!(summary["root_provider_uuid"], a.as_str());
+        // Both without the forbidden trait; none when asking for more than any has.
+        let r = c
+            .call(
+                "GET",
+                "/allocation_candidates?resources=VCPU:2",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["allocation_requests"].as_array().unwrap().len(), 2);
+        let r = c
+            .call(
+                "GET",
+                "/allocation_candidates?resources=VCPU:9",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.body["allocation_requests"].as_array().unwrap().len(), 0);
+        // A claim takes capacity away from the next search.
+        let consumer = uuid::Uuid::new_v4();
+        let r = c
+            .call(
+                "PUT",
+                &format!("/allocations/{consumer}"),
+                "1.39",
+                Some(claim(&a, 7, Value::Null)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = c.call("GET", q, "1.39", None).await;
+        assert_eq!(r.body["allocation_requests"].as_array().unwrap().len(), 0);
+        // Unknown names and bad syntax are 400s; the route starts at 1.10.
+        let r = c
+            .call(
+                "GET",
+                "/allocation_candidates?resources=NOPE:1",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = c
+            .call(
+                "GET",
+                "/allocation_candidates?resources=VCPU:1&required=CUSTOM_NOPE",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = c
+            .call(
+                "GET",
+                "/allocation_candidates?resources=VCPU:x",
+                "1.39",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = c
+            .call(
+                "GET",
+                "/allocation_candidates?resources=VCPU:1",
+                "1.9",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = c
+            .call("GET", "/resource_providers?resources=NOPE:1", "1.39", None)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+}

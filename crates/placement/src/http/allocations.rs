@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State as AxState};
-use axum::http::StatusCode;
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Map, Value};
 
@@ -361,11 +360,20 @@ async fn candidates(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResul
     ctx.require(10)?;
     s.authorize(&ctx.auth, "placement:allocation_candidates:list")?;
     let request = crate::candidates::parse(&q.0, ctx.mv)?;
+    let traits: Vec<&str> = request
+        .root_required
+        .names()
+        .chain(request.groups.iter().flat_map(|g| g.required.names()))
+        .map(String::as_str)
+        .collect();
+    let (classes, traits) = s
+        .existing_names(request.requested_classes(), traits)
+        .await?;
+    request.check_names(|c| classes.contains(c), |t| traits.contains(t))?;
     let body = {
         let snap = s.snapshot();
         let found = crate::candidates::search(&snap, &request);
         crate::candidates::render(&snap, &found, &request, ctx.mv)
     };
-    let _ = StatusCode::OK;
     reply_cacheable(&ctx, body)
 }

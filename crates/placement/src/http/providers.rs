@@ -201,6 +201,33 @@ async fn list(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
     }
     q.only(&allowed)?;
     let filter = crate::service::filter::ProviderFilter::parse(&q.0, ctx.mv)?;
+    let wanted_traits: Vec<&str> = filter
+        .required
+        .iter()
+        .flatten()
+        .chain(filter.forbidden.iter())
+        .map(String::as_str)
+        .collect();
+    let (classes, traits) = s
+        .existing_names(
+            filter.resources.keys().map(String::as_str),
+            wanted_traits.iter().copied(),
+        )
+        .await?;
+    if let Some(c) = filter.resources.keys().find(|c| !classes.contains(*c)) {
+        return Err(crate::query::unknown_class_error(c));
+    }
+    let missing: Vec<&str> = wanted_traits
+        .iter()
+        .copied()
+        .filter(|t| !traits.contains(*t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(PlacementError::bad(format!(
+            "No such trait(s): {}",
+            missing.join(", ")
+        )));
+    }
     let found: Vec<Provider> = {
         let snap = s.snapshot();
         filter.select(&snap).into_iter().cloned().collect()

@@ -1,6 +1,8 @@
 //! Resource classes and traits: the standard names seeded at start-up, `CUSTOM_*` names
 //! created and deleted by the API, and the checks that keep a name in use from going away.
 
+use std::collections::{BTreeSet, HashSet};
+
 use axum::http::StatusCode;
 use ferrostack_db::sqlx::{self, Row};
 use ferrostack_db::RowExt;
@@ -20,6 +22,15 @@ pub fn valid_name(name: &str) -> bool {
 
 pub fn is_custom(name: &str) -> bool {
     name.starts_with("CUSTOM_") && name.len() > "CUSTOM_".len()
+}
+
+/// Class and trait names seen to exist. Custom names created on another node are found on
+/// a miss; a name deleted elsewhere may linger until restart, which only delays the 400 a
+/// request naming it would get (the claim and the inventory writes check the database).
+#[derive(Debug, Default)]
+pub struct KnownNames {
+    classes: HashSet<String>,
+    traits: HashSet<String>,
 }
 
 /// What `created` means for an idempotent PUT: 201 when new, 204 when it existed.
@@ -67,7 +78,80 @@ impl PlacementService {
             }
         }
         tx.commit().await?;
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        names.classes = sqlx::query("SELECT name FROM resource_classes")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| r.get("name"))
+            .collect();
+        names.traits = sqlx::query("SELECT name FROM traits")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| r.get("name"))
+            .collect();
         Ok(())
+    }
+
+    /// Of `classes` and `traits`, the names that exist.
+    pub async fn existing_names<'a>(
+        &self,
+        classes: impl IntoIterator<Item = &'a str>,
+        traits: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        let (mut found_c, mut found_t, mut miss_c, mut miss_t) =
+            (BTreeSet::new(), BTreeSet::new(), Vec::new(), Vec::new());
+        {
+            let names = self.names.read().unwrap_or_else(|e| e.into_inner());
+            for c in classes {
+                if names.classes.contains(c) {
+                    found_c.insert(c.to_string());
+                } else {
+                    miss_c.push(c.to_string());
+                }
+            }
+            for t in traits {
+                if names.traits.contains(t) {
+                    found_t.insert(t.to_string());
+                } else {
+                    miss_t.push(t.to_string());
+                }
+            }
+        }
+        for c in miss_c {
+            if self.resource_class_exists(&c).await? {
+                self.remember(Some(&c), None);
+                found_c.insert(c);
+            }
+        }
+        for t in miss_t {
+            if self.trait_exists(&t).await? {
+                self.remember(None, Some(&t));
+                found_t.insert(t);
+            }
+        }
+        Ok((found_c, found_t))
+    }
+
+    fn remember(&self, class: Option<&str>, name: Option<&str>) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = class {
+            names.classes.insert(c.to_string());
+        }
+        if let Some(t) = name {
+            names.traits.insert(t.to_string());
+        }
+    }
+
+    fn forget(&self, class: Option<&str>, name: Option<&str>) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = class {
+            names.classes.remove(c);
+        }
+        if let Some(t) = name {
+            names.traits.remove(t);
+        }
     }
 
     pub async fn list_resource_classes(&self) -> Result<Vec<String>> {
@@ -169,7 +253,9 @@ impl PlacementService {
             .bind(name)
             .execute(&mut *w.tx)
             .await?;
-        self.commit(w).await
+        self.commit(w).await?;
+        self.forget(Some(name), None);
+        Ok(())
     }
 
     pub async fn delete_resource_class(&self, name: &str) -> Result<()> {
@@ -199,7 +285,9 @@ impl PlacementService {
                 "No such resource class {name}."
             )));
         }
-        self.commit(w).await
+        self.commit(w).await?;
+        self.forget(Some(name), None);
+        Ok(())
     }
 
     /// `GET /traits?name=in:A,B|startswith:X&associated=true|false`.
@@ -295,7 +383,9 @@ impl PlacementService {
             .bind(name)
             .execute(&mut *w.tx)
             .await?;
-        self.commit(w).await
+        self.commit(w).await?;
+        self.forget(None, Some(name));
+        Ok(())
     }
 
     /// Which of `names` are not known traits.

@@ -37,6 +37,8 @@ pub struct PlacementService {
     /// Reloads read the database and apply in one critical section, so an older read can
     /// never overwrite a newer one.
     reload_lock: tokio::sync::Mutex<()>,
+    /// Resource class and trait names known to exist (a cache: a miss asks the database).
+    names: RwLock<classes::KnownNames>,
 }
 
 /// An open write: the transaction, the providers it changes, and (SQLite) the writer slot.
@@ -73,6 +75,7 @@ impl PlacementService {
             seen_revision: AtomicI64::new(-1),
             sqlite_writer: tokio::sync::Mutex::new(()),
             reload_lock: tokio::sync::Mutex::new(()),
+            names: RwLock::new(classes::KnownNames::default()),
         });
         service.seed_standard().await?;
         service.reload_all().await?;
