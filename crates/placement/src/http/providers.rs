@@ -201,13 +201,7 @@ async fn list(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
     }
     q.only(&allowed)?;
     let filter = crate::service::filter::ProviderFilter::parse(&q.0, ctx.mv)?;
-    let wanted_traits: Vec<&str> = filter
-        .required
-        .iter()
-        .flatten()
-        .chain(filter.forbidden.iter())
-        .map(String::as_str)
-        .collect();
+    let wanted_traits: Vec<&str> = filter.required.names().map(String::as_str).collect();
     let (classes, traits) = s
         .existing_names(
             filter.resources.keys().map(String::as_str),
