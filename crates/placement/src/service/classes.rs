@@ -78,19 +78,19 @@ impl PlacementService {
             }
         }
         tx.commit().await?;
-        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
-        names.classes = sqlx::query("SELECT name FROM resource_classes")
+        let classes: HashSet<String> = sqlx::query("SELECT name FROM resource_classes")
             .fetch_all(pool)
             .await?
             .iter()
             .map(|r| r.get("name"))
             .collect();
-        names.traits = sqlx::query("SELECT name FROM traits")
+        let traits: HashSet<String> = sqlx::query("SELECT name FROM traits")
             .fetch_all(pool)
             .await?
             .iter()
             .map(|r| r.get("name"))
             .collect();
+        *self.names.write().unwrap_or_else(|e| e.into_inner()) = KnownNames { classes, traits };
         Ok(())
     }
 
