@@ -111,6 +111,13 @@ pub fn run(snap: &Snapshot, q: &str, mv: u16) -> (Candidates, serde_json::Value)
     let req = request(q, mv);
     let c = candidates::search(snap, &req);
     let body = candidates::render(snap, &c, &req, Microversion(mv));
+    // The fast text renderer must say exactly the same.
+    let text = candidates::render_json(snap, &c, &req, Microversion(mv));
+    let reparsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(
+        reparsed, body,
+        "render_json differs from render for {q} at 1.{mv}"
+    );
     (c, body)
 }
 

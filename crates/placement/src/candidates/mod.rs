@@ -19,7 +19,7 @@ use crate::error::PlacementError;
 use crate::query::{unknown_class_error, unknown_trait_error, AggregateFilter, TraitFilter};
 
 pub use parse::parse;
-pub use render::render;
+pub use render::{render, render_json};
 pub use search::search;
 
 /// The trait that makes a provider's inventory usable by trees that share an aggregate
