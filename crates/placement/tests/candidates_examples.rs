@@ -363,3 +363,164 @@ fn limit_and_deterministic_order() {
     let (c, _) = run(&snap, "resources=VCPU:1", 29);
     assert_eq!(c.requests.len(), 20);
 }
+
+/// Upstream's SharedStorageFixture: cn1 (VCPU, MEMORY_MB, SSE traits) and cn2 (also local
+/// DISK_GB), each with two NUMA children holding one PF (SRIOV_NET_VF:8) each, and two
+/// sharing DISK_GB providers ss and ss2, all roots in one aggregate.
+fn shared_storage_fixture() -> ferrostack_placement::model::Snapshot {
+    let mut b = Builder::default();
+    let ratio = |total, reserved, allocation_ratio| ferrostack_placement::model::Inventory {
+        total,
+        reserved,
+        min_unit: 1,
+        max_unit: total,
+        step_size: 1,
+        allocation_ratio,
+    };
+    for cn in [1, 2] {
+        b.add(cn, None)
+            .inventory("VCPU", ratio(24, 0, 16.0))
+            .inventory("MEMORY_MB", ratio(128 * 1024, 0, 1.5))
+            .aggs(&[1]);
+    }
+    b.add(1, None)
+        .traits(&["HW_CPU_X86_SSE", "HW_CPU_X86_SSE2"]);
+    b.add(2, None).inventory("DISK_GB", ratio(2000, 100, 1.0));
+    for ss in [3, 4] {
+        b.add(ss, None)
+            .inventory("DISK_GB", ratio(2000, 100, 1.0))
+            .traits(&[SHARES])
+            .aggs(&[1]);
+    }
+    // numa1_1=5, numa1_2=6 under cn1; numa2_1=7, numa2_2=8 under cn2; pf N+4 under numa N.
+    for (numa, cn) in [(5, 1), (6, 1), (7, 2), (8, 2)] {
+        b.add(numa, Some(cn));
+    }
+    for numa in 5..=8 {
+        b.add(numa + 4, Some(numa)).inv("SRIOV_NET_VF", 8);
+    }
+    b.snapshot()
+}
+
+#[test]
+fn upstream_shared_storage_fixture() {
+    let snap = shared_storage_fixture();
+    let count = |q: &str, mv: u16| {
+        let (c, body) = run(&snap, q, mv);
+        (
+            c.requests.len(),
+            body["provider_summaries"].as_object().unwrap().len(),
+        )
+    };
+    assert_eq!(snap.providers.len(), 12);
+
+    assert_eq!(
+        count("resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100", 10),
+        (5, 4)
+    );
+    let (_, body) = run(&snap, "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100", 10);
+    assert_eq!(
+        body["provider_summaries"][uuid(1)]["resources"],
+        json!({"VCPU": {"capacity": 384, "used": 0}, "MEMORY_MB": {"capacity": 196608, "used": 0}})
+    );
+    assert_eq!(
+        count(
+            "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=HW_CPU_X86_SSE",
+            17
+        ),
+        (2, 3)
+    );
+    assert_eq!(
+        count(
+            "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=!HW_CPU_X86_SSE",
+            22
+        )
+        .0,
+        3
+    );
+    assert_eq!(
+        count(
+            "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100&required=HW_CPU_X86_SSE3",
+            17
+        ),
+        (0, 0)
+    );
+    assert_eq!(count("resources=SRIOV_NET_VF:4", 28), (4, 4));
+    assert_eq!(count("resources=SRIOV_NET_VF:4", 29), (4, 10));
+    assert_eq!(count("resources=VCPU:1,SRIOV_NET_VF:4", 28), (0, 0));
+    assert_eq!(count("resources=VCPU:1,SRIOV_NET_VF:4", 29), (4, 10));
+    assert_eq!(count("resources=VCPU:1,SRIOV_NET_VF:4&limit=1", 29), (1, 5));
+    assert_eq!(count("resources=DISK_GB:10,SRIOV_NET_VF:4", 28), (8, 6));
+
+    let t = |id: i64| uuid(id);
+    assert_eq!(
+        count(
+            &format!("resources=VCPU:1,SRIOV_NET_VF:4&in_tree={}", t(1)),
+            31
+        ),
+        (2, 5)
+    );
+    assert_eq!(
+        count(
+            &format!("resources=VCPU:1,SRIOV_NET_VF:4&in_tree={}", t(10)),
+            31
+        ),
+        (2, 5)
+    );
+    assert_eq!(
+        count(&format!("resources=VCPU:1,DISK_GB:10&in_tree={}", t(1)), 31).0,
+        0
+    );
+    assert_eq!(
+        count(&format!("resources=VCPU:1,DISK_GB:10&in_tree={}", t(2)), 31).0,
+        1
+    );
+    assert_eq!(
+        count(&format!("resources=VCPU:1,DISK_GB:10&in_tree={}", t(3)), 31).0,
+        0
+    );
+    assert_eq!(
+        count(&format!("resources1=VCPU:1&in_tree1={}", t(1)), 31).0,
+        1
+    );
+    assert_eq!(
+        count(&format!("resources1=VCPU:1&in_tree1={}", t(9)), 31).0,
+        1
+    );
+    assert_eq!(
+        count(&format!("resources1=SRIOV_NET_VF:4&in_tree1={}", t(1)), 31).0,
+        2
+    );
+    assert_eq!(
+        count(&format!("resources1=SRIOV_NET_VF:4&in_tree1={}", t(9)), 31).0,
+        2
+    );
+    assert_eq!(
+        count(
+            &format!("resources=VCPU:1&resources1=DISK_GB:10&in_tree1={}", t(1)),
+            31
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        count(
+            &format!("resources=VCPU:1&resources1=DISK_GB:10&in_tree1={}", t(2)),
+            31
+        )
+        .0,
+        1
+    );
+    let (c, _) = run(
+        &snap,
+        &format!("resources=VCPU:1&resources1=DISK_GB:10&in_tree1={}", t(3)),
+        31,
+    );
+    assert_eq!(
+        normalized(&c),
+        vec![
+            vec![(1, "VCPU".into(), 1), (3, "DISK_GB".into(), 10)],
+            vec![(2, "VCPU".into(), 1), (3, "DISK_GB".into(), 10)],
+        ]
+    );
+}

@@ -34,8 +34,12 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Adds provider `id` under `parent` (root when None).
+    /// Adds provider `id` under `parent` (root when None); an existing `id` is returned
+    /// as it is, to add more to it.
     pub fn add(&mut self, id: i64, parent: Option<i64>) -> &mut Provider {
+        if let Some(at) = self.providers.iter().position(|p| p.id == id) {
+            return &mut self.providers[at];
+        }
         let root = match parent {
             None => id,
             Some(pid) => {
