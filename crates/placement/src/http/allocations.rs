@@ -7,7 +7,10 @@ use axum::extract::{Path, State as AxState};
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Map, Value};
 
-use super::{no_content, reply_cacheable, views, Ctx, HttpResult, JsonBody, Query, State};
+use super::{
+    no_content, reply_cacheable, reply_cacheable_text, views, Ctx, HttpResult, JsonBody, Query,
+    State,
+};
 use crate::error::PlacementError;
 use crate::microversion::Microversion;
 use crate::service::allocations::ConsumerAllocations;
@@ -370,10 +373,12 @@ async fn candidates(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResul
         .existing_names(request.requested_classes(), traits)
         .await?;
     request.check_names(|c| classes.contains(c), |t| traits.contains(t))?;
+    // Rendered straight to text: building a JSON value for 10,000 candidates costs more than
+    // the search itself.
     let body = {
         let snap = s.snapshot();
         let found = crate::candidates::search(&snap, &request);
-        crate::candidates::render(&snap, &found, &request, ctx.mv)
+        crate::candidates::render_json(&snap, &found, &request, ctx.mv)
     };
-    reply_cacheable(&ctx, body)
+    reply_cacheable_text(&ctx, body)
 }

@@ -217,6 +217,14 @@ pub fn reply_cacheable(ctx: &Ctx, body: Value) -> HttpResult {
     Ok(resp)
 }
 
+/// [`reply_cacheable`] for a body already serialized.
+pub fn reply_cacheable_text(ctx: &Ctx, body: String) -> HttpResult {
+    let mut resp = reply_cacheable(ctx, Value::Null)?;
+    *resp.body_mut() = axum::body::Body::from(body);
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    Ok(resp)
+}
+
 /// An HTTP date (RFC 7231 IMF-fixdate).
 fn httpdate(t: std::time::SystemTime) -> String {
     let secs = t
