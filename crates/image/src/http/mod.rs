@@ -8,7 +8,6 @@ pub mod views;
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Request, State as AxState};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -376,8 +375,7 @@ async fn download(
     let Some((image, file)) = s.open_data(&ctx, &id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-    let mut resp = Response::new(Body::from_stream(stream));
+    let mut resp = Response::new(crate::service::data::file_body(file.into_std().await));
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -3,7 +3,7 @@
 //!
 //! An upload moves the image `queued → saving` (compare-and-swap, so two uploads cannot race),
 //! streams the body to a temp file in the store directory while hashing it (MD5 for
-//! `checksum`, SHA-512 for `os_hash_value`) on a blocking thread, keeps only the first
+//! `checksum`, SHA-512 for `os_hash_value`) on two blocking threads, keeps only the first
 //! megabyte in memory for the format inspector, then fsyncs and renames the file to the
 //! image id and marks the image `active`. Any failure (a cut connection, a refused format, a
 //! size over the quota) deletes the temp file and puts the image back to `queued`, so no half
@@ -35,71 +35,91 @@ struct Received {
     head: Vec<u8>,
 }
 
-/// Hashes chunks and keeps the first megabyte for the inspector. MD5 and SHA-512 each run on
-/// their own thread: either one alone is slower than a disk write, so hashing them one after
-/// the other on the writer's thread would cap uploads at about half the hash speed.
+/// How many bytes move between the threads of an upload or a download at a time. hyper hands
+/// an upload over in pieces of 8 to 400 KiB; gathering them into blocks this large makes the
+/// hand-offs between threads (each a possible wake-up) rare, about a thousand per GiB.
+const BLOCK: usize = 1 << 20;
+
+/// Blocks queued between two threads. With the block being filled and the ones being hashed
+/// and written, an upload holds about a dozen blocks in memory whatever the image size.
+const QUEUED_BLOCKS: usize = 4;
+
+/// Hashes blocks and keeps the first megabyte for the inspector. MD5 runs on a thread of its
+/// own and SHA-512 on the caller's (the writer's): either hash alone is slower than the disk
+/// write here, so the two hashes run in parallel, one per core, and no third thread (with
+/// its wake-ups) is needed.
 struct Digests {
     md5: std::sync::mpsc::SyncSender<Bytes>,
-    sha512: std::sync::mpsc::SyncSender<Bytes>,
     md5_done: std::thread::JoinHandle<String>,
-    sha512_done: std::thread::JoinHandle<String>,
+    sha512: sha2::Sha512,
     head: Vec<u8>,
     size: u64,
 }
 
-fn hasher_thread<D: Digest + Send + 'static>(
-    mut digest: D,
-) -> (
-    std::sync::mpsc::SyncSender<Bytes>,
-    std::thread::JoinHandle<String>,
-) {
-    // Short queues: memory in flight stays a few chunks whatever the image size.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(8);
-    let handle = std::thread::spawn(move || {
-        for chunk in rx {
-            digest.update(&chunk);
-        }
-        hex::encode(digest.finalize())
-    });
-    (tx, handle)
-}
-
 impl Digests {
     fn new() -> Digests {
-        let (md5, md5_done) = hasher_thread(md5::Md5::new());
-        let (sha512, sha512_done) = hasher_thread(sha2::Sha512::new());
+        let (md5, rx) = std::sync::mpsc::sync_channel::<Bytes>(QUEUED_BLOCKS);
+        let md5_done = std::thread::spawn(move || {
+            let mut digest = md5::Md5::new();
+            for block in rx {
+                digest.update(&block);
+            }
+            hex::encode(digest.finalize())
+        });
         Digests {
             md5,
-            sha512,
             md5_done,
-            sha512_done,
+            sha512: sha2::Sha512::new(),
             head: Vec::new(),
             size: 0,
         }
     }
 
-    fn update(&mut self, chunk: &Bytes) {
-        // Cloning `Bytes` shares the buffer; the hashers read it while the writer writes it.
-        let _ = self.md5.send(chunk.clone());
-        let _ = self.sha512.send(chunk.clone());
+    fn update(&mut self, block: &Bytes) {
+        // Cloning `Bytes` shares the buffer: the MD5 thread reads it while this one hashes.
+        let _ = self.md5.send(block.clone());
+        self.sha512.update(block);
         if self.head.len() < HEADER_BYTES {
-            let take = (HEADER_BYTES - self.head.len()).min(chunk.len());
-            self.head.extend_from_slice(&chunk[..take]);
+            let take = (HEADER_BYTES - self.head.len()).min(block.len());
+            self.head.extend_from_slice(&block[..take]);
         }
-        self.size += chunk.len() as u64;
+        self.size += block.len() as u64;
     }
 
     fn finish(self) -> std::io::Result<Received> {
         drop(self.md5);
-        drop(self.sha512);
         let lost = |_| std::io::Error::other("a hashing thread failed");
         Ok(Received {
             size: self.size,
             md5: self.md5_done.join().map_err(lost)?,
-            sha512: self.sha512_done.join().map_err(lost)?,
+            sha512: hex::encode(self.sha512.finalize()),
             head: self.head,
         })
     }
+}
+
+/// A downloaded image's body: one blocking thread reads the file in [`BLOCK`]s (a few queued
+/// ahead) while hyper sends, instead of a hop to the blocking pool for every small read.
+pub fn file_body(file: std::fs::File) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(QUEUED_BLOCKS);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        loop {
+            let mut block = Vec::with_capacity(BLOCK);
+            let read = (&mut file).take(BLOCK as u64).read_to_end(&mut block);
+            let last = !matches!(read, Ok(n) if n == BLOCK);
+            let item = read.map(|_| Bytes::from(block));
+            let empty = matches!(&item, Ok(b) if b.is_empty());
+            if (!empty && tx.blocking_send(item).is_err()) || last {
+                // The client went away, the file ended, or a read failed (sent as the
+                // stream's error, which cuts the response).
+                return;
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }
 
 const TMP_PREFIX: &str = ".tmp-";
@@ -245,25 +265,26 @@ impl ImageService {
         Ok(done)
     }
 
-    /// Streams `body` into `tmp` (fsynced), hashing on a blocking thread while the async side
-    /// keeps reading the network; cut off with 413 past `allowance` bytes.
+    /// Streams `body` into `tmp` (fsynced): the async side gathers the network's pieces into
+    /// [`BLOCK`]s and cuts off with 413 past `allowance` bytes; a blocking thread writes each
+    /// block and hashes it (see [`Digests`]).
     async fn receive(&self, body: Body, tmp: &Path, allowance: u64) -> Result<Received> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_BLOCKS);
         let path = tmp.to_path_buf();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
-            let mut file =
-                std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+            let mut file = std::fs::File::create(&path)?;
             let mut digests = Digests::new();
-            while let Some(chunk) = rx.blocking_recv() {
-                digests.update(&chunk);
-                file.write_all(&chunk)?;
+            while let Some(block) = rx.blocking_recv() {
+                file.write_all(&block)?;
+                digests.update(&block);
             }
-            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            file.sync_all()?;
             digests.finish()
         });
         let mut stream = body.into_data_stream();
         let mut total = 0u64;
         let mut failure = None;
+        let mut block = Vec::with_capacity(BLOCK);
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(chunk) => {
@@ -275,7 +296,16 @@ impl ImageService {
                         )));
                         break;
                     }
-                    if tx.send(chunk).await.is_err() {
+                    let full = if block.is_empty() && chunk.len() >= BLOCK {
+                        chunk
+                    } else {
+                        block.extend_from_slice(&chunk);
+                        if block.len() < BLOCK {
+                            continue;
+                        }
+                        Bytes::from(std::mem::replace(&mut block, Vec::with_capacity(BLOCK)))
+                    };
+                    if tx.send(full).await.is_err() {
                         break;
                     }
                 }
@@ -284,6 +314,9 @@ impl ImageService {
                     break;
                 }
             }
+        }
+        if failure.is_none() && !block.is_empty() {
+            let _ = tx.send(Bytes::from(block)).await;
         }
         drop(tx);
         let received = writer.await.map_err(|e| ImageError::Internal(e.into()))??;
@@ -399,13 +432,11 @@ impl ImageService {
             let mut file = std::fs::File::open(path)?;
             let mut digests = Digests::new();
             loop {
-                let mut buf = vec![0u8; 1 << 20];
-                let n = file.read(&mut buf)?;
-                if n == 0 {
+                let mut block = Vec::with_capacity(BLOCK);
+                if (&mut file).take(BLOCK as u64).read_to_end(&mut block)? == 0 {
                     break;
                 }
-                buf.truncate(n);
-                digests.update(&Bytes::from(buf));
+                digests.update(&Bytes::from(block));
             }
             digests.finish()
         })
