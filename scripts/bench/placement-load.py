@@ -19,8 +19,9 @@ too little disk for the measured flavor, so those drop out of the candidates too
 provider it sends POST /resource_providers, PUT .../inventories, PUT .../traits and
 PUT .../aggregates (there is no bulk call for these an admin may use: POST /reshaper, which
 sets many providers' inventories at once, is for the service role only), and the
-instances go in batches through POST /allocations. Requests run on --concurrency
-keep-alive connections (default 2, the upstream worker count). Prints a JSON line with the
+instances go in batches through POST /allocations. The per-provider requests run on
+--concurrency keep-alive connections (default 2, the upstream worker count); the
+batches one after the other. Prints a JSON line with the
 time it took.
 
 measure times, one request at a time on one keep-alive connection, after --warmup
@@ -217,7 +218,10 @@ def fill(args):
                                   "consumer_generation": None, "consumer_type": "INSTANCE"}
         cl.call("POST", "/allocations", body, expect=(204,), retry=(500,))
 
-    run_parallel(args, batches, allocate)
+    # One batch at a time: on SQLite two big writes at once make one of them fail
+    # ("database is locked") after doing all its work, and retrying costs more than waiting.
+    for batch in batches:
+        allocate(c, batch)
     t_end = time.perf_counter()
     print(json.dumps({"providers": len(rng), "fill_s": round(t_end - t_start, 2),
                       "providers_s": round(t_providers - t_start, 2),
