@@ -352,6 +352,34 @@ pub async fn consumer_generations(db: &Db, uuids: &[String]) -> SqlResult<HashMa
     Ok(out)
 }
 
+/// Writes one consumer's allocation rows `(provider, class, amount)` in one statement.
+pub async fn insert_allocations(
+    tx: &mut Tx<'static>,
+    consumer: &str,
+    rows: &[(i64, &str, i64)],
+    now: i64,
+) -> SqlResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO allocations (consumer, provider_id, resource_class, used, created_at, updated_at) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 3;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, ${}, ${}, ${}, $2, $2)", b + 3, b + 4, b + 5));
+    }
+    let mut q = sqlx::query(&sql).bind(consumer).bind(now);
+    for (pid, class, amount) in rows {
+        q = q.bind(*pid).bind(*class).bind(*amount);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Whether any allocation uses `class` on `provider` (an inventory then cannot go).
 pub async fn class_in_use_on(tx: &mut Tx<'static>, provider: i64, class: &str) -> SqlResult<bool> {
     Ok(sqlx::query(

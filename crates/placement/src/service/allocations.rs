@@ -152,6 +152,7 @@ impl PlacementService {
                 .execute(&mut *w.tx)
                 .await?;
         }
+        let mut rows: Vec<(i64, &str, i64)> = Vec::new();
         for item in items {
             for (uuid, resources) in &item.allocations {
                 let pid = ids[uuid];
@@ -180,16 +181,11 @@ impl PlacementService {
                         ));
                     }
                     *u += amount;
-                    sqlx::query("INSERT INTO allocations (consumer, provider_id, resource_class, used, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
-                        .bind(&item.consumer)
-                        .bind(pid)
-                        .bind(class)
-                        .bind(amount)
-                        .bind(t)
-                        .execute(&mut *w.tx)
-                        .await?;
+                    rows.push((pid, class.as_str(), *amount));
                 }
             }
+            store::insert_allocations(&mut w.tx, &item.consumer, &rows, t).await?;
+            rows.clear();
             self.write_consumer(w, item, consumers[&item.consumer].as_ref(), t)
                 .await?;
         }
@@ -206,7 +202,18 @@ impl PlacementService {
                 ));
             }
         }
-        w.touch_all(involved);
+        for pid in involved {
+            let used = used
+                .iter()
+                .filter(|((p, _), u)| *p == pid && **u > 0)
+                .map(|((_, class), u)| (class.clone(), *u))
+                .collect();
+            w.patch(super::UsagePatch {
+                id: pid,
+                generation: generations[&pid] + 1,
+                used,
+            });
+        }
         Ok(())
     }
 

@@ -45,7 +45,18 @@ pub struct PlacementService {
 pub struct Write<'a> {
     pub tx: Tx<'static>,
     touched: BTreeSet<i64>,
+    /// Usage changes the write knows exactly (a claim holds the provider rows), applied to
+    /// the snapshot without reading the providers back.
+    patches: Vec<UsagePatch>,
     _slot: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+/// A provider's usage and generation as a committed claim left them.
+#[derive(Debug)]
+pub struct UsagePatch {
+    pub id: i64,
+    pub generation: i64,
+    pub used: std::collections::BTreeMap<String, i64>,
 }
 
 impl Write<'_> {
@@ -56,6 +67,10 @@ impl Write<'_> {
 
     pub fn touch_all(&mut self, ids: impl IntoIterator<Item = i64>) {
         self.touched.extend(ids);
+    }
+
+    pub fn patch(&mut self, patch: UsagePatch) {
+        self.patches.push(patch);
     }
 }
 
@@ -118,6 +133,7 @@ impl PlacementService {
         Ok(Write {
             tx: self.db.begin().await?,
             touched: BTreeSet::new(),
+            patches: Vec::new(),
             _slot: slot,
         })
     }
@@ -126,11 +142,15 @@ impl PlacementService {
     pub async fn commit(&self, mut w: Write<'_>) -> Result<()> {
         let revision = store::bump_revision(&mut w.tx).await?;
         let Write {
-            tx, touched, _slot, ..
+            tx,
+            touched,
+            patches,
+            _slot,
         } = w;
         tx.commit().await?;
         // The writer slot is released before the reload, which needs no exclusivity.
         drop(_slot);
+        self.apply_patches(patches.into_iter().filter(|p| !touched.contains(&p.id)));
         let touched: Vec<i64> = touched.into_iter().collect();
         self.reload(&touched).await?;
         // Revisions are taken in commit order; a gap means another node wrote in between,
@@ -163,9 +183,30 @@ impl PlacementService {
             }
         }
         for p in fresh {
-            snap.upsert(p);
+            // A claim's patch may already have put a newer state there (generations only
+            // grow; renames and re-parenting keep the generation, so equal still applies).
+            if snap
+                .get(p.id)
+                .is_none_or(|old| old.generation <= p.generation)
+            {
+                snap.upsert(p);
+            }
         }
         Ok(())
+    }
+
+    /// Applies claim results in any order: a patch older than what the snapshot holds is
+    /// dropped.
+    fn apply_patches(&self, patches: impl Iterator<Item = UsagePatch>) {
+        let mut snap = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        for patch in patches {
+            if let Some(p) = snap.providers.get_mut(&patch.id) {
+                if p.generation < patch.generation {
+                    p.generation = patch.generation;
+                    p.used = patch.used;
+                }
+            }
+        }
     }
 
     /// Replaces the snapshot with the database's whole state.
