@@ -16,5 +16,5 @@ pub mod policy_defaults;
 pub mod service;
 pub mod store;
 
-pub use config::ImageConfig;
+pub use config::{HashingAlgorithm, ImageConfig};
 pub use service::ImageService;

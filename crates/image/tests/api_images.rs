@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use ferrostack_db::Db;
-use ferrostack_image::{ImageConfig, ImageService};
+use ferrostack_image::{HashingAlgorithm, ImageConfig, ImageService};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -38,6 +38,24 @@ impl Cloud {
                 .unwrap()
                 .to_vec(),
         )
+    }
+
+    async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-auth-token", token)
+            .body(Body::empty())
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, body.to_vec())
     }
 
     async fn json(
@@ -128,7 +146,8 @@ async fn life_cycle_with_streamed_data() {
         assert_eq!(img["virtual_size"], 3_000_000);
         assert_eq!(img["ramdisk_id"], "r1");
         assert_eq!(img["os_hash_algo"], "sha512");
-        assert_eq!(img["checksum"].as_str().unwrap().len(), 32);
+        assert_eq!(img["os_hash_value"], hex_digest::<sha2::Sha512>(&data));
+        assert_eq!(img["checksum"], hex_digest::<md5::Md5>(&data));
         let (s, back) = c
             .call(
                 Method::GET,
@@ -218,6 +237,70 @@ async fn life_cycle_with_streamed_data() {
             StatusCode::NOT_FOUND
         );
         assert_eq!(c.stored_files(), 0);
+    }
+}
+
+fn hex_digest<D: sha2::Digest>(data: &[u8]) -> String {
+    hex::encode(D::digest(data))
+}
+
+/// An operator who drops the legacy MD5 `checksum` and picks SHA-256 gets images with a null
+/// checksum and the multihash they chose, and downloads announce no Content-MD5.
+#[tokio::test]
+async fn hashing_follows_the_operator_settings() {
+    for algo in [HashingAlgorithm::Sha256, HashingAlgorithm::Sha384] {
+        let c = common::cloud_with(
+            "sqlite::memory:",
+            ImageConfig {
+                hashing_algorithm: algo,
+                md5_checksum: false,
+                ..Default::default()
+            },
+        )
+        .await;
+        let alice = c.token("alice", "alpha").await;
+        let data: Vec<u8> = (0..2_500_000u32).map(|i| (i % 241) as u8).collect();
+        let (_, created) = c
+            .json(
+                Method::POST,
+                "/v2/images",
+                &alice,
+                json!({"name": "h", "disk_format": "raw", "container_format": "bare"}),
+            )
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        let (s, _) = c
+            .call(
+                Method::PUT,
+                &format!("/v2/images/{id}/file"),
+                &alice,
+                "application/octet-stream",
+                Body::from(data.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, img) = c
+            .json(
+                Method::GET,
+                &format!("/v2/images/{id}"),
+                &alice,
+                Value::Null,
+            )
+            .await;
+        let want = match algo {
+            HashingAlgorithm::Sha256 => hex_digest::<sha2::Sha256>(&data),
+            HashingAlgorithm::Sha384 => hex_digest::<sha2::Sha384>(&data),
+            HashingAlgorithm::Sha512 => hex_digest::<sha2::Sha512>(&data),
+        };
+        assert_eq!(img["status"], "active");
+        assert_eq!(img["checksum"], Value::Null);
+        assert_eq!(img["os_hash_algo"], algo.name());
+        assert_eq!(img["os_hash_value"], want);
+        let (s, headers, _) = c
+            .call_with_headers(Method::GET, &format!("/v2/images/{id}/file"), &alice)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(headers.get("content-md5").is_none(), "no MD5 to announce");
     }
 }
 

@@ -1,18 +1,19 @@
 //! Images the operator's start-up registers (`ferrostack up --register-image FILE`, as DevStack
 //! registers CirrOS): uploaded through the same inspected, atomic path as any upload, owned by
 //! the admin project, public, and registered once: a start finding an active image with the
-//! same name and checksum leaves it alone.
+//! same name and multihash leaves it alone.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
 use ferrostack_common::{AuthContext, Scope};
-use md5::Digest;
 use serde_json::json;
 
+use crate::config::HashingAlgorithm;
 use crate::error::{ImageError, Result};
 use crate::model::Image;
+use crate::service::data::Hasher;
 use crate::service::ImageService;
 
 /// An image file to register at start.
@@ -48,12 +49,13 @@ fn operator(project: &str) -> AuthContext {
     }
 }
 
-async fn md5_of(path: &Path) -> Result<String> {
+/// The multihash of a local file, as an upload of it would compute it.
+async fn multihash_of(path: &Path, algo: HashingAlgorithm) -> Result<String> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         use std::io::Read;
         let mut f = std::fs::File::open(path)?;
-        let mut h = md5::Md5::new();
+        let mut h = Hasher::multihash(algo);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f.read(&mut buf)?;
@@ -62,7 +64,7 @@ async fn md5_of(path: &Path) -> Result<String> {
             }
             h.update(&buf[..n]);
         }
-        Ok(hex::encode(h.finalize()))
+        Ok(h.hex())
     })
     .await
     .map_err(|e| ImageError::Internal(e.into()))?
@@ -72,12 +74,14 @@ async fn md5_of(path: &Path) -> Result<String> {
 impl ImageService {
     pub async fn register_local(self: &Arc<Self>, spec: &LocalImage<'_>) -> Result<Image> {
         let ctx = operator(spec.owner_project);
-        let checksum = md5_of(spec.path).await?;
+        let algo = self.config.hashing_algorithm;
+        let hash = multihash_of(spec.path, algo).await?;
         let existing = self.store.visible(None).await?;
         if let Some(same) = existing.iter().find(|i| {
             i.name.as_deref() == Some(spec.name)
                 && i.status == "active"
-                && i.checksum.as_deref() == Some(checksum.as_str())
+                && i.os_hash_algo.as_deref() == Some(algo.name())
+                && i.os_hash_value.as_deref() == Some(hash.as_str())
         }) {
             return Ok(same.clone());
         }

@@ -2,8 +2,9 @@
 //! `glance-direct`), and recovery after a crash.
 //!
 //! An upload moves the image `queued → saving` (compare-and-swap, so two uploads cannot race),
-//! streams the body to a temp file in the store directory while hashing it (MD5 for
-//! `checksum`, SHA-512 for `os_hash_value`) on two blocking threads, keeps only the first
+//! streams the body to a temp file in the store directory while hashing it (the multihash
+//! for `os_hash_value`, SHA-512 unless configured otherwise, and MD5 for the legacy
+//! `checksum` unless turned off) on blocking threads, keeps only the first
 //! megabyte in memory for the format inspector, then fsyncs and renames the file to the
 //! image id and marks the image `active`. Any failure (a cut connection, a refused format, a
 //! size over the quota) deletes the temp file and puts the image back to `queued`, so no half
@@ -22,6 +23,7 @@ use ferrostack_common::AuthContext;
 use futures_util::StreamExt;
 use md5::Digest;
 
+use crate::config::{HashingAlgorithm, ImageConfig};
 use crate::error::{ImageError, Result};
 use crate::inspector::{self, HEADER_BYTES};
 use crate::model::Image;
@@ -30,8 +32,11 @@ use crate::service::ImageService;
 /// What was learned about stored bytes while writing or re-reading them.
 struct Received {
     size: u64,
-    md5: String,
-    sha512: String,
+    /// The legacy `checksum`, when the operator keeps it (`md5_checksum`).
+    md5: Option<String>,
+    /// `os_hash_algo` and `os_hash_value`.
+    hash_algo: &'static str,
+    hash_value: String,
     head: Vec<u8>,
 }
 
@@ -44,41 +49,119 @@ const BLOCK: usize = 1 << 20;
 /// and written, an upload holds about a dozen blocks in memory whatever the image size.
 const QUEUED_BLOCKS: usize = 4;
 
-/// Hashes blocks and keeps the first megabyte for the inspector. MD5 runs on a thread of its
-/// own and SHA-512 on the caller's (the writer's): either hash alone is slower than the disk
-/// write here, so the two hashes run in parallel, one per core, and no third thread (with
-/// its wake-ups) is needed.
+/// One running hash over image data, of the algorithms an image may carry.
+pub(crate) enum Hasher {
+    Md5(md5::Md5),
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    pub(crate) fn multihash(algo: HashingAlgorithm) -> Hasher {
+        match algo {
+            HashingAlgorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            HashingAlgorithm::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
+            HashingAlgorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(data),
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha384(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    pub(crate) fn hex(self) -> String {
+        match self {
+            Hasher::Md5(h) => hex::encode(h.finalize()),
+            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Sha384(h) => hex::encode(h.finalize()),
+            Hasher::Sha512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// A hash computed on a thread of its own from shared blocks (cloning `Bytes` shares the
+/// buffer, so the thread reads the same memory the writer writes from).
+struct HashThread {
+    blocks: std::sync::mpsc::SyncSender<Bytes>,
+    done: std::thread::JoinHandle<String>,
+}
+
+impl HashThread {
+    fn spawn(mut hasher: Hasher) -> HashThread {
+        let (blocks, rx) = std::sync::mpsc::sync_channel::<Bytes>(QUEUED_BLOCKS);
+        let done = std::thread::spawn(move || {
+            for block in rx {
+                hasher.update(&block);
+            }
+            hasher.hex()
+        });
+        HashThread { blocks, done }
+    }
+
+    fn finish(self) -> std::io::Result<String> {
+        drop(self.blocks);
+        self.done
+            .join()
+            .map_err(|_| std::io::Error::other("a hashing thread failed"))
+    }
+}
+
+/// The multihash: on the caller's (the writer's) thread when MD5 already has a thread and
+/// so a core of its own, else on a thread of its own so that hashing and writing overlap.
+enum Multihash {
+    Inline(Hasher),
+    Thread(HashThread),
+}
+
+/// Hashes blocks and keeps the first megabyte for the inspector. Neither hash can be split
+/// across cores (each block depends on the state the one before left), so each gets at most
+/// one thread; with two hashes and two cores, the writer's thread takes one of them rather
+/// than a third thread adding wake-ups.
 struct Digests {
-    md5: std::sync::mpsc::SyncSender<Bytes>,
-    md5_done: std::thread::JoinHandle<String>,
-    sha512: sha2::Sha512,
+    md5: Option<HashThread>,
+    multihash: Multihash,
+    hash_algo: &'static str,
     head: Vec<u8>,
     size: u64,
 }
 
 impl Digests {
-    fn new() -> Digests {
-        let (md5, rx) = std::sync::mpsc::sync_channel::<Bytes>(QUEUED_BLOCKS);
-        let md5_done = std::thread::spawn(move || {
-            let mut digest = md5::Md5::new();
-            for block in rx {
-                digest.update(&block);
-            }
-            hex::encode(digest.finalize())
-        });
+    fn new(config: &ImageConfig) -> Digests {
+        let algo = config.hashing_algorithm;
+        let md5 = config
+            .md5_checksum
+            .then(|| HashThread::spawn(Hasher::Md5(md5::Md5::new())));
+        let multihash = if md5.is_some() {
+            Multihash::Inline(Hasher::multihash(algo))
+        } else {
+            Multihash::Thread(HashThread::spawn(Hasher::multihash(algo)))
+        };
         Digests {
             md5,
-            md5_done,
-            sha512: sha2::Sha512::new(),
+            multihash,
+            hash_algo: algo.name(),
             head: Vec::new(),
             size: 0,
         }
     }
 
     fn update(&mut self, block: &Bytes) {
-        // Cloning `Bytes` shares the buffer: the MD5 thread reads it while this one hashes.
-        let _ = self.md5.send(block.clone());
-        self.sha512.update(block);
+        // A send fails only when the thread died; `finish` reports that.
+        if let Some(md5) = &self.md5 {
+            let _ = md5.blocks.send(block.clone());
+        }
+        match &mut self.multihash {
+            Multihash::Inline(h) => h.update(block),
+            Multihash::Thread(t) => {
+                let _ = t.blocks.send(block.clone());
+            }
+        }
         if self.head.len() < HEADER_BYTES {
             let take = (HEADER_BYTES - self.head.len()).min(block.len());
             self.head.extend_from_slice(&block[..take]);
@@ -87,12 +170,15 @@ impl Digests {
     }
 
     fn finish(self) -> std::io::Result<Received> {
-        drop(self.md5);
-        let lost = |_| std::io::Error::other("a hashing thread failed");
+        let hash_value = match self.multihash {
+            Multihash::Inline(h) => h.hex(),
+            Multihash::Thread(t) => t.finish()?,
+        };
         Ok(Received {
             size: self.size,
-            md5: self.md5_done.join().map_err(lost)?,
-            sha512: hex::encode(self.sha512.finalize()),
+            md5: self.md5.map(HashThread::finish).transpose()?,
+            hash_algo: self.hash_algo,
+            hash_value,
             head: self.head,
         })
     }
@@ -251,9 +337,9 @@ impl ImageService {
         let mut done = image.clone();
         done.size = Some(received.size as i64);
         done.virtual_size = inspection.virtual_size.map(|v| v as i64);
-        done.checksum = Some(received.md5);
-        done.os_hash_algo = Some("sha512".into());
-        done.os_hash_value = Some(received.sha512);
+        done.checksum = received.md5;
+        done.os_hash_algo = Some(received.hash_algo.into());
+        done.os_hash_value = Some(received.hash_value);
         if !self.store.activate(&done, from, now_micros()).await? {
             self.remove_data(&image.id).await;
             return Err(ImageError::Conflict(format!(
@@ -271,9 +357,9 @@ impl ImageService {
     async fn receive(&self, body: Body, tmp: &Path, allowance: u64) -> Result<Received> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_BLOCKS);
         let path = tmp.to_path_buf();
+        let mut digests = Digests::new(&self.config);
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
             let mut file = std::fs::File::create(&path)?;
-            let mut digests = Digests::new();
             while let Some(block) = rx.blocking_recv() {
                 file.write_all(&block)?;
                 digests.update(&block);
@@ -428,9 +514,9 @@ impl ImageService {
             .ok_or_else(|| ImageError::no_image(id))?;
         let staged = self.staging_path(id);
         let path = staged.clone();
+        let mut digests = Digests::new(&self.config);
         let received = tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
             let mut file = std::fs::File::open(path)?;
-            let mut digests = Digests::new();
             loop {
                 let mut block = Vec::with_capacity(BLOCK);
                 if (&mut file).take(BLOCK as u64).read_to_end(&mut block)? == 0 {

@@ -32,6 +32,18 @@ pub async fn pg_database(admin_url: &str) -> String {
 }
 
 pub async fn cloud(url: &str) -> Cloud {
+    cloud_with(
+        url,
+        ImageConfig {
+            image_size_cap: 10 << 20,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// A cloud whose Image service runs with `config`.
+pub async fn cloud_with(url: &str, config: ImageConfig) -> Cloud {
     let dir = std::env::temp_dir().join(format!("fs-image-test-{}", uuid::Uuid::new_v4()));
     let db = Db::connect(url).await.unwrap();
     let identity = Identity::new(
@@ -69,10 +81,7 @@ pub async fn cloud(url: &str) -> Cloud {
     }
     let image = ImageService::new(
         db,
-        ImageConfig {
-            image_size_cap: 10 << 20,
-            ..Default::default()
-        },
+        config,
         ImageService::default_policy(None).unwrap(),
         dir.join("images"),
         identity.clone(),
