@@ -1,6 +1,9 @@
 //! The Image schema. Deleted images keep their row (status `deleted`) so an id is never
 //! reused, as in Glance. Timestamps are microseconds; custom properties and tags are JSON.
 //!
+//! Migration 3 keeps the tasks that record each import (`GET /v2/images/{id}/tasks`,
+//! `/v2/tasks`); input and result are JSON text.
+//!
 //! Migration 2 holds the metadata definitions catalog (`/v2/metadefs`): namespaces and, keyed
 //! by the namespace's id (so a rename touches one row), their objects, properties, tags and
 //! resource type associations. Property and object schemas are JSON text. The resource types
@@ -59,5 +62,14 @@ CREATE INDEX image_members_member ON image_members (member_id);
             metadef_tables!(),
             metadef_seed!("CAST(EXTRACT(EPOCH FROM now()) * 1000000 AS BIGINT)")
         )),
+    },
+    Migration {
+        version: 3,
+        name: "image tasks",
+        sql: r#"
+CREATE TABLE image_tasks (id TEXT PRIMARY KEY, type TEXT NOT NULL, status TEXT NOT NULL, owner TEXT, image_id TEXT, request_id TEXT, user_id TEXT, input TEXT NOT NULL, result TEXT, message TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, expires_at BIGINT);
+CREATE INDEX image_tasks_image ON image_tasks (image_id);
+"#,
+        postgres: None,
     },
 ];

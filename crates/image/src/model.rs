@@ -70,3 +70,22 @@ pub struct Member {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A task: Glance's record of an asynchronous operation on an image. Every import makes one
+/// (`api_image_import`), `processing` until it ends in `success` or `failure`.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub image_id: Option<String>,
+    pub request_id: Option<String>,
+    pub user_id: Option<String>,
+    pub input: Value,
+    pub result: Option<Value>,
+    pub message: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: Option<i64>,
+}

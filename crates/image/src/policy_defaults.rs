@@ -31,6 +31,12 @@ pub const RULES: &[(&str, &str)] = &[
         "get_members",
         "role:admin or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s))",
     ),
+    // The tasks API is for administrators only (Glance's defaults since Wallaby).
+    ("tasks_api_access", "role:admin"),
+    ("get_task", "role:admin"),
+    ("get_tasks", "role:admin"),
+    ("add_task", "role:admin"),
+    ("modify_task", "role:admin"),
     (
         "modify_member",
         "role:admin or (role:member and project_id:%(member_id)s)",

@@ -3,7 +3,8 @@
 use ferrostack_db::sqlx::{self, any::AnyRow, Row};
 use ferrostack_db::{Db, RowExt};
 
-use crate::model::{Image, Member};
+use crate::model::{Image, Member, Task};
+use serde_json::Value;
 
 type R<T> = Result<T, sqlx::Error>;
 
@@ -39,6 +40,28 @@ fn member(r: AnyRow) -> Member {
         status: r.get("status"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+    }
+}
+
+fn task(r: AnyRow) -> Task {
+    let json = |col: &str| {
+        r.get::<Option<String>, _>(col)
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    Task {
+        id: r.get("id"),
+        kind: r.get("type"),
+        status: r.get("status"),
+        owner: r.get("owner"),
+        image_id: r.get("image_id"),
+        request_id: r.get("request_id"),
+        user_id: r.get("user_id"),
+        input: json("input").unwrap_or_default(),
+        result: json("result"),
+        message: r.get("message"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        expires_at: r.get("expires_at"),
     }
 }
 
@@ -236,5 +259,66 @@ impl Store {
             .await?
             .rows_affected();
         Ok(n > 0)
+    }
+
+    pub async fn insert_task(&self, t: &Task) -> R<()> {
+        sqlx::query(
+            "INSERT INTO image_tasks (id, type, status, owner, image_id, request_id, user_id, input, result, message, created_at, updated_at, expires_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        )
+        .bind(&t.id).bind(&t.kind).bind(&t.status).bind(&t.owner).bind(&t.image_id).bind(&t.request_id).bind(&t.user_id)
+        .bind(t.input.to_string()).bind(t.result.as_ref().map(Value::to_string)).bind(&t.message)
+        .bind(t.created_at).bind(t.updated_at).bind(t.expires_at)
+        .execute(self.db.pool()).await.map(drop)
+    }
+
+    /// Ends the image's task still `processing` (there is at most one: an image imports once
+    /// at a time) with `status` and `message`.
+    pub async fn end_image_task(
+        &self,
+        image_id: &str,
+        status: &str,
+        message: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> R<bool> {
+        let n = sqlx::query(
+            "UPDATE image_tasks SET status=$2, message=$3, updated_at=$4, expires_at=$5 WHERE image_id=$1 AND status='processing'",
+        )
+        .bind(image_id).bind(status).bind(message).bind(now).bind(expires_at)
+        .execute(self.db.pool()).await?.rows_affected();
+        Ok(n > 0)
+    }
+
+    pub async fn image_tasks(&self, image_id: &str) -> R<Vec<Task>> {
+        Ok(
+            sqlx::query("SELECT * FROM image_tasks WHERE image_id=$1 ORDER BY created_at, id")
+                .bind(image_id)
+                .fetch_all(self.db.pool())
+                .await?
+                .into_iter()
+                .map(task)
+                .collect(),
+        )
+    }
+
+    pub async fn task(&self, id: &str) -> R<Option<Task>> {
+        Ok(sqlx::query("SELECT * FROM image_tasks WHERE id=$1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(task))
+    }
+
+    /// All tasks, newest first (the tasks API is for administrators; paging happens above).
+    pub async fn tasks(&self) -> R<Vec<Task>> {
+        Ok(
+            sqlx::query("SELECT * FROM image_tasks ORDER BY created_at DESC, id DESC")
+                .fetch_all(self.db.pool())
+                .await?
+                .into_iter()
+                .map(task)
+                .collect(),
+        )
     }
 }

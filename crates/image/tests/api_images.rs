@@ -694,6 +694,28 @@ async fn unified_limits_from_identity_are_enforced() {
     }
 }
 
+/// Waits for the only task of image `id` to reach `want`, and returns it.
+async fn wait_task(c: &Cloud, token: &str, id: &str, want: &str) -> Value {
+    for _ in 0..200 {
+        let (s, body) = c
+            .json(
+                Method::GET,
+                &format!("/v2/images/{id}/tasks"),
+                token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let tasks = body["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), 1, "{body}");
+        if tasks[0]["status"] == want {
+            return tasks[0].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the task of image {id} did not reach {want}");
+}
+
 async fn wait_status(c: &Cloud, token: &str, id: &str, want: &str) -> Value {
     for _ in 0..100 {
         let (_, img) = c
@@ -793,6 +815,70 @@ async fn stage_and_import_glance_direct() {
         assert_eq!(s, StatusCode::ACCEPTED);
         wait_status(&c, &alice, &evil, "queued").await;
         assert_eq!(c.stored_files(), 1, "the good image only");
+
+        // Each import is recorded as a task of its image.
+        let good = wait_task(&c, &alice, &id, "success").await;
+        assert_eq!(good["type"], "api_image_import");
+        assert_eq!(good["image_id"], id.as_str());
+        assert_eq!(
+            good["input"]["import_req"]["method"]["name"],
+            "glance-direct"
+        );
+        assert!(good["expires_at"].is_string(), "a finished task expires");
+        let bad = wait_task(&c, &alice, &evil, "failure").await;
+        assert!(
+            bad["message"].as_str().unwrap().contains("refused"),
+            "{bad}"
+        );
+        let bob = c.token("bob", "beta").await;
+        let (s, _) = c
+            .json(
+                Method::GET,
+                &format!("/v2/images/{id}/tasks"),
+                &bob,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "another project's image");
+        // The tasks API is for administrators.
+        let (s, _) = c.json(Method::GET, "/v2/tasks", &alice, Value::Null).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let admin = c.token("admin", "admin").await;
+        let (s, all) = c.json(Method::GET, "/v2/tasks", &admin, Value::Null).await;
+        assert_eq!(s, StatusCode::OK);
+        let listed: Vec<&str> = all["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert!(listed.contains(&good["id"].as_str().unwrap()));
+        assert!(listed.contains(&bad["id"].as_str().unwrap()));
+        let (s, failed) = c
+            .json(Method::GET, "/v2/tasks?status=failure", &admin, Value::Null)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(failed["tasks"].as_array().unwrap().len(), 1);
+        let (s, one) = c
+            .json(
+                Method::GET,
+                &format!("/v2/tasks/{}", good["id"].as_str().unwrap()),
+                &admin,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(one["status"], "success");
+        assert_eq!(one["input"]["image_id"], id.as_str());
+        let (s, _) = c
+            .json(
+                Method::POST,
+                "/v2/tasks",
+                &admin,
+                json!({"type": "import", "input": {"import_from": "http://example.invalid/x", "import_from_format": "raw", "image_properties": {}}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no URL import tasks");
         assert_eq!(
             std::fs::read_dir(c.dir.join("images/staging"))
                 .unwrap()

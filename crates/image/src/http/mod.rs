@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrostack_common::api::{op, Api};
+use ferrostack_common::http::RequestId;
 use ferrostack_common::AuthContext;
 use serde_json::{json, Value};
 
@@ -136,6 +137,30 @@ pub fn api() -> Api<State> {
             "/v2/images/{id}/import",
             op("import_image", "Import staged data (glance-direct)").status(202),
             import,
+        )
+        .get(
+            "/v2/images/{id}/tasks",
+            op("list_image_tasks", "The tasks of an image (its imports)"),
+            image_tasks,
+        )
+        .get(
+            "/v2/tasks",
+            op("list_tasks", "List tasks (administrators)"),
+            list_tasks,
+        )
+        .post(
+            "/v2/tasks",
+            op(
+                "create_task",
+                "Create a task (URL import tasks are refused)",
+            )
+            .status(201),
+            create_task,
+        )
+        .get(
+            "/v2/tasks/{id}",
+            op("show_task", "Show a task (administrators)"),
+            show_task,
         )
         .put(
             "/v2/images/{id}/tags/{tag}",
@@ -406,13 +431,76 @@ async fn import(
     Path(id): Path<String>,
     req: Request,
 ) -> HttpResult {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let body = json_body(req).await?;
-    let method = body
-        .pointer("/method/name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ImageError::bad("Expecting {\"method\": {\"name\": \"glance-direct\"}}."))?;
-    s.import(&ctx, &id, method).await?;
+    s.import(&ctx, &id, &body, request_id.as_deref()).await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn image_tasks(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> HttpResult {
+    let tasks = s.image_tasks(&ctx, &id).await?;
+    reply(
+        StatusCode::OK,
+        json!({"tasks": tasks.iter().map(views::image_task).collect::<Vec<_>>()}),
+    )
+}
+
+async fn list_tasks(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    Query(q): Query,
+) -> HttpResult {
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let limit = match get("limit") {
+        None => s.config.limit_param_default,
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ImageError::bad("limit param must be an integer"))?,
+    }
+    .min(s.config.api_limit_max);
+    let mut tasks = s.list_tasks(&ctx, get("type"), get("status")).await?;
+    if let Some(marker) = get("marker") {
+        let at = tasks
+            .iter()
+            .position(|t| t.id == marker)
+            .ok_or_else(|| ImageError::bad(format!("Task with identifier {marker} not found")))?;
+        tasks.drain(..=at);
+    }
+    let more = tasks.len() > limit;
+    tasks.truncate(limit);
+    let mut body = json!({
+        "tasks": tasks.iter().map(views::task_summary).collect::<Vec<_>>(),
+        "schema": "/v2/schemas/tasks",
+        "first": "/v2/tasks",
+    });
+    if let (true, Some(last)) = (more, tasks.last()) {
+        let rest: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(q.iter().filter(|(k, _)| k != "marker"))
+            .append_pair("marker", &last.id)
+            .finish();
+        body["next"] = json!(format!("/v2/tasks?{rest}"));
+    }
+    reply(StatusCode::OK, body)
+}
+
+async fn show_task(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> HttpResult {
+    reply(StatusCode::OK, views::task(&s.get_task(&ctx, &id).await?))
+}
+
+async fn create_task(AxState(s): AxState<State>, Caller(ctx): Caller, req: Request) -> HttpResult {
+    let body = json_body(req).await?;
+    reply(
+        StatusCode::CREATED,
+        views::task(&s.create_task(&ctx, &body).await?),
+    )
 }
 
 async fn add_tag(

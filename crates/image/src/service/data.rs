@@ -245,7 +245,7 @@ impl ImageService {
                 tracing::warn!(image = %id, "stage interrupted by a restart; image is queued again");
             }
         }
-        Ok(())
+        self.settle_interrupted_tasks().await
     }
 
     /// Finishes the imports a crash interrupted (their staged data is still there).
@@ -459,8 +459,21 @@ impl ImageService {
     }
 
     /// `POST /v2/images/{id}/import` with `glance-direct`: accepted at once (202), finished in
-    /// the background.
-    pub async fn import(self: &Arc<Self>, ctx: &AuthContext, id: &str, method: &str) -> Result<()> {
+    /// the background, and recorded as a task (`import_req` is the request's body, shown in
+    /// the task's input with the request's id).
+    pub async fn import(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        id: &str,
+        import_req: &serde_json::Value,
+        request_id: Option<&str>,
+    ) -> Result<()> {
+        let method = import_req
+            .pointer("/method/name")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                ImageError::bad("Expecting {\"method\": {\"name\": \"glance-direct\"}}.")
+            })?;
         if method != "glance-direct" {
             return Err(ImageError::bad(format!(
                 "Import method {method} is not supported; use glance-direct."
@@ -488,6 +501,15 @@ impl ImageService {
                 "Image {id} is already being imported."
             )));
         }
+        if let Err(e) = self
+            .begin_import_task(ctx, id, image.owner.as_deref(), import_req, request_id)
+            .await
+        {
+            self.store
+                .transition(id, "importing", "uploading", now_micros())
+                .await?;
+            return Err(e);
+        }
         self.spawn_import(id.to_string());
         Ok(())
     }
@@ -495,13 +517,22 @@ impl ImageService {
     fn spawn_import(self: &Arc<Self>, id: String) {
         let service = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = service.finish_import(&id).await {
-                tracing::warn!(image = %id, error = %e, "import failed; image is queued again");
-                let _ = tokio::fs::remove_file(service.staging_path(&id)).await;
-                let _ = service
-                    .store
-                    .transition(&id, "importing", "queued", now_micros())
-                    .await;
+            match service.finish_import(&id).await {
+                Ok(()) => service.end_import_task(&id, None).await,
+                Err(e) => {
+                    tracing::warn!(image = %id, error = %e, "import failed; image is queued again");
+                    let _ = tokio::fs::remove_file(service.staging_path(&id)).await;
+                    let _ = service
+                        .store
+                        .transition(&id, "importing", "queued", now_micros())
+                        .await;
+                    // The task's message is shown to users: no internal detail in it.
+                    let message = match &e {
+                        ImageError::Internal(_) => "The import failed on the server.".to_string(),
+                        other => other.to_string(),
+                    };
+                    service.end_import_task(&id, Some(&message)).await;
+                }
             }
         });
     }

@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod data;
 pub mod members;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
