@@ -264,6 +264,7 @@ fn versions_body(base: &str) -> Value {
         ("v2.17", "CURRENT"),
         ("v2.16", "SUPPORTED"),
         ("v2.15", "SUPPORTED"),
+        ("v2.12", "SUPPORTED"),
         ("v2.9", "SUPPORTED"),
         ("v2.7", "SUPPORTED"),
         ("v2.6", "SUPPORTED"),
