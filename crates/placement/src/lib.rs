@@ -16,6 +16,7 @@ pub mod migrations;
 pub mod model;
 pub mod policy_defaults;
 pub mod query;
+pub mod schema;
 pub mod service;
 pub mod standard;
 pub mod store;

@@ -253,6 +253,10 @@ async fn put(
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:allocations:update")?;
     let consumer = check_consumer_uuid(&consumer)?;
+    crate::schema::check(
+        &body,
+        crate::schema::schemas::put_allocations(u32::from(ctx.mv.0)),
+    )?;
     let item = parse_consumer(&consumer, &body, ctx.mv, false)?;
     s.set_allocations(vec![item]).await?;
     no_content()
@@ -267,6 +271,10 @@ async fn delete(AxState(s): AxState<State>, ctx: Ctx, Path(consumer): Path<Strin
 async fn post(AxState(s): AxState<State>, ctx: Ctx, JsonBody(body): JsonBody) -> HttpResult {
     ctx.require(13)?;
     s.authorize(&ctx.auth, "placement:allocations:manage")?;
+    crate::schema::check(
+        &body,
+        crate::schema::schemas::post_allocations(u32::from(ctx.mv.0)),
+    )?;
     let obj = body
         .as_object()
         .filter(|o| !o.is_empty())
@@ -290,6 +298,13 @@ async fn usages(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
         allowed.push("consumer_type");
     }
     q.only(&allowed)?;
+    // Upstream checks the query as a JSON object (each name's last value) with a schema.
+    let as_object: Map<String, Value> = q.0.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    crate::schema::validate(
+        &Value::Object(as_object),
+        crate::schema::schemas::usages_query(u32::from(ctx.mv.0)),
+    )
+    .map_err(|text| PlacementError::bad(format!("Invalid query string parameters: {text}")))?;
     let project = q.single("project_id")?.ok_or_else(|| {
         PlacementError::bad("Invalid query string parameters: 'project_id' is a required property")
     })?;
@@ -341,7 +356,7 @@ async fn reshape(AxState(s): AxState<State>, ctx: Ctx, JsonBody(body): JsonBody)
         .ok_or_else(|| schema_error("'allocations' is a required property"))?;
     let mut inventories = Vec::new();
     for (rp, v) in invs {
-        let (generation, map) = super::providers::inventories_body(v, &ctx)?;
+        let (generation, map) = super::providers::inventories_body(v, &ctx, rp)?;
         inventories.push((rp.clone(), generation, map));
     }
     let mut items = Vec::new();

@@ -85,6 +85,7 @@ async fn create_class(
 }
 
 fn class_name_from(body: &Value) -> Result<String, PlacementError> {
+    crate::schema::check(body, crate::schema::schemas::resource_class())?;
     let obj = body
         .as_object()
         .ok_or_else(|| PlacementError::bad("JSON does not validate: body must be an object"))?;
@@ -117,6 +118,7 @@ async fn put_class(
     ctx.require(2)?;
     s.authorize(&ctx.auth, "placement:resource_classes:update")?;
     if ctx.mv.at_least(7) {
+        crate::schema::check(&json!(name), crate::schema::schemas::custom_class_name())?;
         let location = ctx.location(&format!("/resource_classes/{name}"));
         return Ok(match s.ensure_resource_class(&name).await? {
             Ensured::Created => {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::{no_content, reply, reply_cacheable, views, Ctx, HttpResult, JsonBody, Query, State};
 use crate::error::PlacementError;
 use crate::model::{Inventory, Provider};
+use crate::schema::{check, schemas};
 use crate::service::providers::{ProviderSpec, MAX_INT};
 
 pub fn api() -> Api<State> {
@@ -133,6 +134,7 @@ fn schema_error(detail: impl std::fmt::Display) -> PlacementError {
 }
 
 fn spec_from_body(body: &Value, ctx: &Ctx, creating: bool) -> Result<ProviderSpec, PlacementError> {
+    check(body, schemas::provider(creating, u32::from(ctx.mv.0)))?;
     let obj = body
         .as_object()
         .ok_or_else(|| schema_error("body must be an object"))?;
@@ -307,11 +309,20 @@ fn int_field(
     }
 }
 
+/// What an inventory body is for, so a refusal reads as upstream's: `Unable to {verb}
+/// inventory for resource provider {uuid}: ...` about `class`.
+pub struct InventoryTarget<'a> {
+    pub verb: &'a str,
+    pub uuid: &'a str,
+    pub class: &'a str,
+}
+
 /// One inventory from a body object; `extra` are keys allowed besides the fields.
 fn inventory_from(
     obj: &serde_json::Map<String, Value>,
     extra: &[&str],
     ctx: &Ctx,
+    target: &InventoryTarget,
 ) -> Result<Inventory, PlacementError> {
     const FIELDS: &[&str] = &[
         "total",
@@ -343,15 +354,21 @@ fn inventory_from(
             .filter(|r| *r > 0.0 && *r <= 3.40282e38)
             .ok_or_else(|| schema_error(format!("{v} is not a valid allocation_ratio")))?,
     };
+    let InventoryTarget { verb, uuid, class } = target;
     // Reserved equal to total is allowed from 1.26 (a fully reserved provider).
     if reserved > total || (reserved == total && !ctx.mv.at_least(26)) {
+        let rule = if ctx.mv.at_least(26) {
+            "greater than"
+        } else {
+            "greater than or equal to"
+        };
         return Err(PlacementError::bad(format!(
-            "Unable to update inventory: Invalid inventory for resource provider: reserved ({reserved}) must be less than total ({total})"
+            "Unable to {verb} inventory for resource provider {uuid}: Invalid inventory for '{class}' on resource provider '{uuid}'. The reserved value is {rule} total."
         )));
     }
     if min_unit > max_unit {
         return Err(PlacementError::bad(format!(
-            "Unable to update inventory: Invalid inventory: min_unit ({min_unit}) must be less than or equal to max_unit ({max_unit})"
+            "Unable to {verb} inventory for resource provider {uuid}: Invalid inventory for '{class}' on resource provider '{uuid}': min_unit ({min_unit}) must be less than or equal to max_unit ({max_unit})."
         )));
     }
     Ok(Inventory {
@@ -406,6 +423,7 @@ async fn create_inventory(
     JsonBody(body): JsonBody,
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:create")?;
+    check(&body, schemas::post_inventory())?;
     let obj = body
         .as_object()
         .ok_or_else(|| schema_error("body must be an object"))?;
@@ -414,11 +432,20 @@ async fn create_inventory(
         .and_then(Value::as_str)
         .ok_or_else(|| schema_error("'resource_class' is a required property"))?
         .to_string();
-    let generation = generation_of(obj)?;
+    // A POST names no generation: it adds to whatever the provider has now.
+    let generation = match obj.get("resource_provider_generation") {
+        Some(_) => generation_of(obj)?,
+        None => s.provider(&uuid)?.generation,
+    };
     let inv = inventory_from(
         obj,
         &["resource_class", "resource_provider_generation"],
         &ctx,
+        &InventoryTarget {
+            verb: "create",
+            uuid: &uuid,
+            class: &class,
+        },
     )?;
     let p = s
         .set_inventory(&uuid, generation, &class, inv, true, false)
@@ -441,11 +468,21 @@ async fn update_inventory(
     JsonBody(body): JsonBody,
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:update")?;
+    check(&body, schemas::put_inventory())?;
     let obj = body
         .as_object()
         .ok_or_else(|| schema_error("body must be an object"))?;
     let generation = generation_of(obj)?;
-    let inv = inventory_from(obj, &["resource_provider_generation"], &ctx)?;
+    let inv = inventory_from(
+        obj,
+        &["resource_provider_generation"],
+        &ctx,
+        &InventoryTarget {
+            verb: "update",
+            uuid: &uuid,
+            class: &class,
+        },
+    )?;
     let p = s
         .set_inventory(&uuid, generation, &class, inv, false, true)
         .await?;
@@ -461,7 +498,8 @@ async fn replace_inventories(
     JsonBody(body): JsonBody,
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:update")?;
-    let (generation, invs) = inventories_body(&body, &ctx)?;
+    check(&body, schemas::put_inventories())?;
+    let (generation, invs) = inventories_body(&body, &ctx, &uuid)?;
     let p = s.set_inventories(&uuid, generation, invs).await?;
     reply(StatusCode::OK, views::inventories(&p))
 }
@@ -470,6 +508,7 @@ async fn replace_inventories(
 pub fn inventories_body(
     body: &Value,
     ctx: &Ctx,
+    uuid: &str,
 ) -> Result<(i64, BTreeMap<String, Inventory>), PlacementError> {
     let obj = body
         .as_object()
@@ -496,7 +535,12 @@ pub fn inventories_body(
         let o = v
             .as_object()
             .ok_or_else(|| schema_error(format!("{v} is not of type 'object'")))?;
-        out.insert(class.clone(), inventory_from(o, &[], ctx)?);
+        let target = InventoryTarget {
+            verb: "update",
+            uuid,
+            class,
+        };
+        out.insert(class.clone(), inventory_from(o, &[], ctx, &target)?);
     }
     Ok((generation, out))
 }
@@ -568,6 +612,7 @@ async fn set_aggregates(
 ) -> HttpResult {
     ctx.require(1)?;
     s.authorize(&ctx.auth, "placement:resource_providers:aggregates:update")?;
+    check(&body, schemas::aggregates(u32::from(ctx.mv.0)))?;
     // Before 1.19 the body is the bare list; from 1.19 an object with the generation.
     let (list, generation) = if ctx.mv.at_least(19) {
         let obj = body
@@ -626,6 +671,7 @@ async fn set_traits(
 ) -> HttpResult {
     ctx.require(6)?;
     s.authorize(&ctx.auth, "placement:resource_providers:traits:update")?;
+    check(&body, schemas::set_provider_traits())?;
     let obj = body
         .as_object()
         .ok_or_else(|| schema_error(format!("{body} is not of type 'object'")))?;

@@ -68,6 +68,22 @@ impl PlacementService {
 
     /// `PUT /allocations/{consumer}` and `POST /allocations`: all or nothing.
     pub async fn set_allocations(&self, items: Vec<ConsumerAllocations>) -> Result<()> {
+        // A class that does not exist at all is the client's mistake (400); a class the
+        // provider has no inventory of is a conflict (409), found below.
+        for item in &items {
+            let classes: BTreeSet<&str> = item
+                .allocations
+                .values()
+                .flat_map(|r| r.keys().map(String::as_str))
+                .collect();
+            let (known, _) = self.existing_names(classes.iter().copied(), []).await?;
+            if let Some(unknown) = classes.iter().find(|c| !known.contains(**c)) {
+                return Err(PlacementError::bad(format!(
+                    "Unable to allocate inventory for consumer {}: No such resource class {unknown}.",
+                    item.consumer
+                )));
+            }
+        }
         let mut w = self.begin().await?;
         self.apply_allocations(&mut w, &items, &HashMap::new())
             .await?;

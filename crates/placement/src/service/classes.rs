@@ -273,7 +273,7 @@ impl PlacementService {
         if in_use {
             return Err(PlacementError::conflict(
                 code::DEFAULT,
-                format!("Unable to delete resource class {name}. The resource class is in use in inventory."),
+                format!("Error in delete resource class: Cannot delete resource class {name}. Class is in use in inventory."),
             ));
         }
         let done = sqlx::query("DELETE FROM resource_classes WHERE name = $1 AND standard = FALSE")

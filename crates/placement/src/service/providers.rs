@@ -44,14 +44,21 @@ impl PlacementService {
         let uuid = spec
             .uuid
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let parent = match spec.parent_uuid.flatten() {
+        let unable = |why: &str| {
+            PlacementError::bad(format!(
+                "Unable to create resource provider \"{}\", {uuid}: {why}",
+                spec.name
+            ))
+        };
+        if spec.parent_uuid.as_ref().and_then(Option::as_deref) == Some(uuid.as_str()) {
+            return Err(unable("parent provider UUID cannot be same as UUID. Please modify the parent provider UUID or UUID and try again."));
+        }
+        let parent = match spec.parent_uuid.clone().flatten() {
             Some(p) => Some(
                 self.snapshot()
                     .by_uuid(&p)
                     .map(|p| (p.id, p.root))
-                    .ok_or_else(|| {
-                        PlacementError::bad(format!("parent provider UUID cannot be found: {p}"))
-                    })?,
+                    .ok_or_else(|| unable("parent provider UUID does not exist."))?,
             ),
             None => None,
         };
@@ -114,21 +121,30 @@ impl PlacementService {
         allow_reparent: bool,
     ) -> Result<Provider> {
         let current = self.provider(uuid)?;
+        let unable = |why: &str| {
+            PlacementError::bad(format!("Unable to save resource provider {uuid}: {why}"))
+        };
+        if spec.parent_uuid.as_ref().and_then(Option::as_deref) == Some(uuid) {
+            return Err(unable("parent provider UUID cannot be same as UUID. Please modify the parent provider UUID or UUID and try again."));
+        }
         let new_parent: Option<i64> = match &spec.parent_uuid {
             None => current.parent,
             Some(None) => None,
-            Some(Some(p)) => Some(self.snapshot().by_uuid(p).map(|p| p.id).ok_or_else(|| {
-                PlacementError::bad(format!("parent provider UUID cannot be found: {p}"))
-            })?),
+            Some(Some(p)) => Some(
+                self.snapshot()
+                    .by_uuid(p)
+                    .map(|p| p.id)
+                    .ok_or_else(|| unable("parent provider UUID does not exist."))?,
+            ),
         };
         if new_parent != current.parent {
             if !allow_reparent && current.parent.is_some() {
                 let detail = if new_parent.is_none() {
-                    "Un-parenting a provider is not currently allowed."
+                    "un-parenting a provider is not currently allowed."
                 } else {
-                    "Re-parenting a provider is not currently allowed."
+                    "re-parenting a provider is not currently allowed."
                 };
-                return Err(PlacementError::bad(detail));
+                return Err(unable(detail));
             }
             if let Some(p) = new_parent {
                 if self.snapshot().is_ancestor_or_self(current.id, p) {
@@ -171,7 +187,10 @@ impl PlacementService {
     }
 
     pub async fn delete_provider(&self, uuid: &str) -> Result<()> {
-        let p = self.provider(uuid)?;
+        let p = self.provider(uuid).map_err(|mut e| {
+            e.detail = format!("No resource provider with uuid {uuid} found for delete");
+            e
+        })?;
         let mut w = self.begin().await?;
         let has_allocations =
             sqlx::query("SELECT 1 FROM allocations WHERE provider_id = $1 LIMIT 1")
@@ -278,14 +297,15 @@ impl PlacementService {
     ) -> Result<Provider> {
         let p = self.provider(uuid)?;
         if !self.resource_class_exists(class).await? {
+            let verb = if must_be_new { "create" } else { "update" };
             return Err(PlacementError::bad(format!(
-                "Unknown resource class in inventory for resource provider {uuid}: {class}"
+                "Unable to {verb} inventory for resource provider {uuid}: No such resource class {class}."
             )));
         }
         if must_be_new && p.inventories.contains_key(class) {
             return Err(PlacementError::conflict(
                 code::DEFAULT,
-                format!("Update to resource provider {uuid} failed: Inventory for {class} already exists"),
+                format!("Update conflict: Inventory for '{class}' on resource provider '{uuid}' already exists."),
             ));
         }
         if must_exist && !p.inventories.contains_key(class) {
@@ -347,7 +367,8 @@ impl PlacementService {
         }
         let mut w = self.begin().await?;
         self.claim_generation(&mut w, &p, generation.unwrap_or(p.generation))
-            .await?;
+            .await
+            .map_err(generation_changed)?;
         sqlx::query("DELETE FROM provider_traits WHERE provider_id = $1")
             .bind(p.id)
             .execute(&mut *w.tx)
@@ -374,7 +395,8 @@ impl PlacementService {
         let p = self.provider(uuid)?;
         let mut w = self.begin().await?;
         self.claim_generation(&mut w, &p, generation.unwrap_or(p.generation))
-            .await?;
+            .await
+            .map_err(generation_changed)?;
         sqlx::query("DELETE FROM provider_aggregates WHERE provider_id = $1")
             .bind(p.id)
             .execute(&mut *w.tx)
@@ -414,4 +436,12 @@ async fn insert_inventory(
     .execute(&mut *w.tx)
     .await?;
     Ok(())
+}
+
+/// Upstream's wording of a lost generation race on a provider's traits or aggregates.
+fn generation_changed(mut e: PlacementError) -> PlacementError {
+    if e.code == code::CONCURRENT_UPDATE {
+        e.detail = "Resource provider's generation already changed. Please update the generation and try again.".into();
+    }
+    e
 }
