@@ -12,10 +12,11 @@ writes them to OUTDIR rewritten for a live service:
   become real ones: ADMIN_TOKEN for the first two, USER_TOKEN (a non-admin) for `user`;
   when ADMIN_TOKEN is `admin` (upstream with noauth2) nothing is changed;
 - when the service is under a path prefix (PREFIX, e.g. /placement), the links the
-  files expect in response bodies (`...href: /resource_providers/...`) and the absolute
-  URLs they expect in Location headers (`$SCHEME://$NETLOC/...`) get it too, as the
-  service includes its mount point in the links it returns. Request URLs need no
-  change: gabbi-run puts the target URL's path in front of every `/`-rooted one.
+  files expect in response bodies (`...href: /resource_providers/...`) get it too, as
+  the service includes its mount point in the links it returns. Request URLs need no
+  change: gabbi-run puts the target URL's path in front of every `/`-rooted one, and
+  its `$NETLOC` (in the absolute URLs expected in Location headers) already ends with
+  the prefix.
 
 Prints one line per kept file: its name and its number of tests; the files left out go
 to stderr with their fixtures.
@@ -58,8 +59,6 @@ def main():
                 m = HREF.match(body)
                 if m and prefix:
                     body = m.group(1) + prefix + m.group(2) + m.group(3)
-                if prefix:  # absolute URLs the files build: location headers
-                    body = body.replace("$NETLOC/", "$NETLOC" + prefix + "/")
                 out.append(body + nl)
             with open(f"{outdir}/{base}", "w") as f:
                 f.write("".join(out))

@@ -151,6 +151,13 @@ impl Cloud {
         self.call_as(&token, method, path, mv, body).await
     }
 
+    async fn generation_of(&self, rp: &str) -> i64 {
+        let r = self
+            .call("GET", &format!("/resource_providers/{rp}"), "1.39", None)
+            .await;
+        r.body["generation"].as_i64().unwrap()
+    }
+
     /// A provider with the usual compute inventories; returns its uuid.
     async fn compute_node(&self, name: &str, vcpus: i64) -> String {
         let r = self
@@ -677,6 +684,80 @@ async fn allocations_and_usages() {
             )
             .await;
         assert_eq!(r.body["usages"]["VCPU"], 0);
+    }
+}
+
+/// As upstream: a claim bumps the generation of the providers it allocates from; moving a
+/// consumer away or deleting its allocations leaves the released provider's generation alone.
+/// Bodies are checked against the schemas with jsonschema's wording.
+#[tokio::test]
+async fn generations_follow_upstream_and_bodies_are_schema_checked() {
+    for c in clouds().await {
+        let a = c.compute_node("cn-gen-a", 8).await;
+        let b = c.compute_node("cn-gen-b", 8).await;
+
+        let (ga, gb) = (c.generation_of(&a).await, c.generation_of(&b).await);
+        let consumer = uuid::Uuid::new_v4().to_string();
+        let path = format!("/allocations/{consumer}");
+        let r = c
+            .call("PUT", &path, "1.39", Some(claim(&a, 2, Value::Null)))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        assert_eq!(c.generation_of(&a).await, ga + 1);
+        // Moving the consumer to b: b is allocated from, a only released from.
+        let r = c
+            .call("PUT", &path, "1.39", Some(claim(&b, 2, json!(1))))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        assert_eq!(c.generation_of(&a).await, ga + 1);
+        assert_eq!(c.generation_of(&b).await, gb + 1);
+        let r = c.call("DELETE", &path, "1.39", None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(c.generation_of(&b).await, gb + 1);
+        // Schema refusals read as upstream's.
+        let r = c
+            .call(
+                "POST",
+                &format!("/resource_providers/{a}/inventories"),
+                "1.39",
+                Some(json!({"resource_class": "DISK_GB", "total": 0})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("JSON does not validate: 0 is less than the minimum of 1"),
+            "{detail}"
+        );
+        let r = c
+            .call(
+                "POST",
+                &format!("/resource_providers/{a}/inventories"),
+                "1.39",
+                Some(json!({"resource_class": "NO_SUCH_CLASS", "total": 4})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("No such resource class NO_SUCH_CLASS"));
+        // A POST of one inventory names no generation.
+        let r = c
+            .call(
+                "POST",
+                &format!("/resource_providers/{a}/inventories"),
+                "1.39",
+                Some(json!({"resource_class": "IPV4_ADDRESS", "total": 4})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let r = c.call("GET", "/usages?project_id=", "1.39", None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Failed validating 'minLength'"));
     }
 }
 

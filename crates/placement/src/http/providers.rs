@@ -220,7 +220,7 @@ async fn list(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
         .collect();
     if !missing.is_empty() {
         return Err(PlacementError::bad(format!(
-            "No such trait(s): {}",
+            "No such trait(s): {}.",
             missing.join(", ")
         )));
     }

@@ -4,7 +4,8 @@
 //! involved (PostgreSQL, in id order; SQLite writers are serialized), drop the consumer's
 //! old allocations, check every new amount against the inventory's unit rules and the
 //! capacity left (`(total - reserved) * allocation_ratio - used`), write, and bump the
-//! generations of the consumers and providers. Two schedulers claiming the last unit: the
+//! generations of the consumers and of the providers allocated from (as upstream, a
+//! provider only released from keeps its generation). Two schedulers claiming the last unit: the
 //! second one waits for the first's row locks, then finds no capacity and gets a 409.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -205,6 +206,9 @@ impl PlacementService {
             self.write_consumer(w, item, consumers[&item.consumer].as_ref(), t)
                 .await?;
         }
+        // As upstream: the providers allocated from get a new generation; those only
+        // released from (a consumer's old allocations) keep theirs.
+        let allocated: BTreeSet<i64> = ids.values().copied().collect();
         for pid in &involved {
             let Some(g) = generations.get(pid) else {
                 // Deleted by someone else since the snapshot was read.
@@ -212,7 +216,7 @@ impl PlacementService {
                     "resource provider disappeared during the claim; try again",
                 ));
             };
-            if !store::bump_generation(&mut w.tx, *pid, *g, t).await? {
+            if allocated.contains(pid) && !store::bump_generation(&mut w.tx, *pid, *g, t).await? {
                 return Err(PlacementError::concurrent(
                     "resource provider generation changed during the claim; try again",
                 ));
@@ -224,9 +228,10 @@ impl PlacementService {
                 .filter(|((p, _), u)| *p == pid && **u > 0)
                 .map(|((_, class), u)| (class.clone(), *u))
                 .collect();
+            let bumped = i64::from(allocated.contains(&pid));
             w.patch(super::UsagePatch {
                 id: pid,
-                generation: generations[&pid] + 1,
+                generation: generations[&pid] + bumped,
                 used,
             });
         }
@@ -299,7 +304,8 @@ impl PlacementService {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let generations = store::lock_generations(&mut w.tx, &ids, self.postgres()).await?;
+        // Locked so a concurrent claim on these providers waits for the freed capacity.
+        store::lock_generations(&mut w.tx, &ids, self.postgres()).await?;
         sqlx::query("DELETE FROM allocations WHERE consumer = $1")
             .bind(consumer)
             .execute(&mut *w.tx)
@@ -308,10 +314,7 @@ impl PlacementService {
             .bind(consumer)
             .execute(&mut *w.tx)
             .await?;
-        let t = now();
-        for (pid, g) in generations {
-            store::bump_generation(&mut w.tx, pid, g, t).await?;
-        }
+        // Releasing allocations leaves the providers' generations alone, as upstream's does.
         w.touch_all(ids);
         self.commit(w).await
     }

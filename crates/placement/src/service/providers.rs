@@ -124,9 +124,7 @@ impl PlacementService {
         let unable = |why: &str| {
             PlacementError::bad(format!("Unable to save resource provider {uuid}: {why}"))
         };
-        if spec.parent_uuid.as_ref().and_then(Option::as_deref) == Some(uuid) {
-            return Err(unable("parent provider UUID cannot be same as UUID. Please modify the parent provider UUID or UUID and try again."));
-        }
+        // (A provider made its own parent is caught below as a loop, as upstream words it.)
         let new_parent: Option<i64> = match &spec.parent_uuid {
             None => current.parent,
             Some(None) => None,
