@@ -423,6 +423,8 @@ async fn create_inventory(
     JsonBody(body): JsonBody,
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:create")?;
+    // As upstream: an unknown provider is a 404 before the body is looked at.
+    s.provider(&uuid)?;
     check(&body, schemas::post_inventory())?;
     let obj = body
         .as_object()
@@ -468,6 +470,7 @@ async fn update_inventory(
     JsonBody(body): JsonBody,
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:update")?;
+    s.provider(&uuid)?;
     check(&body, schemas::put_inventory())?;
     let obj = body
         .as_object()
@@ -498,6 +501,7 @@ async fn replace_inventories(
     JsonBody(body): JsonBody,
 ) -> HttpResult {
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:update")?;
+    s.provider(&uuid)?;
     check(&body, schemas::put_inventories())?;
     let (generation, invs) = inventories_body(&body, &ctx, &uuid)?;
     let p = s.set_inventories(&uuid, generation, invs).await?;
@@ -612,6 +616,7 @@ async fn set_aggregates(
 ) -> HttpResult {
     ctx.require(1)?;
     s.authorize(&ctx.auth, "placement:resource_providers:aggregates:update")?;
+    s.provider(&uuid)?;
     check(&body, schemas::aggregates(u32::from(ctx.mv.0)))?;
     // Before 1.19 the body is the bare list; from 1.19 an object with the generation.
     let (list, generation) = if ctx.mv.at_least(19) {
@@ -671,6 +676,7 @@ async fn set_traits(
 ) -> HttpResult {
     ctx.require(6)?;
     s.authorize(&ctx.auth, "placement:resource_providers:traits:update")?;
+    s.provider(&uuid)?;
     check(&body, schemas::set_provider_traits())?;
     let obj = body
         .as_object()
