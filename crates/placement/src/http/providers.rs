@@ -200,6 +200,11 @@ async fn list(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
         allowed.push("required");
     }
     q.only(&allowed)?;
+    if let Some(u) = q.all("uuid").into_iter().find(|u| !is_uuid(u)) {
+        return Err(PlacementError::bad(format!(
+            "Invalid query string parameters: '{u}' is not a 'uuid'"
+        )));
+    }
     let filter = crate::service::filter::ProviderFilter::parse(&q.0, ctx.mv)?;
     let wanted_traits: Vec<&str> = filter.required.names().map(String::as_str).collect();
     let (classes, traits) = s
