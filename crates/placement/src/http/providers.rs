@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Value};
 
-use super::{no_content, reply, reply_cacheable, views, Ctx, HttpResult, JsonBody, Query, State};
+use super::{
+    cacheable, no_content, reply_cacheable, views, Ctx, HttpResult, JsonBody, Query, State,
+};
 use crate::error::PlacementError;
 use crate::model::{Inventory, Provider};
 use crate::service::providers::{ProviderSpec, MAX_INT};
@@ -252,7 +254,7 @@ async fn create(AxState(s): AxState<State>, ctx: Ctx, JsonBody(body): JsonBody) 
         if let Ok(v) = location.parse() {
             resp.headers_mut().insert(header::LOCATION, v);
         }
-        Ok(resp)
+        Ok(cacheable(ctx.mv, resp))
     } else {
         Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
     }
@@ -273,7 +275,7 @@ async fn update(
     s.authorize(&ctx.auth, "placement:resource_providers:update")?;
     let spec = spec_from_body(&body, &ctx, false)?;
     let p = s.update_provider(&uuid, spec, ctx.mv.at_least(37)).await?;
-    reply(StatusCode::OK, views::provider(&s, &p, ctx.mv, &ctx.prefix))
+    reply_cacheable(&ctx, views::provider(&s, &p, ctx.mv, &ctx.prefix))
 }
 
 async fn delete(AxState(s): AxState<State>, ctx: Ctx, Path(uuid): Path<String>) -> HttpResult {
@@ -431,12 +433,15 @@ async fn create_inventory(
     let mut out = views::inventory(&p.inventories[&class]);
     out["resource_provider_generation"] = json!(p.generation);
     let location = ctx.location(&format!("/resource_providers/{uuid}/inventories/{class}"));
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        axum::Json(out),
-    )
-        .into_response())
+    Ok(cacheable(
+        ctx.mv,
+        (
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            axum::Json(out),
+        )
+            .into_response(),
+    ))
 }
 
 async fn update_inventory(
@@ -456,7 +461,7 @@ async fn update_inventory(
         .await?;
     let mut out = views::inventory(&p.inventories[&class]);
     out["resource_provider_generation"] = json!(p.generation);
-    reply(StatusCode::OK, out)
+    reply_cacheable(&ctx, out)
 }
 
 async fn replace_inventories(
@@ -468,7 +473,7 @@ async fn replace_inventories(
     s.authorize(&ctx.auth, "placement:resource_providers:inventories:update")?;
     let (generation, invs) = inventories_body(&body, &ctx)?;
     let p = s.set_inventories(&uuid, generation, invs).await?;
-    reply(StatusCode::OK, views::inventories(&p))
+    reply_cacheable(&ctx, views::inventories(&p))
 }
 
 /// `{"resource_provider_generation": N, "inventories": {CLASS: {...}}}` (also the reshaper's).
@@ -606,11 +611,12 @@ async fn set_aggregates(
         }
     }
     let p = s.set_aggregates(&uuid, generation, aggs).await?;
-    let mut out = json!({"aggregates": p.aggregates});
+    // The answer lists the aggregates as the request did (upstream echoes them in order).
+    let mut out = json!({"aggregates": items});
     if ctx.mv.at_least(19) {
         out["resource_provider_generation"] = json!(p.generation);
     }
-    reply(StatusCode::OK, out)
+    reply_cacheable(&ctx, out)
 }
 
 async fn traits(AxState(s): AxState<State>, ctx: Ctx, Path(uuid): Path<String>) -> HttpResult {
@@ -655,8 +661,8 @@ async fn set_traits(
         names.insert(t.to_string());
     }
     let p = s.set_traits(&uuid, Some(generation), names).await?;
-    reply(
-        StatusCode::OK,
+    reply_cacheable(
+        &ctx,
         json!({"traits": p.traits, "resource_provider_generation": p.generation}),
     )
 }
