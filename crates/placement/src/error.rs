@@ -129,12 +129,25 @@ pub fn error_body(
     json!({ "errors": [err] })
 }
 
+/// What an error answer was made of, kept on the response (as an extension) so the HTTP
+/// layer, which knows the request id, can render the body again with `request_id` filled.
+#[derive(Debug, Clone)]
+pub struct ErrorParts {
+    pub code: &'static str,
+    pub detail: String,
+}
+
 impl IntoResponse for PlacementError {
     fn into_response(self) -> Response {
         if let Some(internal) = &self.internal {
             tracing::error!(error = %internal, "internal error");
         }
         let body = error_body(self.status, self.code, &self.detail, None);
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.extensions_mut().insert(ErrorParts {
+            code: self.code,
+            detail: self.detail,
+        });
+        resp
     }
 }

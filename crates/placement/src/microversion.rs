@@ -59,7 +59,7 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Microversion, PlacementError> {
     }
     let bad = || {
         PlacementError::bad(format!(
-            "Invalid microversion '{asked}' in the OpenStack-API-Version header."
+            "Bad OpenStack-API-Version header: invalid version string: {asked}"
         ))
     };
     let (major, minor) = asked.split_once('.').ok_or_else(bad)?;

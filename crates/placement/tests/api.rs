@@ -127,12 +127,12 @@ impl Cloud {
             }
             None => Body::empty(),
         };
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
+        self.send(&self.router, req.body(body).unwrap()).await
+    }
+
+    /// Sends a request as built, through `router` (the service's, or it wrapped).
+    async fn send(&self, router: &axum::Router, req: Request<Body>) -> Reply {
+        let resp = router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
@@ -1022,5 +1022,287 @@ async fn allocation_candidates_over_http() {
             .call("GET", "/resource_providers?resources=NOPE:1", "1.39", None)
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+}
+
+/// A request with the admin token at `mv` and extra headers; `body` is sent as given (the
+/// headers say what it is, or nothing does).
+fn raw(
+    c: &Cloud,
+    method: &str,
+    path: &str,
+    mv: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("/placement{path}"))
+        .header("x-auth-token", c.admin.as_str())
+        .header("openstack-api-version", format!("placement {mv}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if !body.is_empty() {
+        req = req.header("content-length", body.len().to_string());
+    }
+    req.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn http_semantics() {
+    for c in clouds().await {
+        // Error bodies carry the request id the listener's middleware gave the request, for
+        // errors from handlers, from the fallback, from the router and from the version check.
+        let app = ferrostack_common::http::finish(
+            c.router.clone(),
+            ferrostack_common::http::Metrics::default(),
+        );
+        for (method, path, mv, status) in [
+            ("GET", "/barnabas", "1.0", StatusCode::NOT_FOUND),
+            (
+                "GET",
+                "/resource_providers/nope",
+                "1.39",
+                StatusCode::NOT_FOUND,
+            ),
+            ("DELETE", "", "1.0", StatusCode::METHOD_NOT_ALLOWED),
+            ("GET", "", "pony.horse", StatusCode::BAD_REQUEST),
+        ] {
+            let r = c.send(&app, raw(&c, method, path, mv, &[], "")).await;
+            assert_eq!(r.status, status, "{method} {path}: {:?}", r.body);
+            let id = r.headers["x-openstack-request-id"].to_str().unwrap();
+            assert!(id.starts_with("req-"));
+            assert_eq!(r.body["errors"][0]["request_id"], id, "{method} {path}");
+            assert_eq!(r.body["errors"][0]["status"], status.as_u16());
+        }
+
+        // Malformed versions are 400s naming the string.
+        for bad in ["pony.horse", "1.2.3"] {
+            let r = c.call("GET", "", bad, None).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+            assert!(
+                detail.contains(&format!("invalid version string: {bad}")),
+                "{detail}"
+            );
+        }
+
+        // 405: the route's methods without HEAD, and Placement's error body; OPTIONS too.
+        for (method, path, allow) in [
+            ("DELETE", "", "GET"),
+            ("DELETE", "/resource_providers", "GET, POST"),
+            ("OPTIONS", "/resource_providers", "GET, POST"),
+        ] {
+            let r = c.call(method, path, "1.0", None).await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(r.headers["allow"], allow, "{method} {path}");
+            assert_eq!(r.body["errors"][0]["title"], "Method Not Allowed");
+            let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+            assert!(detail.contains(&format!("The method {method} is not allowed")));
+        }
+
+        // 406 unless Accept admits JSON; the version document ignores Accept.
+        let rp = c.compute_node("accepting", 1).await;
+        for (path, accept, status) in [
+            (
+                "/resource_providers",
+                "text/plain",
+                StatusCode::NOT_ACCEPTABLE,
+            ),
+            (
+                "/resource_providers",
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                StatusCode::OK,
+            ),
+            (
+                &format!("/resource_providers/{rp}"),
+                "text/html,application/xhtml+xml,application/xml;q=0.9",
+                StatusCode::NOT_ACCEPTABLE,
+            ),
+            (
+                &format!("/resource_providers/{rp}"),
+                "application/json;q=0",
+                StatusCode::NOT_ACCEPTABLE,
+            ),
+            (
+                &format!("/resource_providers/{rp}"),
+                "application/*",
+                StatusCode::OK,
+            ),
+            (
+                &format!("/resource_providers/{rp}"),
+                "application/json",
+                StatusCode::OK,
+            ),
+            ("", "text/plain", StatusCode::OK),
+        ] {
+            let r = c
+                .send(
+                    &c.router,
+                    raw(&c, "GET", path, "1.0", &[("accept", accept)], ""),
+                )
+                .await;
+            assert_eq!(r.status, status, "GET {path} accepting {accept}");
+            if status == StatusCode::NOT_ACCEPTABLE {
+                let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains("Only application/json is provided"),
+                    "{detail}"
+                );
+            }
+        }
+
+        // A body needs a content type (400), a wrong one is 415, and a route younger than
+        // the request's version is 404 whatever its body.
+        let body = "I want a resource provider please";
+        let r = c
+            .send(
+                &c.router,
+                raw(&c, "POST", "/resource_providers", "1.0", &[], body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert!(r.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("content-type header required"));
+        let plain = [("content-type", "text/plain")];
+        let r = c
+            .send(
+                &c.router,
+                raw(&c, "POST", "/resource_providers", "1.0", &plain, body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let r = c
+            .send(
+                &c.router,
+                raw(
+                    &c,
+                    "PUT",
+                    &format!("/resource_providers/{rp}"),
+                    "1.0",
+                    &[],
+                    "",
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let r = c
+            .send(
+                &c.router,
+                raw(&c, "POST", "/resource_classes", "1.1", &plain, "data"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = c
+            .send(
+                &c.router,
+                raw(&c, "POST", "/resource_classes", "1.2", &plain, "data"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{rp}/aggregates"),
+                "1.0",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{rp}/traits"),
+                "1.5",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+        // The uuid filter must be a uuid.
+        let r = c
+            .call("GET", "/resource_providers?uuid=spameggs", "1.0", None)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid query string parameters"));
+
+        // From 1.15 the answers upstream marks carry the cache headers; before, none does.
+        let cached = |r: &Reply| {
+            r.headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap().to_string())
+                == Some("no-cache".into())
+                && r.headers
+                    .get("last-modified")
+                    .is_some_and(|v| v.to_str().unwrap().ends_with(" GMT"))
+        };
+        let plain_of = |r: &Reply| {
+            !r.headers.contains_key("cache-control") && !r.headers.contains_key("last-modified")
+        };
+        let r = c.call("GET", "", "1.15", None).await;
+        assert!(cached(&r));
+        let r = c.call("GET", "", "1.14", None).await;
+        assert!(plain_of(&r));
+        let r = c.call("PUT", "/traits/CUSTOM_CACHED", "1.15", None).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert!(cached(&r));
+        let r = c.call("PUT", "/traits/CUSTOM_CACHED", "1.15", None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(cached(&r));
+        let r = c.call("PUT", "/traits/CUSTOM_CACHED", "1.14", None).await;
+        assert!(plain_of(&r));
+        let r = c.call("GET", "/traits/CUSTOM_CACHED", "1.15", None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(cached(&r));
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{rp}"),
+                "1.15",
+                Some(json!({"name": "renamed"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert!(cached(&r));
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{rp}/aggregates"),
+                "1.19",
+                Some(json!({"resource_provider_generation": 1, "aggregates": [
+                    "f918801a-5e54-4bee-9095-09a9d0c786b8",
+                    "a893eb5c-e2a0-4251-ab26-f71d3b0cfc0b",
+                ]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert!(cached(&r));
+        // In the request's order, not sorted.
+        assert_eq!(
+            r.body["aggregates"][0],
+            "f918801a-5e54-4bee-9095-09a9d0c786b8"
+        );
+        let r = c
+            .call(
+                "PUT",
+                &format!("/resource_providers/{rp}/traits"),
+                "1.15",
+                Some(json!({"resource_provider_generation": 2, "traits": ["CUSTOM_CACHED"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert!(cached(&r));
+        // Neither are the resource class writes nor allocations marked, as upstream.
+        let r = c
+            .call("PUT", "/resource_classes/CUSTOM_MOO", "1.15", None)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert!(plain_of(&r));
     }
 }

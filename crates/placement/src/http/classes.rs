@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Value};
 
-use super::{no_content, reply_cacheable, Ctx, HttpResult, JsonBody, Query, State};
+use super::{cacheable, no_content, reply_cacheable, Ctx, HttpResult, JsonBody, Query, State};
 use crate::error::PlacementError;
 use crate::service::classes::Ensured;
 
@@ -173,19 +173,21 @@ async fn show_trait(AxState(s): AxState<State>, ctx: Ctx, Path(name): Path<Strin
             "No such trait(s): {name}"
         )));
     }
-    no_content()
+    Ok(cacheable(ctx.mv, StatusCode::NO_CONTENT.into_response()))
 }
 
 async fn put_trait(AxState(s): AxState<State>, ctx: Ctx, Path(name): Path<String>) -> HttpResult {
     ctx.require(6)?;
     s.authorize(&ctx.auth, "placement:traits:update")?;
     let location = ctx.location(&format!("/traits/{name}"));
-    Ok(match s.ensure_trait(&name).await? {
-        Ensured::Created => (StatusCode::CREATED, [(header::LOCATION, location)]).into_response(),
-        Ensured::Existed => {
-            (StatusCode::NO_CONTENT, [(header::LOCATION, location)]).into_response()
-        }
-    })
+    let status = match s.ensure_trait(&name).await? {
+        Ensured::Created => StatusCode::CREATED,
+        Ensured::Existed => StatusCode::NO_CONTENT,
+    };
+    Ok(cacheable(
+        ctx.mv,
+        (status, [(header::LOCATION, location)]).into_response(),
+    ))
 }
 
 async fn delete_trait(

@@ -9,17 +9,20 @@ pub mod views;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State as AxState};
+use axum::extract::{
+    FromRequest, FromRequestParts, MatchedPath, OriginalUri, Request, State as AxState,
+};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrostack_common::api::{op, Api};
+use ferrostack_common::http::RequestId;
 use ferrostack_common::AuthContext;
 use serde_json::{json, Value};
 
-use crate::error::{code, PlacementError};
+use crate::error::{code, error_body, ErrorParts, PlacementError};
 use crate::microversion::{self, Microversion};
 use crate::service::PlacementService;
 
@@ -82,6 +85,19 @@ impl FromRequestParts<State> for Ctx {
             .authenticate(token)
             .await
             .ok_or_else(PlacementError::unauthorized)?;
+        require_content_type(&parts.headers)?;
+        if parts.method == Method::GET && answers_json(parts.uri.path()) {
+            check_accept(&parts.headers)?;
+        }
+        // Before any body is read, so a route too young for the request's version answers
+        // 404 rather than a complaint about its body (415, 400).
+        if let Some(minor) = route_min_version(&parts.method, parts.uri.path()) {
+            if !mv.at_least(minor) {
+                return Err(PlacementError::not_found(
+                    "The resource could not be found.",
+                ));
+            }
+        }
         let host = parts
             .headers
             .get(header::HOST)
@@ -99,6 +115,92 @@ impl FromRequestParts<State> for Ctx {
             origin: format!("{scheme}://{host}"),
         })
     }
+}
+
+/// The microversion the routes below `path` (relative to the service) appeared in, for the
+/// routes younger than 1.0. Handlers check it too (`Ctx::require`); this earlier check
+/// orders a 404 for an unknown route before the body's checks, as Placement does.
+fn route_min_version(method: &Method, path: &str) -> Option<u16> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["resource_classes", ..] => Some(2),
+        ["traits", ..] | ["resource_providers", _, "traits"] => Some(6),
+        ["resource_providers", _, "aggregates"] => Some(1),
+        ["allocations"] if method == Method::POST => Some(13),
+        ["usages"] => Some(9),
+        ["allocation_candidates"] => Some(10),
+        ["reshaper"] => Some(30),
+        _ => None,
+    }
+}
+
+/// Whether a GET on `path` answers a JSON body (all but `GET /traits/{name}`, a 204), and so
+/// insists that the client accept one.
+fn answers_json(path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    !matches!(segs.as_slice(), ["traits", _])
+}
+
+/// 406 unless the `Accept` header (when there is one) admits `application/json`.
+fn check_accept(headers: &HeaderMap) -> Result<(), PlacementError> {
+    let mut ranges = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .peekable();
+    if ranges.peek().is_none() {
+        return Ok(());
+    }
+    let mut shown = Vec::new();
+    for range in ranges {
+        shown.push(range);
+        let mut params = range.split(';').map(str::trim);
+        let media = params.next().unwrap_or("").to_ascii_lowercase();
+        let q = params
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q > 0.0 && matches!(media.as_str(), "application/json" | "application/*" | "*/*") {
+            return Ok(());
+        }
+    }
+    Err(PlacementError::new(
+        StatusCode::NOT_ACCEPTABLE,
+        code::DEFAULT,
+        format!(
+            "Only application/json is provided; the Accept header asks for {}.",
+            shown.join(", ")
+        ),
+    ))
+}
+
+/// A request with a body (a non-zero `Content-Length`) must say what the body is: 400 when
+/// `Content-Type` is missing (a wrong one is the body extractor's 415).
+fn require_content_type(headers: &HeaderMap) -> Result<(), PlacementError> {
+    let Some(len) = headers.get(header::CONTENT_LENGTH) else {
+        return Ok(());
+    };
+    let len: u64 = len
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            PlacementError::bad("Bad request: content-length header must be an integer")
+        })?;
+    let has_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty());
+    if len > 0 && !has_type {
+        return Err(PlacementError::bad(
+            "Bad request: content-type header required when the request has a body (content-length is set)",
+        ));
+    }
+    Ok(())
 }
 
 /// Query pairs in order (`member_of` and `required` may repeat).
@@ -203,10 +305,18 @@ pub fn no_content() -> HttpResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A GET answer from 1.15 on carries `last-modified` and `cache-control: no-cache`.
+/// A 200 answer that, from 1.15 on, carries `last-modified` and `cache-control: no-cache`
+/// (GETs, and the PUTs and POSTs that answer the resource as upstream marks them).
 pub fn reply_cacheable(ctx: &Ctx, body: Value) -> HttpResult {
-    let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-    if ctx.mv.at_least(15) {
+    Ok(cacheable(
+        ctx.mv,
+        (StatusCode::OK, axum::Json(body)).into_response(),
+    ))
+}
+
+/// Adds the 1.15 cache headers to any answer (201 and 204 ones included) at `mv`.
+pub fn cacheable(mv: Microversion, mut resp: Response) -> Response {
+    if mv.at_least(15) {
         let now = httpdate(std::time::SystemTime::now());
         if let Ok(v) = HeaderValue::from_str(&now) {
             resp.headers_mut().insert(header::LAST_MODIFIED, v);
@@ -214,7 +324,7 @@ pub fn reply_cacheable(ctx: &Ctx, body: Value) -> HttpResult {
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
-    Ok(resp)
+    resp
 }
 
 /// [`reply_cacheable`] for a body already serialized.
@@ -235,14 +345,83 @@ fn httpdate(t: std::time::SystemTime) -> String {
     dt.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
-/// Adds the negotiated microversion to every answer (errors included), and answers 400/406
-/// for a bad or unsupported version before routing.
-async fn version_headers(req: Request, next: Next) -> Response {
+/// The request's microversion (the 400/406 for a bad one is answered before routing).
+impl<S: Send + Sync> FromRequestParts<S> for Microversion {
+    type Rejection = PlacementError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        microversion::negotiate(&parts.headers)
+    }
+}
+
+/// Each route template's methods as a 405's `Allow` lists them (`GET, POST`; HEAD, which
+/// every GET route also answers, left out as upstream does).
+type AllowTable = Arc<std::collections::HashMap<String, String>>;
+
+fn allow_table(api: &Api<State>) -> AllowTable {
+    let mut table: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for op in api.operations() {
+        let methods = table.entry(op.path.clone()).or_default();
+        let m = op.method.to_ascii_uppercase();
+        if m != "HEAD" && !methods.contains(&m) {
+            methods.push(m);
+        }
+    }
+    Arc::new(
+        table
+            .into_iter()
+            .map(|(path, methods)| (path, methods.join(", ")))
+            .collect(),
+    )
+}
+
+/// Adds the negotiated microversion to every answer (errors included), answers 400/406 for
+/// a bad or unsupported version before routing, gives the router's bare 405 Placement's
+/// error body and `Allow` list, and fills every error body's `request_id`.
+async fn version_headers(
+    AxState(allow): AxState<AllowTable>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mv = microversion::negotiate(req.headers());
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let method = req.method().clone();
+    // The route template, relative to where the service is mounted (for 405's `Allow`).
+    let route = req.extensions().get::<MatchedPath>().map(|m| {
+        let full = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map(|u| u.0.path())
+            .unwrap_or_else(|| req.uri().path());
+        let inner = req.uri().path();
+        let mount = full
+            .strip_suffix(inner)
+            .or_else(|| full.strip_suffix(inner.trim_end_matches('/')))
+            .unwrap_or("");
+        let inner = m.as_str().strip_prefix(mount).unwrap_or(m.as_str());
+        if inner.is_empty() {
+            "/".to_string()
+        } else {
+            inner.to_string()
+        }
+    });
     let mut resp = match &mv {
         Ok(_) => next.run(req).await,
         Err(e) => PlacementError::new(e.status, e.code, e.detail.clone()).into_response(),
     };
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && resp.extensions().get::<ErrorParts>().is_none()
+    {
+        // The router's own 405 (it adds its `Allow` only outside this layer, when none is set).
+        let allow = route.as_deref().and_then(|r| allow.get(r));
+        resp = method_not_allowed(&method, allow.map(String::as_str));
+    }
+    if let (Some(RequestId(id)), Some(parts)) = (&request_id, resp.extensions().get::<ErrorParts>())
+    {
+        let body = error_body(resp.status(), parts.code, &parts.detail, Some(id));
+        *resp.body_mut() = axum::body::Body::from(body.to_string());
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+    }
     let shown = mv.unwrap_or(microversion::MIN);
     if let Ok(v) = HeaderValue::from_str(&shown.header_value()) {
         resp.headers_mut().insert("openstack-api-version", v);
@@ -254,17 +433,32 @@ async fn version_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn root(AxState(_): AxState<State>) -> HttpResult {
-    reply(
-        StatusCode::OK,
-        json!({"versions": [{
-            "id": "v1.0",
-            "max_version": microversion::MAX.to_string(),
-            "min_version": microversion::MIN.to_string(),
-            "status": "CURRENT",
-            "links": [{"rel": "self", "href": ""}],
-        }]}),
+/// Placement's 405: its error body, and the route's methods in `Allow` when known.
+fn method_not_allowed(method: &Method, allow: Option<&str>) -> Response {
+    let mut resp = PlacementError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::DEFAULT,
+        format!("The method {method} is not allowed for this resource."),
     )
+    .into_response();
+    if let Some(v) = allow.and_then(|a| HeaderValue::from_str(a).ok()) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+async fn root(mv: Microversion) -> HttpResult {
+    let body = json!({"versions": [{
+        "id": "v1.0",
+        "max_version": microversion::MAX.to_string(),
+        "min_version": microversion::MIN.to_string(),
+        "status": "CURRENT",
+        "links": [{"rel": "self", "href": ""}],
+    }]});
+    Ok(cacheable(
+        mv,
+        (StatusCode::OK, axum::Json(body)).into_response(),
+    ))
 }
 
 pub fn api() -> Api<State> {
@@ -288,7 +482,9 @@ pub fn openapi() -> Value {
 }
 
 pub fn router(state: State) -> Router {
-    let (router, _) = api().into_parts();
+    let api = api();
+    let allow = allow_table(&api);
+    let (router, _) = api.into_parts();
     let doc = openapi();
     router
         .route(
@@ -298,6 +494,6 @@ pub fn router(state: State) -> Router {
         .fallback(|| async {
             PlacementError::not_found("The resource could not be found.").into_response()
         })
-        .layer(axum::middleware::from_fn(version_headers))
+        .layer(axum::middleware::from_fn_with_state(allow, version_headers))
         .with_state(state)
 }

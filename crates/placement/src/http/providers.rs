@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use ferrostack_common::api::{op, Api};
 use serde_json::{json, Value};
 
-use super::{no_content, reply, reply_cacheable, views, Ctx, HttpResult, JsonBody, Query, State};
+use super::{
+    cacheable, no_content, reply_cacheable, views, Ctx, HttpResult, JsonBody, Query, State,
+};
 use crate::error::PlacementError;
 use crate::model::{Inventory, Provider};
 use crate::schema::{check, schemas};
@@ -202,6 +204,11 @@ async fn list(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
         allowed.push("required");
     }
     q.only(&allowed)?;
+    if let Some(u) = q.all("uuid").into_iter().find(|u| !is_uuid(u)) {
+        return Err(PlacementError::bad(format!(
+            "Invalid query string parameters: '{u}' is not a 'uuid'"
+        )));
+    }
     let filter = crate::service::filter::ProviderFilter::parse(&q.0, ctx.mv)?;
     let wanted_traits: Vec<&str> = filter.required.names().map(String::as_str).collect();
     let (classes, traits) = s
@@ -249,7 +256,7 @@ async fn create(AxState(s): AxState<State>, ctx: Ctx, JsonBody(body): JsonBody) 
         if let Ok(v) = location.parse() {
             resp.headers_mut().insert(header::LOCATION, v);
         }
-        Ok(resp)
+        Ok(cacheable(ctx.mv, resp))
     } else {
         Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
     }
@@ -270,7 +277,7 @@ async fn update(
     s.authorize(&ctx.auth, "placement:resource_providers:update")?;
     let spec = spec_from_body(&body, &ctx, false)?;
     let p = s.update_provider(&uuid, spec, ctx.mv.at_least(37)).await?;
-    reply(StatusCode::OK, views::provider(&s, &p, ctx.mv, &ctx.prefix))
+    reply_cacheable(&ctx, views::provider(&s, &p, ctx.mv, &ctx.prefix))
 }
 
 async fn delete(AxState(s): AxState<State>, ctx: Ctx, Path(uuid): Path<String>) -> HttpResult {
@@ -455,12 +462,15 @@ async fn create_inventory(
     let mut out = views::inventory(&p.inventories[&class]);
     out["resource_provider_generation"] = json!(p.generation);
     let location = ctx.location(&format!("/resource_providers/{uuid}/inventories/{class}"));
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        axum::Json(out),
-    )
-        .into_response())
+    Ok(cacheable(
+        ctx.mv,
+        (
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            axum::Json(out),
+        )
+            .into_response(),
+    ))
 }
 
 async fn update_inventory(
@@ -491,7 +501,7 @@ async fn update_inventory(
         .await?;
     let mut out = views::inventory(&p.inventories[&class]);
     out["resource_provider_generation"] = json!(p.generation);
-    reply(StatusCode::OK, out)
+    reply_cacheable(&ctx, out)
 }
 
 async fn replace_inventories(
@@ -505,7 +515,7 @@ async fn replace_inventories(
     check(&body, schemas::put_inventories())?;
     let (generation, invs) = inventories_body(&body, &ctx, &uuid)?;
     let p = s.set_inventories(&uuid, generation, invs).await?;
-    reply(StatusCode::OK, views::inventories(&p))
+    reply_cacheable(&ctx, views::inventories(&p))
 }
 
 /// `{"resource_provider_generation": N, "inventories": {CLASS: {...}}}` (also the reshaper's).
@@ -651,11 +661,12 @@ async fn set_aggregates(
         }
     }
     let p = s.set_aggregates(&uuid, generation, aggs).await?;
-    let mut out = json!({"aggregates": p.aggregates});
+    // The answer lists the aggregates as the request did (upstream echoes them in order).
+    let mut out = json!({"aggregates": items});
     if ctx.mv.at_least(19) {
         out["resource_provider_generation"] = json!(p.generation);
     }
-    reply(StatusCode::OK, out)
+    reply_cacheable(&ctx, out)
 }
 
 async fn traits(AxState(s): AxState<State>, ctx: Ctx, Path(uuid): Path<String>) -> HttpResult {
@@ -702,8 +713,8 @@ async fn set_traits(
         names.insert(t.to_string());
     }
     let p = s.set_traits(&uuid, Some(generation), names).await?;
-    reply(
-        StatusCode::OK,
+    reply_cacheable(
+        &ctx,
         json!({"traits": p.traits, "resource_provider_generation": p.generation}),
     )
 }
