@@ -332,12 +332,12 @@ download_null() {
     curl -sS -f -o /dev/null -w '%{time_total}' -H "${hdr[$1]}" "${api[$1]}/$2/file"
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk -v f="${1:-%.1f}" '{ v[NR] = $1 } END {
+median() { tr ' ' '\n' | { grep . || true; } | sort -g | awk -v f="${1:-%.1f}" '{ v[NR] = $1 } END {
     if (NR == 0) print "-"; else if (NR % 2) printf f, v[(NR + 1) / 2];
     else printf f, (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # The best of the numbers (highest MB/s): on a shared machine, the run least disturbed.
-best() { tr ' ' '\n' | grep . | sort -g | tail -1 | awk '{ printf "%.1f", $1 }'; }
-maxof() { tr ' ' '\n' | grep . | sort -g | tail -1; }
+best() { tr ' ' '\n' | { grep . || true; } | sort -g | tail -1 | awk '{ printf "%.1f", $1 }'; }
+maxof() { tr ' ' '\n' | { grep . || true; } | sort -g | tail -1; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 say "writing ${size_mib} MiB of random data"
@@ -536,8 +536,8 @@ runs_line=$(
     for k in "${servers[@]}"; do
         echo "${name[$k]} upload${up[$k]}, download${down[$k]}, with 4 MiB writes${bigw[$k]}, to /dev/null${null[$k]};"
     done
-    [ "$want_fast" = 1 ] && echo "${name[ff]} upload${up[ff]};"
-    [ ${#servers[@]} = 2 ] && echo "glance upload until on disk${dur[gl]}"
+    if [ "$want_fast" = 1 ]; then echo "${name[ff]} upload${up[ff]};"; fi
+    if [ ${#servers[@]} = 2 ]; then echo "glance upload until on disk${dur[gl]}"; fi
 )
 runs_line=$(tr '\n' ' ' <<<"$runs_line" | sed 's/[; ]*$//')
 
