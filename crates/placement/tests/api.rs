@@ -1077,6 +1077,37 @@ async fn http_semantics() {
             assert_eq!(r.body["errors"][0]["status"], status.as_u16());
         }
 
+        // A client that asks for HTML (and accepts no JSON) gets its errors as HTML.
+        for (path, mv, status, text) in [
+            (
+                "/barnabas",
+                "1.0",
+                StatusCode::NOT_FOUND,
+                "The resource could not be found",
+            ),
+            (
+                "",
+                "0.5",
+                StatusCode::NOT_ACCEPTABLE,
+                "Unacceptable version header: 0.5",
+            ),
+        ] {
+            let resp = app
+                .clone()
+                .oneshot(raw(&c, "GET", path, mv, &[("accept", "text/html")], ""))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), status);
+            assert!(resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"));
+            let page = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            assert!(String::from_utf8_lossy(&page).contains(text));
+        }
+
         // Malformed versions are 400s naming the string.
         for bad in ["pony.horse", "1.2.3"] {
             let r = c.call("GET", "", bad, None).await;
@@ -1144,7 +1175,8 @@ async fn http_semantics() {
                 )
                 .await;
             assert_eq!(r.status, status, "GET {path} accepting {accept}");
-            if status == StatusCode::NOT_ACCEPTABLE {
+            // (A client asking for HTML gets the same refusal as an HTML page, tested above.)
+            if status == StatusCode::NOT_ACCEPTABLE && !accept.contains("text/html") {
                 let detail = r.body["errors"][0]["detail"].as_str().unwrap();
                 assert!(
                     detail.contains("Only application/json is provided"),

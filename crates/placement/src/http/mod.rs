@@ -178,6 +178,42 @@ fn check_accept(headers: &HeaderMap) -> Result<(), PlacementError> {
     ))
 }
 
+/// Whether the client asked for HTML and accepts no JSON (`Accept: text/html`): its errors
+/// are then an HTML page, as upstream's.
+fn prefers_html(headers: &HeaderMap) -> bool {
+    let accept: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|r| {
+            r.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    accept.iter().any(|m| m == "text/html")
+        && !accept
+            .iter()
+            .any(|m| matches!(m.as_str(), "application/json" | "application/*" | "*/*"))
+}
+
+/// An error as an HTML page (the detail escaped).
+fn html_error(status: StatusCode, detail: &str) -> String {
+    let escaped = detail
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    format!("<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n  {escaped}<br /><br />\n </body>\n</html>")
+}
+
 /// A request with a body (a non-zero `Content-Length`) must say what the body is: 400 when
 /// `Content-Type` is missing (a wrong one is the body extractor's 415).
 fn require_content_type(headers: &HeaderMap) -> Result<(), PlacementError> {
@@ -386,6 +422,7 @@ async fn version_headers(
     let mv = microversion::negotiate(req.headers());
     let request_id = req.extensions().get::<RequestId>().cloned();
     let method = req.method().clone();
+    let wants_html = prefers_html(req.headers());
     // The route template, relative to where the service is mounted (for 405's `Allow`).
     let route = req.extensions().get::<MatchedPath>().map(|m| {
         let full = req
@@ -416,10 +453,20 @@ async fn version_headers(
         let allow = route.as_deref().and_then(|r| allow.get(r));
         resp = method_not_allowed(&method, allow.map(String::as_str));
     }
-    if let (Some(RequestId(id)), Some(parts)) = (&request_id, resp.extensions().get::<ErrorParts>())
-    {
-        let body = error_body(resp.status(), parts.code, &parts.detail, Some(id));
-        *resp.body_mut() = axum::body::Body::from(body.to_string());
+    if let Some(parts) = resp.extensions().get::<ErrorParts>().cloned() {
+        let status = resp.status();
+        let text = if wants_html {
+            // As upstream (webob) answers a client that asks for HTML and not JSON.
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=UTF-8"),
+            );
+            html_error(status, &parts.detail)
+        } else {
+            let id = request_id.as_ref().map(|RequestId(id)| id.as_str());
+            error_body(status, parts.code, &parts.detail, id).to_string()
+        };
+        *resp.body_mut() = axum::body::Body::from(text);
         resp.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let shown = mv.unwrap_or(microversion::MIN);
