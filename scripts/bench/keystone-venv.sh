@@ -1,37 +1,6 @@
 #!/usr/bin/env bash
-# Prints the path of a Python venv holding upstream Keystone and a WSGI server for
-# scripts/bench-identity.sh, building it on first use (same scheme as scripts/venv.sh:
-# named after a hash of the pins, one builder at a time, a stamp marks it complete).
-# Only the path goes to stdout.
-set -euo pipefail
-
+# Prints the path of the Python venv holding upstream Keystone and a WSGI server for
+# scripts/bench-identity.sh (pinned in scripts/bench/keystone-requirements.txt), built on
+# first use.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-req="$here/keystone-requirements.txt"
-# uWSGI is what deployments (devstack, distro packages) run Keystone under; it compiles
-# from source, so gunicorn is the fallback where there is no C compiler or Python headers.
-uwsgi_pin="uWSGI==2.0.31"
-gunicorn_pin="gunicorn==27.0.1"
-cache="${FERROSTACK_CACHE:-$HOME/.cache/ferrostack}"
-venv="$cache/keystone-$(cat "$req" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
-mkdir -p "$cache"
-
-exec 9>"$cache/keystone-venv.lock"
-flock 9
-
-if [ ! -f "$venv/.installed" ] || ! "$venv/bin/python" -c '' 2>/dev/null; then
-    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq --no-install-recommends python3-venv >&2
-    fi
-    echo "keystone-venv.sh: building $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
-    if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "$uwsgi_pin" >&2; then
-        echo "keystone-venv.sh: uWSGI did not build; using gunicorn" >&2
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "$gunicorn_pin" >&2
-    fi
-    touch "$venv/.installed"
-fi
-echo "$venv"
+exec "$here/../pyvenv.sh" keystone "$here/keystone-requirements.txt" --wsgi

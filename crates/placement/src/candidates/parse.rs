@@ -16,30 +16,8 @@ use crate::query::{
 
 const PREFIXES: [&str; 4] = ["resources", "required", "member_of", "in_tree"];
 
-/// Python's `repr` of a str, which upstream's messages embed.
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+// Python's `repr` of a str, which upstream's messages embed.
+use crate::schema::py_str as py_repr;
 
 /// Python's `str` of a list of str: `['a', 'b']`.
 fn py_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
