@@ -310,6 +310,18 @@ impl Store {
             .map(task))
     }
 
+    /// Tasks still `processing` (what a restart must settle).
+    pub async fn processing_tasks(&self) -> R<Vec<Task>> {
+        Ok(
+            sqlx::query("SELECT * FROM image_tasks WHERE status = 'processing'")
+                .fetch_all(self.db.pool())
+                .await?
+                .into_iter()
+                .map(task)
+                .collect(),
+        )
+    }
+
     /// All tasks, newest first (the tasks API is for administrators; paging happens above).
     pub async fn tasks(&self) -> R<Vec<Task>> {
         Ok(

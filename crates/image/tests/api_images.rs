@@ -940,3 +940,65 @@ async fn an_import_interrupted_by_a_crash_is_finished_at_restart() {
     let img = wait_status(&again, &alice, &id, "active").await;
     assert_eq!(img["size"], 12);
 }
+
+/// A crash between an import's activation and the end of its task leaves the task
+/// `processing`; the next start settles it from the image's status.
+#[tokio::test]
+async fn a_task_left_processing_by_a_crash_is_settled_at_restart() {
+    let url = format!(
+        "sqlite://{}/t.db",
+        std::env::temp_dir()
+            .join(format!("fs-task-{}", uuid::Uuid::new_v4()))
+            .display()
+    );
+    std::fs::create_dir_all(
+        std::path::Path::new(url.strip_prefix("sqlite://").unwrap())
+            .parent()
+            .unwrap(),
+    )
+    .unwrap();
+    let c = cloud(&url).await;
+    let alice = c.token("alice", "alpha").await;
+    let id = c.create(&alice, "raw").await;
+    c.call(
+        Method::PUT,
+        &format!("/v2/images/{id}/stage"),
+        &alice,
+        "application/octet-stream",
+        Body::from("staged bytes"),
+    )
+    .await;
+    let (s, _) = c
+        .json(
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            &alice,
+            json!({"method": {"name": "glance-direct"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_task(&c, &alice, &id, "success").await;
+    // What a kill -9 right after activation leaves behind.
+    ferrostack_db::sqlx::query("UPDATE image_tasks SET status = 'processing', expires_at = NULL")
+        .execute(c.image.store.db.pool())
+        .await
+        .unwrap();
+    let restarted = ImageService::new(
+        Db::connect(&url).await.unwrap(),
+        ImageConfig::default(),
+        ImageService::default_policy(None).unwrap(),
+        c.dir.join("images"),
+        c.identity.clone(),
+    )
+    .await
+    .unwrap();
+    let again = Cloud {
+        identity: c.identity.clone(),
+        image: c.image.clone(),
+        router: ferrostack_image::http::router(restarted),
+        db_url: url.clone(),
+        dir: c.dir.clone(),
+    };
+    let task = wait_task(&again, &alice, &id, "success").await;
+    assert!(task["expires_at"].is_string());
+}

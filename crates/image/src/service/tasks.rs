@@ -75,13 +75,10 @@ impl ImageService {
     /// After a crash: the tasks of imports that will not resume (the image is no longer
     /// `importing`) are ended as what their image shows.
     pub(crate) async fn settle_interrupted_tasks(&self) -> Result<()> {
-        for task in self.store.tasks().await? {
+        for task in self.store.processing_tasks().await? {
             let Some(image_id) = task.image_id.as_deref() else {
                 continue;
             };
-            if task.status != "processing" {
-                continue;
-            }
             match self.store.get(image_id).await?.map(|i| i.status) {
                 Some(s) if s == "importing" => {}
                 Some(s) if s == "active" => self.end_import_task(image_id, None).await,
