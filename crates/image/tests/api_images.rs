@@ -888,20 +888,37 @@ async fn stage_and_import_glance_direct() {
     }
 }
 
+/// A SQLite database in a file of its own (a restart must find what the first run wrote).
+fn sqlite_file_url() -> String {
+    let dir = std::env::temp_dir().join(format!("fs-img-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}/t.db", dir.display())
+}
+
+/// The cloud's Image service started again on the same database and store, as after a
+/// kill -9 (its start-up recovery runs).
+async fn restarted(c: &Cloud) -> Cloud {
+    let image = ImageService::new(
+        Db::connect(&c.db_url).await.unwrap(),
+        ImageConfig::default(),
+        ImageService::default_policy(None).unwrap(),
+        c.dir.join("images"),
+        c.identity.clone(),
+    )
+    .await
+    .unwrap();
+    Cloud {
+        identity: c.identity.clone(),
+        router: ferrostack_image::http::router(image.clone()),
+        image,
+        db_url: c.db_url.clone(),
+        dir: c.dir.clone(),
+    }
+}
+
 #[tokio::test]
 async fn an_import_interrupted_by_a_crash_is_finished_at_restart() {
-    let url = format!(
-        "sqlite://{}/t.db",
-        std::env::temp_dir()
-            .join(format!("fs-imp-{}", uuid::Uuid::new_v4()))
-            .display()
-    );
-    std::fs::create_dir_all(
-        std::path::Path::new(url.strip_prefix("sqlite://").unwrap())
-            .parent()
-            .unwrap(),
-    )
-    .unwrap();
+    let url = sqlite_file_url();
     let c = cloud(&url).await;
     let alice = c.token("alice", "alpha").await;
     let id = c.create(&alice, "raw").await;
@@ -920,23 +937,7 @@ async fn an_import_interrupted_by_a_crash_is_finished_at_restart() {
         .transition(&id, "uploading", "importing", 1)
         .await
         .unwrap());
-    let restarted = ImageService::new(
-        Db::connect(&url).await.unwrap(),
-        ImageConfig::default(),
-        ImageService::default_policy(None).unwrap(),
-        c.dir.join("images"),
-        c.identity.clone(),
-    )
-    .await
-    .unwrap();
-    let router = ferrostack_image::http::router(restarted);
-    let again = Cloud {
-        identity: c.identity.clone(),
-        image: c.image.clone(),
-        router,
-        db_url: url.clone(),
-        dir: c.dir.clone(),
-    };
+    let again = restarted(&c).await;
     let img = wait_status(&again, &alice, &id, "active").await;
     assert_eq!(img["size"], 12);
 }
@@ -945,18 +946,7 @@ async fn an_import_interrupted_by_a_crash_is_finished_at_restart() {
 /// `processing`; the next start settles it from the image's status.
 #[tokio::test]
 async fn a_task_left_processing_by_a_crash_is_settled_at_restart() {
-    let url = format!(
-        "sqlite://{}/t.db",
-        std::env::temp_dir()
-            .join(format!("fs-task-{}", uuid::Uuid::new_v4()))
-            .display()
-    );
-    std::fs::create_dir_all(
-        std::path::Path::new(url.strip_prefix("sqlite://").unwrap())
-            .parent()
-            .unwrap(),
-    )
-    .unwrap();
+    let url = sqlite_file_url();
     let c = cloud(&url).await;
     let alice = c.token("alice", "alpha").await;
     let id = c.create(&alice, "raw").await;
@@ -983,22 +973,7 @@ async fn a_task_left_processing_by_a_crash_is_settled_at_restart() {
         .execute(c.image.store.db.pool())
         .await
         .unwrap();
-    let restarted = ImageService::new(
-        Db::connect(&url).await.unwrap(),
-        ImageConfig::default(),
-        ImageService::default_policy(None).unwrap(),
-        c.dir.join("images"),
-        c.identity.clone(),
-    )
-    .await
-    .unwrap();
-    let again = Cloud {
-        identity: c.identity.clone(),
-        image: c.image.clone(),
-        router: ferrostack_image::http::router(restarted),
-        db_url: url.clone(),
-        dir: c.dir.clone(),
-    };
+    let again = restarted(&c).await;
     let task = wait_task(&again, &alice, &id, "success").await;
     assert!(task["expires_at"].is_string());
 }

@@ -6,6 +6,8 @@
 //! fetching a URL chosen by a client is a server-side request forgery risk; the
 //! interoperable import (stage, then `glance-direct`) is the way in.
 
+use std::convert::Infallible;
+
 use ferrostack_common::time::now_micros;
 use ferrostack_common::AuthContext;
 use serde_json::{json, Value};
@@ -145,9 +147,9 @@ impl ImageService {
         })
     }
 
-    /// `POST /v2/tasks`: Glance's URL import. Refused here (see the module note), after the
-    /// same policy check Glance makes, so non-administrators get 403 as there.
-    pub async fn create_task(&self, ctx: &AuthContext, body: &Value) -> Result<Task> {
+    /// `POST /v2/tasks`: Glance's URL import. Always refused here (see the module note),
+    /// after the same policy check Glance makes, so non-administrators get 403 as there.
+    pub async fn create_task(&self, ctx: &AuthContext, body: &Value) -> Result<Infallible> {
         self.authorize_tasks(ctx, "add_task")?;
         let kind = body.get("type").and_then(Value::as_str).unwrap_or("");
         if kind != "import" {
