@@ -137,6 +137,18 @@ impl Db {
         Ok(self.pool.begin().await?)
     }
 
+    /// A transaction that will write after reading: on SQLite it takes the write lock at
+    /// `BEGIN IMMEDIATE`, where the busy timeout applies. A plain (deferred) transaction that
+    /// reads first and then writes fails at once with "database is locked" when another
+    /// connection wrote in between (WAL cannot upgrade a stale read snapshot), whatever the
+    /// timeout. On PostgreSQL it is a plain transaction.
+    pub async fn begin_write(&self) -> Result<Tx<'static>, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Applies the migrations of `component` that this database has not seen yet, each in its
     /// own transaction together with its bookkeeping row, so a crash never half-applies one.
     pub async fn migrate(

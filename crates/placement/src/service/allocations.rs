@@ -69,22 +69,6 @@ impl PlacementService {
 
     /// `PUT /allocations/{consumer}` and `POST /allocations`: all or nothing.
     pub async fn set_allocations(&self, items: Vec<ConsumerAllocations>) -> Result<()> {
-        // A class that does not exist at all is the client's mistake (400); a class the
-        // provider has no inventory of is a conflict (409), found below.
-        for item in &items {
-            let classes: BTreeSet<&str> = item
-                .allocations
-                .values()
-                .flat_map(|r| r.keys().map(String::as_str))
-                .collect();
-            let (known, _) = self.existing_names(classes.iter().copied(), []).await?;
-            if let Some(unknown) = classes.iter().find(|c| !known.contains(**c)) {
-                return Err(PlacementError::bad(format!(
-                    "Unable to allocate inventory for consumer {}: No such resource class {unknown}.",
-                    item.consumer
-                )));
-            }
-        }
         let mut w = self.begin().await?;
         self.apply_allocations(&mut w, &items, &HashMap::new())
             .await?;
@@ -176,6 +160,20 @@ impl PlacementService {
                 for (class, amount) in resources {
                     let key = (pid, class.clone());
                     let Some(inv) = inventories.get(&key) else {
+                        // A class that does not exist at all is the client's mistake (400);
+                        // one the provider has no inventory of is a conflict (409). Asked
+                        // inside the transaction, and only on this error path.
+                        let known = sqlx::query("SELECT 1 FROM resource_classes WHERE name = $1")
+                            .bind(class)
+                            .fetch_optional(&mut *w.tx)
+                            .await?
+                            .is_some();
+                        if !known {
+                            return Err(PlacementError::bad(format!(
+                                "Unable to allocate inventory for consumer {}: No such resource class {class}.",
+                                item.consumer
+                            )));
+                        }
                         return Err(PlacementError::conflict(
                             code::DEFAULT,
                             format!("Unable to allocate inventory: Inventory for '{class}' on resource provider '{uuid}' invalid."),

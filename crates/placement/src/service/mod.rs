@@ -131,7 +131,7 @@ impl PlacementService {
             Backend::Postgres => None,
         };
         Ok(Write {
-            tx: self.db.begin().await?,
+            tx: self.db.begin_write().await?,
             touched: BTreeSet::new(),
             patches: Vec::new(),
             _slot: slot,
