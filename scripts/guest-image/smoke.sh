@@ -130,11 +130,16 @@ EOF
     printf '#!/bin/sh\necho "%s from $(hostname)"\n' "$3" > "$1/openstack/latest/user_data"
 }
 
+# A port for QEMU's hostfwd: below the kernel's ephemeral range, so no client connection
+# (the suite's earlier stages leave thousands in TIME_WAIT) can hold it, and unused in any
+# state.
 free_port() {
-    local p
+    local p low
+    low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 20100 ] || low=32768
     for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$((20000 + RANDOM % (low - 20000)))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
     die "no free port"
 }
