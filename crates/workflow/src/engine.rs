@@ -1,0 +1,660 @@
+//! The engine: the `workflow_runs` table, ownership leases, the step loop, retries and
+//! backoff, cancellation and crash injection.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ferrostack_db::sqlx::{self, Row};
+use ferrostack_db::{Backend, Db, DbRow, Migration, RowExt, Tx};
+use serde_json::Value;
+
+use crate::{Handler, Run, StepError};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "workflow_runs",
+    sql: r#"
+CREATE TABLE workflow_runs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL, step BIGINT NOT NULL, data TEXT NOT NULL, attempts BIGINT NOT NULL, error TEXT, cancel_requested BOOLEAN NOT NULL, owner TEXT, lease_until BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX workflow_runs_state ON workflow_runs (state);
+CREATE INDEX workflow_runs_subject ON workflow_runs (subject, state);
+"#,
+    postgres: None,
+}];
+
+const RUNNING: &str = "running";
+const UNDOING: &str = "undoing";
+const DONE: &str = "done";
+const FAILED: &str = "failed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("workflow database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("{0}")]
+    Db(#[from] ferrostack_db::DbError),
+    #[error("workflow run {0} does not exist")]
+    NotFound(String),
+    #[error("workflow run {0} did not finish in time")]
+    Timeout(String),
+}
+
+/// Where a crash is injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashWhen {
+    BeforeStep,
+    /// After the step's effect, before its completion is recorded (it will run again).
+    AfterStep,
+    BeforeUndo,
+    AfterUndo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashAction {
+    /// `std::process::abort()`: the real thing, for tests that kill the binary.
+    Abort,
+    /// The engine stops dead without writing anything more, and refuses all further work,
+    /// as if its process had died; a new engine on the same database then resumes.
+    Halt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashPoint {
+    pub kind: String,
+    pub step: usize,
+    pub when: CrashWhen,
+    pub action: CrashAction,
+}
+
+impl CrashPoint {
+    /// Parses `<kind>:<step>:<before|after|before-undo|after-undo>` (an `Abort` point).
+    pub fn parse(text: &str) -> Option<CrashPoint> {
+        let mut parts = text.rsplitn(3, ':');
+        let when = match parts.next()? {
+            "before" => CrashWhen::BeforeStep,
+            "after" => CrashWhen::AfterStep,
+            "before-undo" => CrashWhen::BeforeUndo,
+            "after-undo" => CrashWhen::AfterUndo,
+            _ => return None,
+        };
+        let step = parts.next()?.parse().ok()?;
+        let kind = parts.next()?.to_string();
+        if kind.is_empty() {
+            return None;
+        }
+        Some(CrashPoint {
+            kind,
+            step,
+            when,
+            action: CrashAction::Abort,
+        })
+    }
+}
+
+/// A run as stored.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub state: String,
+    pub step: i64,
+    pub data: Value,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+}
+
+impl RunRecord {
+    fn from_row(r: &DbRow) -> RunRecord {
+        let data: String = r.get("data");
+        RunRecord {
+            id: r.get("id"),
+            kind: r.get("kind"),
+            subject: r.get("subject"),
+            state: r.get("state"),
+            step: r.get("step"),
+            data: serde_json::from_str(&data).unwrap_or(Value::Null),
+            attempts: r.get("attempts"),
+            error: r.get("error"),
+            cancel_requested: r.flag("cancel_requested"),
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.state == DONE || self.state == FAILED
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.state == DONE
+    }
+}
+
+pub struct Engine {
+    db: Db,
+    owner: String,
+    lease: Duration,
+    handlers: RwLock<HashMap<String, Arc<dyn Handler>>>,
+    crash: Mutex<Option<CrashPoint>>,
+    dead: AtomicBool,
+    /// Runs this engine is executing now (so a second kick does not start a second task).
+    active: Mutex<HashSet<String>>,
+    finished: tokio::sync::Notify,
+    base_backoff: Duration,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What the step loop does after looking at a run.
+enum Next {
+    Continue,
+    Stop,
+}
+
+impl Engine {
+    pub async fn new(db: Db) -> Result<Arc<Engine>, WorkflowError> {
+        Self::with_lease(db, Duration::from_secs(30)).await
+    }
+
+    /// An engine whose leases last `lease` (tests use short ones).
+    pub async fn with_lease(db: Db, lease: Duration) -> Result<Arc<Engine>, WorkflowError> {
+        db.migrate("workflow", MIGRATIONS).await?;
+        let crash = std::env::var("FERROSTACK_CRASH_AT")
+            .ok()
+            .and_then(|v| CrashPoint::parse(&v));
+        if let Some(c) = &crash {
+            tracing::warn!(kind = %c.kind, step = c.step, when = ?c.when, "crash point armed (FERROSTACK_CRASH_AT)");
+        }
+        Ok(Arc::new(Engine {
+            db,
+            owner: uuid::Uuid::new_v4().to_string(),
+            lease,
+            handlers: RwLock::new(HashMap::new()),
+            crash: Mutex::new(crash),
+            dead: AtomicBool::new(false),
+            active: Mutex::new(HashSet::new()),
+            finished: tokio::sync::Notify::new(),
+            base_backoff: Duration::from_millis(50),
+        }))
+    }
+
+    pub fn register(&self, handler: Arc<dyn Handler>) {
+        self.handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handler.kind().to_string(), handler);
+    }
+
+    pub fn set_crash_point(&self, point: Option<CrashPoint>) {
+        *self.crash.lock().unwrap_or_else(|e| e.into_inner()) = point;
+    }
+
+    /// Whether a Halt crash point stopped this engine.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Inserts a run in the caller's transaction; nothing runs until [`Engine::kick`].
+    pub async fn insert(
+        &self,
+        tx: &mut Tx<'_>,
+        kind: &str,
+        subject: &str,
+        data: Value,
+    ) -> Result<String, WorkflowError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let t = now_ms();
+        sqlx::query(
+            "INSERT INTO workflow_runs (id, kind, subject, state, step, data, attempts, cancel_requested, \
+             owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, 0, FALSE, NULL, 0, $6, $6)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(subject)
+        .bind(RUNNING)
+        .bind(data.to_string())
+        .bind(t)
+        .execute(&mut **tx)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn start(
+        self: &Arc<Self>,
+        kind: &str,
+        subject: &str,
+        data: Value,
+    ) -> Result<String, WorkflowError> {
+        let mut tx = self.db.begin_write().await?;
+        let id = self.insert(&mut tx, kind, subject, data).await?;
+        tx.commit().await?;
+        self.kick(&id);
+        Ok(id)
+    }
+
+    /// Executes a committed run in a task of its own (no-op when it already runs here).
+    pub fn kick(self: &Arc<Self>, run_id: &str) {
+        if self.is_dead() {
+            return;
+        }
+        {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            if !active.insert(run_id.to_string()) {
+                return;
+            }
+        }
+        let engine = self.clone();
+        let id = run_id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = engine.execute(&id).await {
+                tracing::warn!(run = %id, error = %e, "workflow run interrupted; it resumes later");
+            }
+            engine
+                .active
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            engine.finished.notify_waiters();
+        });
+    }
+
+    /// Picks up unfinished runs: on SQLite all of them (one node), on PostgreSQL those whose
+    /// lease expired. Returns how many were started.
+    pub async fn resume_all(self: &Arc<Self>) -> Result<usize, WorkflowError> {
+        let rows = sqlx::query(
+            "SELECT id, owner, lease_until FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at",
+        )
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .fetch_all(self.db.pool())
+        .await?;
+        let t = now_ms();
+        let mut n = 0;
+        for r in &rows {
+            let id: String = r.get("id");
+            let lease: i64 = r.get("lease_until");
+            let owner: Option<String> = r.get("owner");
+            let takeable = self.db.backend() == Backend::Sqlite
+                || lease < t
+                || owner.as_deref() == Some(self.owner.as_str());
+            if takeable {
+                self.kick(&id);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tracing::info!(runs = n, "resumed unfinished workflows");
+        }
+        Ok(n)
+    }
+
+    /// Asks a run to unwind at its next step boundary.
+    pub async fn cancel(&self, run_id: &str) -> Result<(), WorkflowError> {
+        sqlx::query("UPDATE workflow_runs SET cancel_requested = TRUE, updated_at = $1 WHERE id = $2 AND state = $3")
+            .bind(now_ms())
+            .bind(run_id)
+            .bind(RUNNING)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, WorkflowError> {
+        let row = sqlx::query("SELECT * FROM workflow_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(row.as_ref().map(RunRecord::from_row))
+    }
+
+    /// Unfinished runs about `subject`.
+    pub async fn active_for_subject(&self, subject: &str) -> Result<Vec<RunRecord>, WorkflowError> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflow_runs WHERE subject = $1 AND state IN ($2, $3) ORDER BY created_at",
+        )
+        .bind(subject)
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.iter().map(RunRecord::from_row).collect())
+    }
+
+    /// Every unfinished run (for leak checks and operators).
+    pub async fn unfinished(&self) -> Result<Vec<RunRecord>, WorkflowError> {
+        let rows =
+            sqlx::query("SELECT * FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at")
+                .bind(RUNNING)
+                .bind(UNDOING)
+                .fetch_all(self.db.pool())
+                .await?;
+        Ok(rows.iter().map(RunRecord::from_row).collect())
+    }
+
+    /// Waits until the run is done or failed.
+    pub async fn wait(&self, run_id: &str, timeout: Duration) -> Result<RunRecord, WorkflowError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.finished.notified();
+            let rec = self
+                .get(run_id)
+                .await?
+                .ok_or_else(|| WorkflowError::NotFound(run_id.to_string()))?;
+            if rec.finished() {
+                return Ok(rec);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(WorkflowError::Timeout(run_id.to_string()));
+            }
+            let pause = (deadline - now).min(Duration::from_millis(50));
+            let _ = tokio::time::timeout(pause, notified).await;
+        }
+    }
+
+    /// Deletes finished runs last updated before `older_than` ago.
+    pub async fn purge_finished(&self, older_than: Duration) -> Result<u64, WorkflowError> {
+        let cutoff = now_ms() - older_than.as_millis() as i64;
+        let done =
+            sqlx::query("DELETE FROM workflow_runs WHERE state IN ($1, $2) AND updated_at < $3")
+                .bind(DONE)
+                .bind(FAILED)
+                .bind(cutoff)
+                .execute(self.db.pool())
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    fn handler(&self, kind: &str) -> Option<Arc<dyn Handler>> {
+        self.handlers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kind)
+            .cloned()
+    }
+
+    /// True when a crash point matches; Abort never returns, Halt kills the engine.
+    fn crash_here(&self, kind: &str, step: usize, when: CrashWhen) -> bool {
+        let point = self.crash.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match point {
+            Some(p) if p.kind == kind && p.step == step && p.when == when => {
+                tracing::warn!(kind, step, ?when, "crash point reached");
+                match p.action {
+                    CrashAction::Abort => std::process::abort(),
+                    CrashAction::Halt => {
+                        self.dead.store(true, Ordering::SeqCst);
+                        true
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes (or renews) this engine's lease on a run; false when another node holds it or it
+    /// is finished.
+    async fn take_lease(&self, id: &str) -> Result<bool, WorkflowError> {
+        let t = now_ms();
+        let until = t + self.lease.as_millis() as i64;
+        let single_node = self.db.backend() == Backend::Sqlite;
+        let done = sqlx::query(
+            "UPDATE workflow_runs SET owner = $1, lease_until = $2 WHERE id = $3 AND state IN ($4, $5) \
+             AND (owner IS NULL OR owner = $1 OR lease_until < $6 OR $7)",
+        )
+        .bind(&self.owner)
+        .bind(until)
+        .bind(id)
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .bind(t)
+        .bind(single_node)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records progress if this engine still owns the run.
+    async fn record(
+        &self,
+        id: &str,
+        state: &str,
+        step: i64,
+        data: &Value,
+        attempts: i64,
+        error: Option<&str>,
+    ) -> Result<bool, WorkflowError> {
+        if self.is_dead() {
+            return Ok(false);
+        }
+        let t = now_ms();
+        let done = sqlx::query(
+            "UPDATE workflow_runs SET state = $1, step = $2, data = $3, attempts = $4, error = COALESCE($5, error), \
+             updated_at = $6, lease_until = $7 WHERE id = $8 AND owner = $9",
+        )
+        .bind(state)
+        .bind(step)
+        .bind(data.to_string())
+        .bind(attempts)
+        .bind(error)
+        .bind(t)
+        .bind(t + self.lease.as_millis() as i64)
+        .bind(id)
+        .bind(&self.owner)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    fn backoff(&self, attempt: i64) -> Duration {
+        let factor = 1u32 << attempt.clamp(0, 7) as u32;
+        (self.base_backoff * factor).min(Duration::from_secs(5))
+    }
+
+    async fn execute(self: &Arc<Self>, id: &str) -> Result<(), WorkflowError> {
+        if !self.take_lease(id).await? {
+            return Ok(());
+        }
+        // Keep the lease alive while a long step runs.
+        let renewer = {
+            let engine = self.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(engine.lease / 3).await;
+                    if engine.is_dead() || !engine.take_lease(&id).await.unwrap_or(false) {
+                        return;
+                    }
+                }
+            })
+        };
+        let result = self.step_loop(id).await;
+        renewer.abort();
+        result
+    }
+
+    async fn step_loop(&self, id: &str) -> Result<(), WorkflowError> {
+        loop {
+            if self.is_dead() {
+                return Ok(());
+            }
+            let rec = self
+                .get(id)
+                .await?
+                .ok_or_else(|| WorkflowError::NotFound(id.to_string()))?;
+            let Some(handler) = self.handler(&rec.kind) else {
+                tracing::warn!(run = id, kind = %rec.kind, "no handler registered for workflow kind");
+                return Ok(());
+            };
+            let next = match rec.state.as_str() {
+                RUNNING => self.forward(&*handler, rec).await?,
+                UNDOING => self.backward(&*handler, rec).await?,
+                _ => Next::Stop,
+            };
+            if let Next::Stop = next {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn forward(&self, h: &dyn Handler, rec: RunRecord) -> Result<Next, WorkflowError> {
+        let steps = h.steps();
+        let step = rec.step.max(0) as usize;
+        let mut run = Run {
+            id: rec.id.clone(),
+            kind: rec.kind.clone(),
+            subject: rec.subject.clone(),
+            data: rec.data.clone(),
+            step,
+            attempt: rec.attempts as u32,
+        };
+        if rec.cancel_requested {
+            tracing::info!(run = %rec.id, kind = %rec.kind, step, "workflow cancelled; unwinding");
+            // Step `step` has not started, or crashed half-way: undo it too (undos are
+            // idempotent), unless the run already passed its last step.
+            let from = step.min(steps.len().saturating_sub(1)) as i64;
+            self.record(&rec.id, UNDOING, from, &rec.data, 0, Some("cancelled"))
+                .await?;
+            return Ok(Next::Continue);
+        }
+        if step >= steps.len() {
+            h.on_done(&run).await;
+            if self.is_dead() {
+                return Ok(Next::Stop);
+            }
+            self.record(&rec.id, DONE, step as i64, &rec.data, 0, None)
+                .await?;
+            tracing::debug!(run = %rec.id, kind = %rec.kind, "workflow done");
+            return Ok(Next::Stop);
+        }
+        if self.crash_here(&rec.kind, step, CrashWhen::BeforeStep) {
+            return Ok(Next::Stop);
+        }
+        let outcome = h.run_step(step, &mut run).await;
+        if self.is_dead() {
+            return Ok(Next::Stop);
+        }
+        match outcome {
+            Ok(()) => {
+                if self.crash_here(&rec.kind, step, CrashWhen::AfterStep) {
+                    return Ok(Next::Stop);
+                }
+                let owned = self
+                    .record(&rec.id, RUNNING, step as i64 + 1, &run.data, 0, None)
+                    .await?;
+                Ok(if owned { Next::Continue } else { Next::Stop })
+            }
+            Err(StepError::Retry(why)) if (rec.attempts as u32) < h.max_retries() => {
+                tracing::debug!(run = %rec.id, kind = %rec.kind, step = steps[step], attempt = rec.attempts, %why, "step will be retried");
+                let owned = self
+                    .record(
+                        &rec.id,
+                        RUNNING,
+                        step as i64,
+                        &run.data,
+                        rec.attempts + 1,
+                        None,
+                    )
+                    .await?;
+                tokio::time::sleep(self.backoff(rec.attempts)).await;
+                Ok(if owned { Next::Continue } else { Next::Stop })
+            }
+            Err(e) => {
+                let (public, detail) = match e {
+                    StepError::Retry(why) => (
+                        "The operation did not succeed in time; it was undone.".to_string(),
+                        format!("gave up retrying: {why}"),
+                    ),
+                    StepError::Fail { public, detail } => (public, detail),
+                };
+                tracing::warn!(run = %rec.id, kind = %rec.kind, step = steps[step], %public, %detail, "step failed; unwinding");
+                self.record(&rec.id, UNDOING, step as i64, &run.data, 0, Some(&public))
+                    .await?;
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    async fn backward(&self, h: &dyn Handler, rec: RunRecord) -> Result<Next, WorkflowError> {
+        let public = rec
+            .error
+            .clone()
+            .unwrap_or_else(|| "The operation failed.".to_string());
+        let mut run = Run {
+            id: rec.id.clone(),
+            kind: rec.kind.clone(),
+            subject: rec.subject.clone(),
+            data: rec.data.clone(),
+            step: rec.step.max(0) as usize,
+            attempt: rec.attempts as u32,
+        };
+        if rec.step < 0 {
+            h.on_failed(&run, &public).await;
+            if self.is_dead() {
+                return Ok(Next::Stop);
+            }
+            self.record(&rec.id, FAILED, -1, &rec.data, 0, None).await?;
+            return Ok(Next::Stop);
+        }
+        let step = rec.step as usize;
+        if self.crash_here(&rec.kind, step, CrashWhen::BeforeUndo) {
+            return Ok(Next::Stop);
+        }
+        let outcome = h.undo_step(step, &mut run).await;
+        if self.is_dead() {
+            return Ok(Next::Stop);
+        }
+        match outcome {
+            Ok(()) => {
+                if self.crash_here(&rec.kind, step, CrashWhen::AfterUndo) {
+                    return Ok(Next::Stop);
+                }
+                let owned = self
+                    .record(&rec.id, UNDOING, step as i64 - 1, &run.data, 0, None)
+                    .await?;
+                Ok(if owned { Next::Continue } else { Next::Stop })
+            }
+            Err(e) => {
+                let attempts = rec.attempts + 1;
+                tracing::warn!(run = %rec.id, kind = %rec.kind, step, attempt = attempts, error = %e, "undo failed; will retry");
+                let owned = self
+                    .record(&rec.id, UNDOING, step as i64, &run.data, attempts, None)
+                    .await?;
+                if attempts as u32 > h.max_retries() {
+                    // Left for the next resume (an operator sees it as unfinished), never
+                    // dropped: an undo that cannot run is a leak waiting to be cleaned.
+                    tracing::error!(run = %rec.id, kind = %rec.kind, step, "undo keeps failing; the run stays unwinding until the next restart");
+                    return Ok(Next::Stop);
+                }
+                tokio::time::sleep(self.backoff(rec.attempts)).await;
+                Ok(if owned { Next::Continue } else { Next::Stop })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_crash_points() {
+        let p = CrashPoint::parse("server_boot:2:after").unwrap();
+        assert_eq!(p.kind, "server_boot");
+        assert_eq!(p.step, 2);
+        assert_eq!(p.when, CrashWhen::AfterStep);
+        assert_eq!(CrashPoint::parse("a:b:0:before-undo").unwrap().kind, "a:b");
+        assert_eq!(
+            CrashPoint::parse("x:1:after-undo").unwrap().when,
+            CrashWhen::AfterUndo
+        );
+        assert!(CrashPoint::parse("x:one:before").is_none());
+        assert!(CrashPoint::parse("x:1:sometime").is_none());
+        assert!(CrashPoint::parse(":1:before").is_none());
+    }
+}

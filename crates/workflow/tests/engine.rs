@@ -1,0 +1,313 @@
+//! The engine against SQLite (always) and PostgreSQL (when the test script provides one):
+//! happy path, failure at each step unwinding everything before it, retries, cancellation,
+//! and a crash (Halt) at every step and every point, after which a fresh engine on the same
+//! database must finish the run with nothing leaked.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrostack_db::Db;
+use ferrostack_workflow::{
+    BoxFut, CrashAction, CrashPoint, CrashWhen, Engine, Handler, Run, StepError,
+};
+use serde_json::json;
+
+const STEPS: &[&str] = &["a", "b", "c", "d"];
+
+/// The outside world: effects of done steps, keyed by (subject, step).
+#[derive(Default)]
+struct World {
+    effects: Mutex<BTreeSet<(String, usize)>>,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    flaky_left: AtomicUsize,
+}
+
+struct TestHandler(Arc<World>);
+
+impl Handler for TestHandler {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    fn steps(&self) -> &'static [&'static str] {
+        STEPS
+    }
+    fn run_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            if run.data["fail_at"].as_u64() == Some(step as u64) {
+                // Half-happened: the effect is there, then the step fails.
+                self.0
+                    .effects
+                    .lock()
+                    .unwrap()
+                    .insert((run.subject.clone(), step));
+                return Err(StepError::Fail {
+                    public: format!("step {step} broke"),
+                    detail: "test".into(),
+                });
+            }
+            if run.data["flaky_at"].as_u64() == Some(step as u64) {
+                let left = self.0.flaky_left.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.0.flaky_left.store(left - 1, Ordering::SeqCst);
+                    return Err(StepError::Retry("not yet".into()));
+                }
+            }
+            if run.data["slow_at"].as_u64() == Some(step as u64) {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            self.0
+                .effects
+                .lock()
+                .unwrap()
+                .insert((run.subject.clone(), step));
+            run.data[format!("did_{step}")] = json!(true);
+            Ok(())
+        })
+    }
+    fn undo_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            self.0
+                .effects
+                .lock()
+                .unwrap()
+                .remove(&(run.subject.clone(), step));
+            Ok(())
+        })
+    }
+    fn on_done<'a>(&'a self, _run: &'a Run) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            self.0.done.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+    fn on_failed<'a>(&'a self, _run: &'a Run, _e: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            self.0.failed.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+    fn max_retries(&self) -> u32 {
+        3
+    }
+}
+
+async fn pg_database(admin_url: &str) -> String {
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let db = Db::connect(admin_url).await.unwrap();
+    ferrostack_db::sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+}
+
+/// A fresh database URL per engine family: a SQLite file (shared by the engines of one
+/// test, as processes share it), and a PostgreSQL database when available.
+async fn databases() -> Vec<String> {
+    let file = std::env::temp_dir().join(format!("fs-wf-{}.db", uuid::Uuid::new_v4()));
+    let mut out = vec![format!("sqlite://{}", file.display())];
+    if let Ok(url) = std::env::var("FERROSTACK_TEST_PG_URL") {
+        out.push(pg_database(&url).await);
+    }
+    out
+}
+
+async fn engine(url: &str, world: &Arc<World>) -> Arc<Engine> {
+    let db = Db::connect(url).await.unwrap();
+    let e = Engine::with_lease(db, Duration::from_millis(200))
+        .await
+        .unwrap();
+    e.register(Arc::new(TestHandler(world.clone())));
+    e
+}
+
+fn effects(world: &World, subject: &str) -> Vec<usize> {
+    world
+        .effects
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| s == subject)
+        .map(|(_, i)| *i)
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_to_the_end_and_fails_cleanly_at_each_step() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let e = engine(&url, &world).await;
+        let id = e.start("test", "ok", json!({})).await.unwrap();
+        let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert!(rec.succeeded(), "{rec:?}");
+        assert_eq!(effects(&world, "ok"), vec![0, 1, 2, 3]);
+        assert_eq!(rec.data["did_3"], true);
+        for fail_at in 0..STEPS.len() {
+            let subject = format!("fail{fail_at}");
+            let id = e
+                .start("test", &subject, json!({"fail_at": fail_at}))
+                .await
+                .unwrap();
+            let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+            assert_eq!(rec.state, "failed");
+            assert_eq!(
+                rec.error.as_deref(),
+                Some(format!("step {fail_at} broke").as_str())
+            );
+            assert!(
+                effects(&world, &subject).is_empty(),
+                "{url}: leaked {:?}",
+                effects(&world, &subject)
+            );
+        }
+        assert_eq!(world.done.load(Ordering::SeqCst), 1);
+        assert_eq!(world.failed.load(Ordering::SeqCst), STEPS.len());
+        assert!(e.unfinished().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn retries_transient_errors_then_gives_up() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let e = engine(&url, &world).await;
+        world.flaky_left.store(2, Ordering::SeqCst);
+        let id = e
+            .start("test", "flaky", json!({"flaky_at": 1}))
+            .await
+            .unwrap();
+        assert!(e
+            .wait(&id, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .succeeded());
+        // More failures than the handler allows: unwound.
+        world.flaky_left.store(10, Ordering::SeqCst);
+        let id = e
+            .start("test", "hopeless", json!({"flaky_at": 2}))
+            .await
+            .unwrap();
+        let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(rec.state, "failed");
+        assert!(effects(&world, "hopeless").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn cancel_unwinds_a_running_workflow() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let e = engine(&url, &world).await;
+        let id = e.start("test", "c", json!({"slow_at": 1})).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        e.cancel(&id).await.unwrap();
+        let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(rec.state, "failed");
+        assert_eq!(rec.error.as_deref(), Some("cancelled"));
+        assert!(effects(&world, "c").is_empty());
+        assert_eq!(e.active_for_subject("c").await.unwrap().len(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_point_resumes_without_leaks() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let mut cases = 0;
+        for step in 0..STEPS.len() {
+            for when in [
+                CrashWhen::BeforeStep,
+                CrashWhen::AfterStep,
+                CrashWhen::BeforeUndo,
+                CrashWhen::AfterUndo,
+            ] {
+                // Undo points are reached by a run that fails at the last step.
+                let undoing = matches!(when, CrashWhen::BeforeUndo | CrashWhen::AfterUndo);
+                let data = if undoing {
+                    json!({"fail_at": STEPS.len() - 1})
+                } else {
+                    json!({})
+                };
+                let subject = format!("crash-{step}-{when:?}");
+                let first = engine(&url, &world).await;
+                first.set_crash_point(Some(CrashPoint {
+                    kind: "test".into(),
+                    step,
+                    when,
+                    action: CrashAction::Halt,
+                }));
+                let id = first.start("test", &subject, data).await.unwrap();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while !first.is_dead() {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{subject}: crash point never reached"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let (done0, failed0) = (
+                    world.done.load(Ordering::SeqCst),
+                    world.failed.load(Ordering::SeqCst),
+                );
+                // The first process is dead; the next one takes over after its lease.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let second = engine(&url, &world).await;
+                assert!(second.resume_all().await.unwrap() >= 1, "{subject}");
+                let rec = second.wait(&id, Duration::from_secs(10)).await.unwrap();
+                let left = effects(&world, &subject);
+                if undoing {
+                    assert_eq!(rec.state, "failed", "{subject}");
+                    assert!(left.is_empty(), "{url} {subject}: leaked {left:?}");
+                    assert_eq!(
+                        world.failed.load(Ordering::SeqCst),
+                        failed0 + 1,
+                        "{subject}"
+                    );
+                } else {
+                    assert!(rec.succeeded(), "{subject}: {rec:?}");
+                    assert_eq!(left, vec![0, 1, 2, 3], "{subject}");
+                    assert_eq!(world.done.load(Ordering::SeqCst), done0 + 1, "{subject}");
+                }
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 16);
+    }
+}
+
+#[tokio::test]
+async fn a_live_lease_is_not_stolen_on_postgres() {
+    let Ok(admin) = std::env::var("FERROSTACK_TEST_PG_URL") else {
+        // SQLite is single-node by definition: every engine there takes every run.
+        eprintln!("FERROSTACK_TEST_PG_URL not set: lease test runs on PostgreSQL only");
+        return;
+    };
+    let url = pg_database(&admin).await;
+    let world = Arc::new(World::default());
+    let a = {
+        let db = Db::connect(&url).await.unwrap();
+        let e = Engine::with_lease(db, Duration::from_secs(30))
+            .await
+            .unwrap();
+        e.register(Arc::new(TestHandler(world.clone())));
+        e
+    };
+    a.set_crash_point(Some(CrashPoint {
+        kind: "test".into(),
+        step: 1,
+        when: CrashWhen::BeforeStep,
+        action: CrashAction::Halt,
+    }));
+    let id = a.start("test", "leased", json!({})).await.unwrap();
+    while !a.is_dead() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let b = engine(&url, &world).await;
+    assert_eq!(
+        b.resume_all().await.unwrap(),
+        0,
+        "a run under a live lease was taken"
+    );
+    assert_eq!(b.get(&id).await.unwrap().unwrap().state, "running");
+}
