@@ -294,6 +294,30 @@ impl Engine {
         Ok(n)
     }
 
+    /// Keeps picking up runs other nodes left behind (their lease expired) every `every`.
+    /// With one node (SQLite) [`Engine::resume_all`] at start is enough, but it costs one
+    /// indexed query per tick either way.
+    pub fn spawn_poller(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(engine) = weak.upgrade() else { return };
+                if engine.is_dead() {
+                    return;
+                }
+                if let Err(e) = engine.resume_all().await {
+                    tracing::warn!(error = %e, "could not look for abandoned workflows");
+                }
+            }
+        });
+    }
+
+    /// The lease this engine takes on the runs it executes.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
     /// Asks a run to unwind at its next step boundary.
     pub async fn cancel(&self, run_id: &str) -> Result<(), WorkflowError> {
         sqlx::query("UPDATE workflow_runs SET cancel_requested = TRUE, updated_at = $1 WHERE id = $2 AND state = $3")

@@ -457,3 +457,64 @@ impl PlacementService {
         self.commit(w).await
     }
 }
+
+/// One allocation candidate as the in-process scheduler reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateAllocation {
+    /// The uuid of the tree's root (the compute node).
+    pub root: String,
+    /// Provider uuid → class → amount.
+    pub allocations: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Per provider uuid: class → (capacity, used) now, for the weighers.
+    pub capacity: BTreeMap<String, BTreeMap<String, (i64, i64)>>,
+}
+
+impl PlacementService {
+    /// `GET /allocation_candidates` for a scheduler in this process, at the newest
+    /// microversion: `query` is the request as query pairs (`resources`, `required`,
+    /// `member_of`, `limit`...).
+    pub async fn candidate_allocations(
+        &self,
+        query: &[(String, String)],
+    ) -> Result<Vec<CandidateAllocation>> {
+        let request = crate::candidates::parse(query, crate::microversion::MAX)?;
+        let traits: Vec<&str> = request
+            .root_required
+            .names()
+            .chain(request.groups.iter().flat_map(|g| g.required.names()))
+            .map(String::as_str)
+            .collect();
+        let (classes, traits) = self
+            .existing_names(request.requested_classes(), traits)
+            .await?;
+        request.check_names(|c| classes.contains(c), |t| traits.contains(t))?;
+        let snap = self.snapshot();
+        let found = crate::candidates::search(&snap, &request);
+        let mut out = Vec::with_capacity(found.requests.len());
+        for r in &found.requests {
+            let uuid_of = |id: i64| snap.get(id).map(|p| p.uuid.clone()).unwrap_or_default();
+            let mut allocations: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+            let mut capacity: BTreeMap<String, BTreeMap<String, (i64, i64)>> = BTreeMap::new();
+            for &(pid, class, amount) in &r.resources {
+                let class = found.classes[class as usize].clone();
+                allocations
+                    .entry(uuid_of(pid))
+                    .or_default()
+                    .insert(class.clone(), amount);
+                if let Some(p) = snap.get(pid) {
+                    let cap = p.inventories.get(&class).map_or(0, |i| i.capacity());
+                    capacity
+                        .entry(p.uuid.clone())
+                        .or_default()
+                        .insert(class.clone(), (cap, p.used(&class)));
+                }
+            }
+            out.push(CandidateAllocation {
+                root: uuid_of(r.anchor),
+                allocations,
+                capacity,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,381 @@
+//! The compute agent: runs on each compute host (inside `ferrostack up`, or alone as
+//! `ferrostack compute-agent`). It registers the host with the Compute service (a
+//! `nova-compute` service, a compute node, and its resource provider in Placement with the
+//! real inventory), heartbeats, carries out what the server workflows ask of the host
+//! ([`ferrostack_compute::host::HostAgent`]) through a [`Hypervisor`] driver, and keeps the
+//! control plane's view true: a periodic sync reports VMs that stopped by themselves and
+//! removes VMs no server owns any more (left by a crash between a VM's start and the
+//! record of its server's deletion).
+//!
+//! Base images are hard links to the Image service's files in `_base/` (the image may be
+//! deleted while servers still run on it; the link keeps the data), and config drives are
+//! ISO9660 images labelled `config-2` built with genisoimage, as Nova builds them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrostack_compute::host::{AgentError, BoxFut, GuestSpec, HostAgent, HostReport, PowerOp};
+use ferrostack_compute::ComputeService;
+use ferrostack_hypervisor::{BootSource, DiskSpec, HvError, Hypervisor, VmSpec};
+
+/// Operator settings of an agent.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    /// The host's name in the Compute service (default: the machine's hostname).
+    pub host: String,
+    /// Where base images and config drives are kept.
+    pub state_dir: PathBuf,
+    /// Memory kept for the host itself (Nova's `reserved_host_memory_mb`).
+    pub reserved_host_memory_mb: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// Seconds an ACPI shutdown may take before the VM is stopped hard.
+    pub shutdown_timeout: u64,
+    /// Seconds between heartbeats and power-state syncs.
+    pub sync_interval: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            host: hostname(),
+            state_dir: PathBuf::from("compute"),
+            reserved_host_memory_mb: 512,
+            // Nova's initial allocation ratios.
+            cpu_allocation_ratio: 4.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            shutdown_timeout: 60,
+            sync_interval: 10,
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Where the agent finds an image's bytes (the Image service's file in this process).
+pub trait ImageFiles: Send + Sync + 'static {
+    fn image_file(&self, image_id: &str) -> PathBuf;
+}
+
+impl ImageFiles for ferrostack_image::ImageService {
+    fn image_file(&self, image_id: &str) -> PathBuf {
+        self.data_path(image_id)
+    }
+}
+
+pub struct Agent {
+    pub config: AgentConfig,
+    pub hv: Arc<dyn Hypervisor>,
+    images: Arc<dyn ImageFiles>,
+}
+
+fn hv_error(e: HvError) -> AgentError {
+    match e {
+        HvError::NotFound(m) => AgentError::NotFound(m),
+        HvError::InvalidState(m) => AgentError::Failed(m),
+        HvError::Unsupported(m) => AgentError::Failed(format!("unsupported: {m}")),
+        // A QEMU that refused to start (bad image, bad device) will refuse again.
+        HvError::Failed(m) => AgentError::Failed(m),
+    }
+}
+
+impl Agent {
+    pub fn new(
+        config: AgentConfig,
+        hv: Arc<dyn Hypervisor>,
+        images: Arc<dyn ImageFiles>,
+    ) -> Arc<Agent> {
+        Arc::new(Agent { config, hv, images })
+    }
+
+    /// What this host has, for the Compute service and Placement.
+    pub fn report(&self) -> HostReport {
+        let info = self.hv.info();
+        let res = self.hv.host_resources();
+        let mut traits = vec![
+            "COMPUTE_NET_ATTACH_INTERFACE".to_string(),
+            "COMPUTE_VOLUME_ATTACH".to_string(),
+        ];
+        if info.accel == "kvm" {
+            traits.push("HW_CPU_X86_VMX".to_string());
+        }
+        traits.sort();
+        HostReport {
+            host: self.config.host.clone(),
+            hypervisor_type: info.hypervisor_type.clone(),
+            hypervisor_version: info.version as i64,
+            accel: info.accel.clone(),
+            vcpus: res.vcpus as i64,
+            memory_mb: res.memory_mb as i64,
+            reserved_host_memory_mb: self.config.reserved_host_memory_mb,
+            disk_gb: res.disk_gb as i64,
+            cpu_allocation_ratio: self.config.cpu_allocation_ratio,
+            ram_allocation_ratio: self.config.ram_allocation_ratio,
+            disk_allocation_ratio: self.config.disk_allocation_ratio,
+            cpu_info: serde_json::json!({"model": res.cpu_model, "accel": info.accel, "arch": "x86_64", "vendor": ""}).to_string(),
+            host_ip: "127.0.0.1".into(),
+            traits,
+        }
+    }
+
+    /// Registers the host, attaches this agent to the Compute service, and starts the
+    /// heartbeat and power-state sync. Returns once the host is registered.
+    pub async fn start(self: &Arc<Self>, compute: &Arc<ComputeService>) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.base_dir())?;
+        std::fs::create_dir_all(self.drive_dir())?;
+        let report = self.report();
+        compute
+            .register_host(&report)
+            .await
+            .map_err(|e| anyhow::anyhow!("registering host {}: {e}", report.host))?;
+        compute.attach_agent(&self.config.host, self.clone());
+        tracing::info!(host = %report.host, hypervisor = %report.hypervisor_type, accel = %report.accel,
+            vcpus = report.vcpus, memory_mb = report.memory_mb, disk_gb = report.disk_gb, "compute host registered");
+        let agent = self.clone();
+        let weak = Arc::downgrade(compute);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(agent.config.sync_interval.max(1))).await;
+                let Some(compute) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = compute.heartbeat(&agent.config.host).await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+                if let Err(e) = agent.sync(&compute).await {
+                    tracing::warn!(error = %e, "power-state sync failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// One pass of the periodic sync: power states of this host's servers, and VMs that no
+    /// server owns any more.
+    pub async fn sync(&self, compute: &ComputeService) -> anyhow::Result<()> {
+        let servers = compute
+            .servers_on_host(&self.config.host)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let owned: std::collections::HashSet<&str> =
+            servers.iter().map(|s| s.uuid.as_str()).collect();
+        for s in &servers {
+            if let Ok(Some(status)) = self.hv.status(&s.uuid).await {
+                compute
+                    .observe_power_state(&s.uuid, status.power_state.code())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+        for uuid in self.hv.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            if owned.contains(uuid.as_str()) {
+                continue;
+            }
+            // Not on this host in the database: a server that was deleted (or whose boot
+            // unwound) while this VM was being made. A workflow still running for it owns it.
+            let busy = !compute
+                .engine
+                .active_for_subject(&uuid)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .is_empty();
+            if !busy {
+                tracing::warn!(server = %uuid, "removing a VM that no server owns");
+                self.hv
+                    .destroy(&uuid)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let _ = std::fs::remove_file(self.drive_path(&uuid));
+            }
+        }
+        Ok(())
+    }
+
+    fn base_dir(&self) -> PathBuf {
+        self.config.state_dir.join("_base")
+    }
+
+    fn drive_dir(&self) -> PathBuf {
+        self.config.state_dir.join("config-drives")
+    }
+
+    fn drive_path(&self, uuid: &str) -> PathBuf {
+        self.drive_dir().join(format!("{uuid}.iso"))
+    }
+
+    /// The cached base of an image: a hard link to the Image service's file (a copy when
+    /// they are on different file systems).
+    fn base_image(&self, image_id: &str) -> Result<PathBuf, AgentError> {
+        let base = self.base_dir().join(image_id);
+        if base.exists() {
+            return Ok(base);
+        }
+        let source = self.images.image_file(image_id);
+        if !source.exists() {
+            return Err(AgentError::Failed(format!("image {image_id} has no data")));
+        }
+        std::fs::create_dir_all(self.base_dir())
+            .map_err(|e| AgentError::Transient(e.to_string()))?;
+        let tmp = self
+            .base_dir()
+            .join(format!(".tmp-{image_id}-{}", uuid::Uuid::new_v4()));
+        if std::fs::hard_link(&source, &tmp).is_err() {
+            std::fs::copy(&source, &tmp)
+                .map_err(|e| AgentError::Transient(format!("caching image {image_id}: {e}")))?;
+        }
+        std::fs::rename(&tmp, &base).map_err(|e| AgentError::Transient(e.to_string()))?;
+        Ok(base)
+    }
+
+    /// Builds the config drive ISO (atomically: a crash leaves no half-written drive).
+    async fn config_drive(&self, spec: &GuestSpec) -> Result<Option<PathBuf>, AgentError> {
+        let Some(files) = &spec.config_drive else {
+            return Ok(None);
+        };
+        let out = self.drive_path(&spec.uuid);
+        if out.exists() {
+            return Ok(Some(out));
+        }
+        let scratch = self
+            .drive_dir()
+            .join(format!(".tmp-{}-{}", spec.uuid, uuid::Uuid::new_v4()));
+        let result = build_iso(&scratch, files, &out).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        result.map(|_| Some(out))
+    }
+
+    fn vm_spec(&self, spec: &GuestSpec, base: PathBuf, drive: Option<PathBuf>) -> VmSpec {
+        let format = if spec.image_disk_format == "raw" {
+            "raw"
+        } else {
+            "qcow2"
+        };
+        VmSpec {
+            uuid: spec.uuid.clone(),
+            name: spec.name.clone(),
+            vcpus: spec.vcpus,
+            memory_mb: spec.memory_mb,
+            root_disk: DiskSpec {
+                base_image: base,
+                base_format: format.into(),
+                size_gb: spec.root_gb,
+            },
+            config_drive: drive,
+            nics: Vec::new(),
+            iothreads: 1,
+            boot: BootSource::Disk,
+        }
+    }
+}
+
+async fn build_iso(
+    scratch: &Path,
+    files: &[ferrostack_compute::host::DriveFile],
+    out: &Path,
+) -> Result<(), AgentError> {
+    let tree = scratch.join("tree");
+    for f in files {
+        // Paths come from the control plane's own metadata builder; refuse anything that
+        // would leave the tree all the same.
+        if f.path.split('/').any(|p| p == ".." || p.is_empty()) {
+            return Err(AgentError::Failed(format!(
+                "bad config drive path {}",
+                f.path
+            )));
+        }
+        let p = tree.join(&f.path);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| AgentError::Transient(e.to_string()))?;
+        }
+        std::fs::write(&p, &f.content).map_err(|e| AgentError::Transient(e.to_string()))?;
+    }
+    let iso = scratch.join("drive.iso");
+    let status = tokio::process::Command::new("genisoimage")
+        .args(["-quiet", "-J", "-r", "-V", "config-2", "-o"])
+        .arg(&iso)
+        .arg(&tree)
+        .status()
+        .await
+        .map_err(|e| AgentError::Failed(format!("running genisoimage: {e}")))?;
+    if !status.success() {
+        return Err(AgentError::Failed(format!("genisoimage failed: {status}")));
+    }
+    std::fs::rename(&iso, out).map_err(|e| AgentError::Transient(e.to_string()))?;
+    Ok(())
+}
+
+impl HostAgent for Agent {
+    fn ensure<'a>(&'a self, spec: &'a GuestSpec) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            let base = self.base_image(&spec.image_id)?;
+            let drive = self.config_drive(spec).await?;
+            let vm = self.vm_spec(spec, base, drive);
+            self.hv.create(&vm).await.map_err(hv_error)
+        })
+    }
+
+    fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            self.hv.destroy(uuid).await.map_err(hv_error)?;
+            match std::fs::remove_file(self.drive_path(uuid)) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(AgentError::Transient(e.to_string())),
+            }
+        })
+    }
+
+    fn power<'a>(&'a self, uuid: &'a str, op: PowerOp) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            let timeout = Duration::from_secs(self.config.shutdown_timeout);
+            let r = match op {
+                PowerOp::Start => self.hv.power_on(uuid).await,
+                PowerOp::Stop => self.hv.power_off(uuid, timeout).await,
+                PowerOp::RebootSoft => self.hv.reboot(uuid, false).await,
+                PowerOp::RebootHard => self.hv.reboot(uuid, true).await,
+                PowerOp::Pause => self.hv.pause(uuid).await,
+                PowerOp::Unpause => self.hv.unpause(uuid).await,
+                PowerOp::Suspend => self.hv.suspend(uuid).await,
+                PowerOp::Resume => self.hv.resume(uuid).await,
+            };
+            r.map_err(hv_error)
+        })
+    }
+
+    fn power_state<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<Option<i64>, AgentError>> {
+        Box::pin(async move {
+            Ok(self
+                .hv
+                .status(uuid)
+                .await
+                .map_err(hv_error)?
+                .map(|s| s.power_state.code()))
+        })
+    }
+
+    fn console<'a>(
+        &'a self,
+        uuid: &'a str,
+        max_bytes: usize,
+    ) -> BoxFut<'a, Result<String, AgentError>> {
+        Box::pin(async move { self.hv.console_log(uuid, max_bytes).await.map_err(hv_error) })
+    }
+
+    fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move { self.hv.snapshot(uuid, dest).await.map_err(hv_error) })
+    }
+
+    fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>> {
+        Box::pin(async move { self.hv.list().await.map_err(hv_error) })
+    }
+}

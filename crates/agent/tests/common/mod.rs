@@ -1,0 +1,316 @@
+//! A whole control plane in one process (Identity, Image, Placement, Compute) with compute
+//! agents on the fake hypervisor, on a SQLite file and, when the test script provides one,
+//! on its own PostgreSQL database; the HTTP API is driven through the router.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ferrostack_agent::{Agent, AgentConfig};
+use ferrostack_compute::{ComputeConfig, ComputeService};
+use ferrostack_db::Db;
+use ferrostack_hypervisor::fake::FakeDriver;
+use ferrostack_hypervisor::HostResources;
+use ferrostack_identity::fernet::KeyRepository;
+use ferrostack_identity::service::bootstrap::{BootstrapSpec, ProjectMember};
+use ferrostack_identity::{Identity, IdentityConfig};
+use ferrostack_image::{ImageConfig, ImageService};
+use ferrostack_placement::PlacementService;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub struct Cloud {
+    pub url: String,
+    pub dir: std::path::PathBuf,
+    pub identity: Arc<Identity>,
+    pub image: Arc<ImageService>,
+    pub placement: Arc<PlacementService>,
+    pub compute: Arc<ComputeService>,
+    pub router: axum::Router,
+    pub hosts: Vec<(Arc<FakeDriver>, Arc<Agent>)>,
+    pub image_id: String,
+}
+
+pub async fn pg_database(admin_url: &str) -> String {
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let db = Db::connect(admin_url).await.unwrap();
+    ferrostack_db::sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+}
+
+pub async fn urls() -> Vec<String> {
+    let file = std::env::temp_dir().join(format!("fs-compute-{}.db", uuid::Uuid::new_v4()));
+    let mut out = vec![format!("sqlite://{}", file.display())];
+    if let Ok(url) = std::env::var("FERROSTACK_TEST_PG_URL") {
+        out.push(pg_database(&url).await);
+    }
+    out
+}
+
+pub fn resources() -> HostResources {
+    HostResources {
+        vcpus: 4,
+        memory_mb: 8192 + 512,
+        disk_gb: 100,
+        cpu_model: "fake".into(),
+    }
+}
+
+impl Cloud {
+    /// A new cloud with `hosts` fake compute hosts.
+    pub async fn new(url: &str, hosts: usize) -> Cloud {
+        let dir = std::env::temp_dir().join(format!("fs-compute-test-{}", uuid::Uuid::new_v4()));
+        let drivers: Vec<Arc<FakeDriver>> = (0..hosts)
+            .map(|_| Arc::new(FakeDriver::new(resources())))
+            .collect();
+        Self::open(url, &dir, drivers, true).await
+    }
+
+    /// Opens the services on an existing database and directory (a "restart"), with the
+    /// given drivers (their VMs survive, as QEMU processes survive the agent).
+    pub async fn open(
+        url: &str,
+        dir: &std::path::Path,
+        drivers: Vec<Arc<FakeDriver>>,
+        seed: bool,
+    ) -> Cloud {
+        let db = Db::connect(url).await.unwrap();
+        let identity = Identity::new(
+            db.clone(),
+            IdentityConfig {
+                password_hash_rounds: 4,
+                ..Default::default()
+            },
+            Identity::default_policy(None).unwrap(),
+            KeyRepository::new(dir.join("keys"), 3),
+            "http://localhost/identity".into(),
+        )
+        .await
+        .unwrap();
+        if seed {
+            identity
+                .bootstrap(&BootstrapSpec {
+                    admin_user: "admin".into(),
+                    admin_password: "pw".into(),
+                    admin_project: "admin".into(),
+                    region: "RegionOne".into(),
+                    services: vec![],
+                })
+                .await
+                .unwrap();
+            for (user, project) in [("alice", "alpha"), ("bob", "beta")] {
+                identity
+                    .ensure_member(&ProjectMember {
+                        user,
+                        password: "pw",
+                        project,
+                        role: "member",
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+        let image = ImageService::new(
+            db.clone(),
+            ImageConfig::default(),
+            ImageService::default_policy(None).unwrap(),
+            dir.join("images"),
+            identity.clone(),
+        )
+        .await
+        .unwrap();
+        let placement = PlacementService::new(
+            db.clone(),
+            PlacementService::default_policy(None).unwrap(),
+            identity.clone(),
+        )
+        .await
+        .unwrap();
+        let compute = ComputeService::new(
+            db.clone(),
+            ComputeConfig {
+                workflow_lease_ms: 300,
+                ..Default::default()
+            },
+            ComputeService::default_policy(None).unwrap(),
+            identity.clone(),
+            placement.clone(),
+            image.clone(),
+        )
+        .await
+        .unwrap();
+        compute.set_limits(identity.clone());
+        let image_id = if seed {
+            let file = dir.join("guest.qcow2");
+            std::fs::create_dir_all(dir).unwrap();
+            let ok = std::process::Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2"])
+                .arg(&file)
+                .arg("64M")
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            let admin = identity
+                .store
+                .project_by_name("default", "admin")
+                .await
+                .unwrap()
+                .unwrap();
+            let img = image
+                .register_local(&ferrostack_image::service::bootstrap::LocalImage {
+                    name: "guest",
+                    path: &file,
+                    disk_format: "qcow2",
+                    owner_project: &admin.id,
+                    properties: vec![],
+                })
+                .await
+                .unwrap();
+            for (id, name, ram, disk) in [
+                ("1", "tiny", 256, 1),
+                ("2", "small", 2048, 10),
+                ("99", "huge", 1 << 20, 1),
+            ] {
+                compute
+                    .insert_flavor(&ferrostack_compute::model::Flavor {
+                        id: id.into(),
+                        name: name.into(),
+                        ram,
+                        vcpus: 1,
+                        disk,
+                        ephemeral: 0,
+                        swap: 0,
+                        rxtx_factor: 1.0,
+                        is_public: true,
+                        disabled: false,
+                        description: None,
+                        extra_specs: Default::default(),
+                    })
+                    .await
+                    .unwrap();
+            }
+            img.id
+        } else {
+            std::fs::read_to_string(dir.join("image-id")).unwrap()
+        };
+        std::fs::write(dir.join("image-id"), &image_id).unwrap();
+        let mut hosts = Vec::new();
+        for (i, driver) in drivers.into_iter().enumerate() {
+            let agent = Agent::new(
+                AgentConfig {
+                    host: format!("host{i}"),
+                    state_dir: dir.join(format!("host{i}")),
+                    sync_interval: 3600,
+                    ..Default::default()
+                },
+                driver.clone(),
+                image.clone(),
+            );
+            agent.start(&compute).await.unwrap();
+            hosts.push((driver, agent));
+        }
+        compute.resume().await.unwrap();
+        let router = ferrostack_compute::http::router(compute.clone());
+        Cloud {
+            url: url.to_string(),
+            dir: dir.to_path_buf(),
+            identity,
+            image,
+            placement,
+            compute,
+            router,
+            hosts,
+            image_id,
+        }
+    }
+
+    pub async fn token(&self, user: &str, project: &str) -> String {
+        let auth = json!({"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": "pw"}}}, "scope": {"project": {"name": project, "domain": {"id": "default"}}}});
+        let req =
+            ferrostack_identity::service::AuthRequest::parse(&json!({ "auth": auth })).unwrap();
+        self.identity.issue_token(req).await.unwrap().id
+    }
+
+    /// One request; returns status, body (JSON or Null) and headers.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        version: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/compute{path}"))
+            .header("x-auth-token", token)
+            .header("openstack-api-version", format!("compute {version}"));
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let app = axum::Router::new().nest("/compute", self.router.clone());
+        let resp = app.oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v, headers)
+    }
+
+    /// Boots a server (networks none) and returns its id.
+    pub async fn boot(&self, token: &str, name: &str, flavor: &str) -> String {
+        let (st, body, _) = self
+            .call("POST", "/v2.1/servers", token, "latest", Some(json!({"server": {"name": name, "imageRef": self.image_id, "flavorRef": flavor, "networks": "none"}})))
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        body["server"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls until the server's status is `want` (or fails after 20 s).
+    pub async fn wait_status(&self, token: &str, id: &str, want: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (st, body, _) = self
+                .call("GET", &format!("/v2.1/servers/{id}"), token, "latest", None)
+                .await;
+            if want == "DELETED" && st == StatusCode::NOT_FOUND {
+                return Value::Null;
+            }
+            assert_eq!(st, StatusCode::OK, "{body}");
+            let status = body["server"]["status"].as_str().unwrap_or("").to_string();
+            if status == want && body["server"]["OS-EXT-STS:task_state"].is_null() {
+                return body["server"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {id} stuck in {status}, wanted {want}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Allocations Placement holds for a consumer.
+    pub async fn allocations(&self, consumer: &str) -> usize {
+        self.placement
+            .consumer_allocations(consumer)
+            .await
+            .map(|v| v.rows.len())
+            .unwrap_or(0)
+    }
+
+    pub fn vms(&self) -> usize {
+        self.hosts.iter().map(|(d, _)| d.count()).sum()
+    }
+}

@@ -1,0 +1,237 @@
+//! Response bodies as Nova renders them, per microversion.
+
+use ferrostack_common::time::iso_seconds;
+use serde_json::{json, Map, Value};
+use sha2::Digest;
+
+use super::Ctx;
+use crate::model::{Flavor, Instance, Keypair};
+use crate::states;
+
+/// Nova's timestamps: `2024-01-02T03:04:05Z`.
+pub fn time(micros: i64) -> String {
+    iso_seconds(micros)
+}
+
+/// Timestamps with microseconds and no zone, as Nova's `OS-SRV-USG` and keypair fields.
+pub fn naive(micros: i64) -> String {
+    ferrostack_common::time::iso_naive_micros(micros)
+}
+
+pub fn flavor_brief(ctx: &Ctx, f: &Flavor) -> Value {
+    let mut v = json!({"id": f.id, "name": f.name, "links": ctx.links("flavors", &f.id)});
+    if ctx.mv.at_least(55) {
+        v["description"] = json!(f.description);
+    }
+    v
+}
+
+pub fn flavor(ctx: &Ctx, f: &Flavor, show_specs: bool) -> Value {
+    let mut v = json!({
+        "id": f.id,
+        "name": f.name,
+        "ram": f.ram,
+        "disk": f.disk,
+        "vcpus": f.vcpus,
+        "links": ctx.links("flavors", &f.id),
+        "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
+        "OS-FLV-DISABLED:disabled": f.disabled,
+        "os-flavor-access:is_public": f.is_public,
+        "rxtx_factor": f.rxtx_factor,
+        // Before 2.75 a flavor without swap shows it as an empty string.
+        "swap": if f.swap == 0 && !ctx.mv.at_least(75) { json!("") } else { json!(f.swap) },
+    });
+    if ctx.mv.at_least(55) {
+        v["description"] = json!(f.description);
+    }
+    if ctx.mv.at_least(61) && show_specs {
+        v["extra_specs"] = json!(f.extra_specs);
+    }
+    v
+}
+
+pub fn keypair(k: &Keypair, ctx: &Ctx, detail: bool) -> Value {
+    let mut v = json!({
+        "name": k.name,
+        "public_key": k.public_key,
+        "fingerprint": k.fingerprint,
+    });
+    if ctx.mv.at_least(2) {
+        v["type"] = json!(k.key_type);
+    }
+    if detail {
+        v["user_id"] = json!(k.user_id);
+        v["created_at"] = json!(naive(k.created_at));
+        v["deleted"] = json!(false);
+        v["deleted_at"] = Value::Null;
+        v["updated_at"] = Value::Null;
+        v["id"] = json!(keypair_id(k));
+    }
+    v
+}
+
+/// Nova shows an integer id for key pairs; a stable one is derived from (user, name).
+fn keypair_id(k: &Keypair) -> i64 {
+    let d = sha2::Sha256::digest(format!("{}/{}", k.user_id, k.name).as_bytes());
+    (u32::from_be_bytes([d[0], d[1], d[2], d[3]]) >> 1) as i64
+}
+
+/// `hostId`: an opaque id of the host, per project (sha224 of project id + host).
+pub fn host_id(inst: &Instance) -> String {
+    match &inst.host {
+        Some(h) => {
+            let d = sha2::Sha224::digest(format!("{}{}", inst.project_id, h).as_bytes());
+            d.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        None => String::new(),
+    }
+}
+
+pub fn server_brief(ctx: &Ctx, i: &Instance) -> Value {
+    json!({"id": i.uuid, "name": i.name, "links": ctx.links("servers", &i.uuid)})
+}
+
+pub fn server(ctx: &Ctx, i: &Instance, admin: bool) -> Value {
+    let mv = ctx.mv;
+    let status = states::status(&i.vm_state, i.task_state.as_deref());
+    let flavor = if mv.at_least(47) {
+        let mut f = json!({
+            "vcpus": i.flavor.vcpus,
+            "ram": i.flavor.ram,
+            "disk": i.flavor.disk,
+            "ephemeral": i.flavor.ephemeral,
+            "swap": i.flavor.swap,
+            "original_name": i.flavor.name,
+        });
+        if admin {
+            f["extra_specs"] = json!(i.flavor.extra_specs);
+        }
+        f
+    } else {
+        json!({"id": i.flavor.id, "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", ctx.base, i.flavor.id)}]})
+    };
+    let image = if i.image_ref.is_empty() {
+        json!("")
+    } else {
+        json!({"id": i.image_ref, "links": [{"rel": "bookmark", "href": format!("{}/images/{}", ctx.base, i.image_ref)}]})
+    };
+    let mut v = json!({
+        "id": i.uuid,
+        "name": i.name,
+        "status": status,
+        "tenant_id": i.project_id,
+        "user_id": i.user_id,
+        "metadata": i.metadata,
+        "hostId": host_id(i),
+        "image": image,
+        "flavor": flavor,
+        "created": time(i.created_at),
+        "updated": time(i.updated_at),
+        "addresses": {},
+        "accessIPv4": i.access_ipv4.clone().unwrap_or_default(),
+        "accessIPv6": i.access_ipv6.clone().unwrap_or_default(),
+        "links": ctx.links("servers", &i.uuid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_default(),
+        "config_drive": if i.config_drive { "True" } else { "" },
+        "key_name": i.key_name,
+        "OS-SRV-USG:launched_at": i.launched_at.map(naive),
+        "OS-SRV-USG:terminated_at": i.terminated_at.map(naive),
+        "OS-EXT-STS:task_state": i.task_state,
+        "OS-EXT-STS:vm_state": i.vm_state,
+        "OS-EXT-STS:power_state": i.power_state,
+        "os-extended-volumes:volumes_attached": [],
+        "security_groups": security_groups(i),
+    });
+    let m: &mut Map<String, Value> = v.as_object_mut().expect("object");
+    if matches!(
+        status,
+        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+    ) {
+        m.insert(
+            "progress".into(),
+            json!(if status == "ACTIVE" { 100 } else { 0 }),
+        );
+    }
+    if admin {
+        m.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));
+        m.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(i.node));
+        m.insert(
+            "OS-EXT-SRV-ATTR:instance_name".into(),
+            json!(i.instance_name()),
+        );
+        if mv.at_least(3) {
+            m.insert(
+                "OS-EXT-SRV-ATTR:reservation_id".into(),
+                json!(i.reservation_id),
+            );
+            m.insert("OS-EXT-SRV-ATTR:launch_index".into(), json!(i.launch_index));
+            m.insert("OS-EXT-SRV-ATTR:kernel_id".into(), json!(""));
+            m.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), json!(""));
+            m.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
+            m.insert("OS-EXT-SRV-ATTR:root_device_name".into(), json!("/dev/vda"));
+            m.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(i.user_data));
+        }
+    } else if mv.at_least(90) {
+        m.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
+    }
+    if mv.at_least(9) {
+        m.insert("locked".into(), json!(i.locked_by.is_some()));
+    }
+    if mv.at_least(16) && admin {
+        m.insert(
+            "host_status".into(),
+            json!(if i.host.is_some() { "UP" } else { "" }),
+        );
+    }
+    if mv.at_least(19) {
+        m.insert("description".into(), json!(i.description));
+    }
+    if mv.at_least(26) {
+        m.insert("tags".into(), json!(i.tags));
+    }
+    if mv.at_least(63) {
+        m.insert("trusted_image_certificates".into(), Value::Null);
+    }
+    if mv.at_least(73) {
+        m.insert("locked_reason".into(), json!(i.locked_reason));
+    }
+    if mv.at_least(96) {
+        m.insert(
+            "pinned_availability_zone".into(),
+            json!(i.availability_zone),
+        );
+    }
+    if mv.at_least(100) {
+        m.insert(
+            "scheduler_hints".into(),
+            if i.request.scheduler_hints.is_object() {
+                i.request.scheduler_hints.clone()
+            } else {
+                json!({})
+            },
+        );
+    }
+    if let Some(f) = &i.fault {
+        let mut fault =
+            json!({"code": f.code, "created": time(f.created_at), "message": f.message});
+        if admin {
+            fault["details"] = json!(f.details);
+        }
+        m.insert("fault".into(), fault);
+    }
+    v
+}
+
+fn security_groups(i: &Instance) -> Value {
+    let names: Vec<Value> = if i.request.security_groups.is_empty() {
+        vec![json!({"name": "default"})]
+    } else {
+        i.request
+            .security_groups
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect()
+    };
+    Value::Array(names)
+}

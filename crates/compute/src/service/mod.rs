@@ -1,0 +1,184 @@
+//! The Compute service's logic: flavors, key pairs, servers and their actions, the
+//! scheduler and the hosts. Handlers call one method here; multi-step operations (boot,
+//! delete, power actions) are workflows ([`workflows`]) started in the same transaction
+//! that moves the server into its task state, so a crash at any point either resumes or
+//! unwinds them.
+
+pub mod flavors;
+pub mod hosts;
+pub mod keypairs;
+pub mod metadata;
+pub mod scheduler;
+pub mod servers;
+pub mod workflows;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ferrostack_common::limits::LimitSource;
+use ferrostack_common::{AuthContext, Authenticator};
+use ferrostack_db::Db;
+use ferrostack_image::ImageService;
+use ferrostack_placement::PlacementService;
+use ferrostack_policy::Policy;
+use ferrostack_workflow::Engine;
+use serde_json::{json, Value};
+
+use crate::error::{ComputeError, Result};
+use crate::host::HostAgent;
+
+/// Operator settings of the Compute service.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct ComputeConfig {
+    /// The availability zone hosts are in unless told otherwise (Nova's
+    /// `default_availability_zone`).
+    pub default_availability_zone: String,
+    /// How many candidates the scheduler asks Placement for.
+    pub max_placement_results: usize,
+    /// Seconds a host may stay silent before its service shows `down`.
+    pub service_down_time: i64,
+    /// Seconds an ACPI shutdown may take before the VM is stopped hard.
+    pub shutdown_timeout: u64,
+    /// Milliseconds a control node's claim on a running workflow lasts without renewal;
+    /// after a node dies, another takes its workflows over once this has passed.
+    pub workflow_lease_ms: u64,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            default_availability_zone: "nova".into(),
+            max_placement_results: 1000,
+            service_down_time: 60,
+            shutdown_timeout: 60,
+            workflow_lease_ms: 30_000,
+        }
+    }
+}
+
+pub struct ComputeService {
+    pub db: Db,
+    pub config: ComputeConfig,
+    pub policy: Policy,
+    pub auth: Arc<dyn Authenticator>,
+    pub placement: Arc<PlacementService>,
+    pub image: Arc<ImageService>,
+    pub engine: Arc<Engine>,
+    /// The agents of the hosts this control node can reach, by host name.
+    hosts: RwLock<HashMap<String, Arc<dyn HostAgent>>>,
+    limits: RwLock<Option<Arc<dyn LimitSource>>>,
+}
+
+impl ComputeService {
+    pub async fn new(
+        db: Db,
+        config: ComputeConfig,
+        policy: Policy,
+        auth: Arc<dyn Authenticator>,
+        placement: Arc<PlacementService>,
+        image: Arc<ImageService>,
+    ) -> anyhow::Result<Arc<ComputeService>> {
+        db.migrate("compute", crate::migrations::MIGRATIONS).await?;
+        let lease = std::time::Duration::from_millis(config.workflow_lease_ms.max(100));
+        let engine = Engine::with_lease(db.clone(), lease).await?;
+        let service = Arc::new(ComputeService {
+            db,
+            config,
+            policy,
+            auth,
+            placement,
+            image,
+            engine,
+            hosts: RwLock::new(HashMap::new()),
+            limits: RwLock::new(None),
+        });
+        workflows::register(&service);
+        Ok(service)
+    }
+
+    /// Resumes the workflows a previous run of this process left unfinished. Call once the
+    /// hosts this node runs are attached, so a resumed step can reach them.
+    pub async fn resume(&self) -> anyhow::Result<usize> {
+        let n = self.engine.resume_all().await?;
+        if self.db.backend() == ferrostack_db::Backend::Postgres {
+            // Other control nodes may die holding workflows: take them over when their
+            // leases run out.
+            self.engine.spawn_poller(self.engine.lease() / 2);
+        }
+        Ok(n)
+    }
+
+    pub fn default_policy(overrides: Option<&str>) -> anyhow::Result<Policy> {
+        let policy = Policy::new(crate::policy_defaults::RULES.iter().copied())?;
+        Ok(match overrides {
+            Some(yaml) => policy.with_overrides(yaml)?,
+            None => policy,
+        })
+    }
+
+    pub fn set_limits(&self, source: Arc<dyn LimitSource>) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    pub(crate) fn limits(&self) -> Option<Arc<dyn LimitSource>> {
+        self.limits
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn attach_agent(&self, host: &str, agent: Arc<dyn HostAgent>) {
+        self.hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string(), agent);
+    }
+
+    pub(crate) fn agent(&self, host: &str) -> Option<Arc<dyn HostAgent>> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
+    }
+
+    /// Whether the caller may do `rule` on something of `project_id` (and `user_id`).
+    pub fn allowed(&self, ctx: &AuthContext, rule: &str, project_id: &str, user_id: &str) -> bool {
+        let target = json!({"project_id": project_id, "user_id": user_id});
+        self.policy
+            .enforce(rule, &ctx.policy_credentials(), &target)
+    }
+
+    /// Allows the call when the policy rule passes for the caller's own project.
+    pub fn authorize(&self, ctx: &AuthContext, rule: &str) -> Result<()> {
+        let project = ctx.project_id().unwrap_or_default().to_string();
+        self.authorize_on(ctx, rule, &project, &ctx.user_id.clone())
+    }
+
+    pub fn authorize_on(
+        &self,
+        ctx: &AuthContext,
+        rule: &str,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<()> {
+        if self.allowed(ctx, rule, project_id, user_id) {
+            Ok(())
+        } else {
+            Err(ComputeError::forbidden(format!(
+                "Policy doesn't allow {rule} to be performed."
+            )))
+        }
+    }
+
+    pub fn is_admin(&self, ctx: &AuthContext) -> bool {
+        self.policy
+            .enforce("context_is_admin", &ctx.policy_credentials(), &Value::Null)
+    }
+}
+
+/// Microseconds since the epoch.
+pub fn now() -> i64 {
+    ferrostack_common::time::now_micros()
+}

@@ -1,0 +1,436 @@
+//! The server workflows: boot, delete and power actions, each a list of idempotent steps
+//! with undo, run by the durable workflow engine. A crash (of the control plane or of the
+//! agent) at any step resumes from that step after restart; a step that cannot succeed
+//! unwinds what the earlier ones did and leaves the server in ERROR with a fault the user can
+//! read. A delete cancels a boot or action still running on the same server first, and waits
+//! for it to unwind, so two workflows never act on one server at once.
+
+use std::sync::{Arc, Weak};
+
+use ferrostack_workflow::{BoxFut, Handler, Run, StepError};
+use serde_json::json;
+
+use super::scheduler::Constraints;
+use super::ComputeService;
+use crate::host::{AgentError, GuestSpec, PowerOp};
+use crate::model::Instance;
+use crate::states::{task, vm, Action};
+
+pub const BOOT: &str = "server_boot";
+pub const DELETE: &str = "server_delete";
+pub const ACTION: &str = "server_action";
+
+pub fn register(service: &Arc<ComputeService>) {
+    let weak = Arc::downgrade(service);
+    service.engine.register(Arc::new(Boot(weak.clone())));
+    service.engine.register(Arc::new(Delete(weak.clone())));
+    service.engine.register(Arc::new(PowerAction(weak)));
+}
+
+fn fail(public: impl Into<String>, detail: impl std::fmt::Display) -> StepError {
+    StepError::Fail {
+        public: public.into(),
+        detail: detail.to_string(),
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> StepError {
+    StepError::Retry(e.to_string())
+}
+
+fn service(w: &Weak<ComputeService>) -> Result<Arc<ComputeService>, StepError> {
+    w.upgrade()
+        .ok_or_else(|| retry("compute service is shutting down"))
+}
+
+async fn load(s: &ComputeService, uuid: &str) -> Result<Instance, StepError> {
+    s.instance(uuid)
+        .await
+        .map_err(retry)?
+        .ok_or_else(|| fail("The server no longer exists.", uuid))
+}
+
+fn agent_error(e: AgentError) -> StepError {
+    match e {
+        AgentError::Transient(m) => StepError::Retry(m),
+        AgentError::Failed(m) => fail(m.clone(), m),
+        AgentError::NotFound(m) => fail(format!("The server is gone from its host ({m})."), m),
+    }
+}
+
+/// The host's agent, or a retry while it is not (yet) connected.
+fn agent_of(
+    s: &ComputeService,
+    inst: &Instance,
+) -> Result<Arc<dyn crate::host::HostAgent>, StepError> {
+    let host = inst
+        .host
+        .as_deref()
+        .ok_or_else(|| fail("The server has no host.", &inst.uuid))?;
+    s.agent(host)
+        .ok_or_else(|| retry(format!("the agent of host {host} is not connected")))
+}
+
+/// The full description of a server that its host needs.
+pub fn guest_spec(inst: &Instance, disk_format: &str, admin_pass: Option<&str>) -> GuestSpec {
+    GuestSpec {
+        uuid: inst.uuid.clone(),
+        name: inst.instance_name(),
+        hostname: inst.hostname.clone(),
+        vcpus: inst.flavor.vcpus.max(1) as u32,
+        memory_mb: inst.flavor.ram.max(1) as u64,
+        root_gb: inst.flavor.disk.max(0) as u64,
+        image_id: inst.image_ref.clone(),
+        image_disk_format: disk_format.to_string(),
+        // Without networking yet the config drive is how a guest learns who it is, so every
+        // server gets one (Nova's `force_config_drive`).
+        config_drive: Some(super::metadata::config_drive_files(inst, admin_pass)),
+    }
+}
+
+struct Boot(Weak<ComputeService>);
+
+impl Boot {
+    async fn constraints(s: &ComputeService, inst: &Instance) -> Result<Constraints, StepError> {
+        let services = s.services().await.map_err(retry)?;
+        let hosts = services
+            .into_iter()
+            .filter(|sv| sv.binary == "nova-compute" && !sv.disabled && s.service_is_up(sv))
+            .map(|sv| (sv.host, sv.zone))
+            .collect();
+        let mut c = Constraints {
+            hosts,
+            zone: inst.availability_zone.clone(),
+            requested_host: inst.request.requested_host.clone(),
+            ..Default::default()
+        };
+        if let Some(group) = &inst.request.server_group {
+            let (policy, member_hosts) = s.group_hosts(group, &inst.uuid).await.map_err(retry)?;
+            match policy.as_str() {
+                "affinity" => c.same_host_as = Some(member_hosts),
+                "anti-affinity" => c.different_host_from = member_hosts,
+                // The soft policies are weighers in Nova; they never exclude a host.
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+impl Handler for Boot {
+    fn kind(&self) -> &'static str {
+        BOOT
+    }
+    fn steps(&self) -> &'static [&'static str] {
+        &["schedule", "spawn", "activate"]
+    }
+    fn run_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            let s = service(&self.0)?;
+            let inst = load(&s, &run.subject).await?;
+            match step {
+                0 => {
+                    let c = Self::constraints(&s, &inst).await?;
+                    let placed = s.schedule(&inst, &c).await.map_err(|e| {
+                        if e.status.as_u16() == 500 && e.internal.is_none() {
+                            fail(e.message.clone(), &e.message)
+                        } else {
+                            retry(e.internal.clone().unwrap_or(e.message))
+                        }
+                    })?;
+                    let zone = c.hosts.get(&placed.host).cloned();
+                    s.place(&inst.uuid, &placed, zone.as_deref())
+                        .await
+                        .map_err(retry)?;
+                    run.data["placed"] = json!(placed);
+                    Ok(())
+                }
+                1 => {
+                    let agent = agent_of(&s, &inst)?;
+                    let format = match s.image.store.get(&inst.image_ref).await {
+                        Ok(Some(i)) => i.disk_format.unwrap_or_else(|| "qcow2".into()),
+                        Ok(None) => {
+                            return Err(fail(
+                                format!("Image {} could not be found.", inst.image_ref),
+                                "image gone",
+                            ))
+                        }
+                        Err(e) => return Err(retry(e)),
+                    };
+                    let pass = run
+                        .data
+                        .get("admin_pass")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string);
+                    let spec = guest_spec(&inst, &format, pass.as_deref());
+                    agent.ensure(&spec).await.map_err(agent_error)
+                }
+                _ => {
+                    s.activate(&inst.uuid).await.map_err(retry)?;
+                    Ok(())
+                }
+            }
+        })
+    }
+    fn undo_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            let s = service(&self.0)?;
+            match step {
+                0 => {
+                    s.release(&run.subject).await.map_err(retry)?;
+                    s.unplace(&run.subject).await.map_err(retry)?;
+                    Ok(())
+                }
+                1 => {
+                    let Some(inst) = s.instance(&run.subject).await.map_err(retry)? else {
+                        return Ok(());
+                    };
+                    if inst.host.is_none() {
+                        return Ok(());
+                    }
+                    agent_of(&s, &inst)?
+                        .destroy(&inst.uuid)
+                        .await
+                        .map_err(agent_error)
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+    fn on_done<'a>(&'a self, run: &'a Run) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            if let Some(s) = self.0.upgrade() {
+                let _ = s.finish_action(&run.subject, "create", None).await;
+            }
+        })
+    }
+    fn on_failed<'a>(&'a self, run: &'a Run, public_error: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let Some(s) = self.0.upgrade() else { return };
+            // A boot cancelled by a delete leaves the server to the delete.
+            let deleting = s
+                .instance(&run.subject)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.task_state.as_deref() == Some(task::DELETING) || i.deleted);
+            if !deleting {
+                let _ = s.record_fault(&run.subject, 500, public_error, "").await;
+                let _ = s.fail_build(&run.subject).await;
+            }
+            let _ = s
+                .finish_action(&run.subject, "create", Some(public_error))
+                .await;
+        })
+    }
+}
+
+struct Delete(Weak<ComputeService>);
+
+impl Handler for Delete {
+    fn kind(&self) -> &'static str {
+        DELETE
+    }
+    fn steps(&self) -> &'static [&'static str] {
+        &["stop_other_workflows", "destroy", "release", "mark_deleted"]
+    }
+    fn max_retries(&self) -> u32 {
+        40
+    }
+    fn run_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            let s = service(&self.0)?;
+            match step {
+                0 => {
+                    let others: Vec<_> = s
+                        .engine
+                        .active_for_subject(&run.subject)
+                        .await
+                        .map_err(retry)?
+                        .into_iter()
+                        .filter(|r| r.id != run.id)
+                        .collect();
+                    if others.is_empty() {
+                        return Ok(());
+                    }
+                    for r in &others {
+                        s.engine.cancel(&r.id).await.map_err(retry)?;
+                    }
+                    Err(retry("waiting for the server's other workflows to stop"))
+                }
+                1 => {
+                    let inst = load(&s, &run.subject).await?;
+                    if inst.host.is_none() {
+                        return Ok(());
+                    }
+                    agent_of(&s, &inst)?
+                        .destroy(&inst.uuid)
+                        .await
+                        .map_err(agent_error)
+                }
+                2 => {
+                    s.release(&run.subject).await.map_err(retry)?;
+                    s.leave_groups(&run.subject).await.map_err(retry)
+                }
+                _ => s.mark_deleted(&run.subject).await.map_err(retry),
+            }
+        })
+    }
+    fn undo_step<'a>(
+        &'a self,
+        _step: usize,
+        _run: &'a mut Run,
+    ) -> BoxFut<'a, Result<(), StepError>> {
+        // A deletion is not taken back: a failed one leaves the server in ERROR, and
+        // deleting it again retries from the start.
+        Box::pin(async { Ok(()) })
+    }
+    fn on_done<'a>(&'a self, run: &'a Run) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            if let Some(s) = self.0.upgrade() {
+                let _ = s.finish_action(&run.subject, "delete", None).await;
+            }
+        })
+    }
+    fn on_failed<'a>(&'a self, run: &'a Run, public_error: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let Some(s) = self.0.upgrade() else { return };
+            let _ = s.record_fault(&run.subject, 500, public_error, "").await;
+            let _ = s
+                .set_state(&run.subject, Some(task::DELETING), vm::ERROR, None, None)
+                .await;
+            let _ = s
+                .finish_action(&run.subject, "delete", Some(public_error))
+                .await;
+        })
+    }
+}
+
+struct PowerAction(Weak<ComputeService>);
+
+fn parse_action(run: &Run) -> Result<Action, StepError> {
+    let name = run
+        .data
+        .get("action")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    Ok(match name {
+        "Start" => Action::Start,
+        "Stop" => Action::Stop,
+        "RebootSoft" => Action::RebootSoft,
+        "RebootHard" => Action::RebootHard,
+        "Pause" => Action::Pause,
+        "Unpause" => Action::Unpause,
+        "Suspend" => Action::Suspend,
+        "Resume" => Action::Resume,
+        other => return Err(fail("Unknown server action.", other)),
+    })
+}
+
+fn power_op(a: Action) -> Option<PowerOp> {
+    Some(match a {
+        Action::Start => PowerOp::Start,
+        Action::Stop => PowerOp::Stop,
+        Action::RebootSoft => PowerOp::RebootSoft,
+        Action::RebootHard => PowerOp::RebootHard,
+        Action::Pause => PowerOp::Pause,
+        Action::Unpause => PowerOp::Unpause,
+        Action::Suspend => PowerOp::Suspend,
+        Action::Resume => PowerOp::Resume,
+        _ => return None,
+    })
+}
+
+impl Handler for PowerAction {
+    fn kind(&self) -> &'static str {
+        ACTION
+    }
+    fn steps(&self) -> &'static [&'static str] {
+        &["apply", "record"]
+    }
+    fn run_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            let s = service(&self.0)?;
+            let action = parse_action(run)?;
+            let inst = load(&s, &run.subject).await?;
+            match step {
+                0 => {
+                    let op = power_op(action)
+                        .ok_or_else(|| fail("Unsupported action.", action.name()))?;
+                    agent_of(&s, &inst)?
+                        .power(&inst.uuid, op)
+                        .await
+                        .map_err(agent_error)
+                }
+                _ => {
+                    let from = run
+                        .data
+                        .get("from_vm_state")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or(vm::ACTIVE);
+                    let (vm_state, power_state) = action.outcome(from);
+                    s.set_state(
+                        &inst.uuid,
+                        Some(action.task_state()),
+                        vm_state,
+                        None,
+                        Some(power_state),
+                    )
+                    .await
+                    .map_err(retry)?;
+                    Ok(())
+                }
+            }
+        })
+    }
+    fn undo_step<'a>(
+        &'a self,
+        _step: usize,
+        _run: &'a mut Run,
+    ) -> BoxFut<'a, Result<(), StepError>> {
+        // A power operation that failed half-way has nothing to give back; the failure hook
+        // reads the real power state from the host instead.
+        Box::pin(async { Ok(()) })
+    }
+    fn on_done<'a>(&'a self, run: &'a Run) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            if let (Some(s), Ok(a)) = (self.0.upgrade(), parse_action(run)) {
+                let _ = s.finish_action(&run.subject, a.name(), None).await;
+            }
+        })
+    }
+    fn on_failed<'a>(&'a self, run: &'a Run, public_error: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let (Some(s), Ok(a)) = (self.0.upgrade(), parse_action(run)) else {
+                return;
+            };
+            let from = run
+                .data
+                .get("from_vm_state")
+                .and_then(|v| v.as_str())
+                .unwrap_or(vm::ACTIVE)
+                .to_string();
+            // Back to where it was, with the power state the host reports now.
+            let observed = match s.instance(&run.subject).await.ok().flatten() {
+                Some(inst) => match agent_of(&s, &inst) {
+                    Ok(agent) => agent.power_state(&inst.uuid).await.ok().flatten(),
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            let _ = s
+                .set_state(
+                    &run.subject,
+                    Some(a.task_state()),
+                    super::servers::vm_state_named(&from),
+                    None,
+                    observed,
+                )
+                .await;
+            let _ = s.record_fault(&run.subject, 500, public_error, "").await;
+            let _ = s
+                .finish_action(&run.subject, a.name(), Some(public_error))
+                .await;
+        })
+    }
+}

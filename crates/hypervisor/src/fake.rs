@@ -1,0 +1,366 @@
+//! The fake driver: VMs are records in memory with the same state rules as the QEMU driver
+//! (pause needs a running VM, resume a suspended one...), so workflow tests mean something,
+//! and cost nothing, so scale tests can run hundreds of servers on two cores. A per-call
+//! delay imitates a slower hypervisor, and a failure can be armed for one call kind.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::{
+    BoxFut, HostResources, HvError, Hypervisor, HypervisorInfo, PowerState, VmSpec, VmStatus,
+};
+
+struct FakeVm {
+    spec: VmSpec,
+    state: PowerState,
+    console: String,
+}
+
+pub struct FakeDriver {
+    resources: HostResources,
+    vms: Mutex<HashMap<String, FakeVm>>,
+    delay: Mutex<Duration>,
+    /// Calls named here fail (e.g. `create`), for tests of the unwinding paths.
+    failing: Mutex<Vec<String>>,
+}
+
+impl FakeDriver {
+    pub fn new(resources: HostResources) -> FakeDriver {
+        FakeDriver {
+            resources,
+            vms: Mutex::new(HashMap::new()),
+            delay: Mutex::new(Duration::ZERO),
+            failing: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_delay(&self, d: Duration) {
+        *self.delay.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    }
+
+    /// Makes every call of `op` (`create`, `destroy`, `power_off`, ...) fail until cleared.
+    pub fn fail(&self, op: &str, on: bool) {
+        let mut f = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        f.retain(|o| o != op);
+        if on {
+            f.push(op.to_string());
+        }
+    }
+
+    /// Simulates a guest that shut itself down (or a VM process that died).
+    pub fn guest_shutdown(&self, uuid: &str) {
+        if let Some(vm) = self.lock().get_mut(uuid) {
+            vm.state = PowerState::Shutdown;
+        }
+    }
+
+    /// Whether a VM exists and runs (for tests).
+    pub async fn status_is_running(&self, uuid: &str) -> bool {
+        self.lock()
+            .get(uuid)
+            .is_some_and(|vm| vm.state == PowerState::Running)
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FakeVm>> {
+        self.vms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn enter(&self, op: &str) -> Result<(), HvError> {
+        let d = *self.delay.lock().unwrap_or_else(|e| e.into_inner());
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+        if self
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|o| o == op)
+        {
+            return Err(HvError::Failed(format!("fake {op} failure")));
+        }
+        Ok(())
+    }
+
+    /// Moves a VM from one of `from` to `to`.
+    fn transition(
+        &self,
+        uuid: &str,
+        from: &[PowerState],
+        to: PowerState,
+        what: &str,
+    ) -> Result<(), HvError> {
+        let mut vms = self.lock();
+        let vm = vms
+            .get_mut(uuid)
+            .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+        if vm.state == to && to != PowerState::Running {
+            return Ok(());
+        }
+        if !from.contains(&vm.state) {
+            return Err(HvError::InvalidState(format!(
+                "cannot {what} a VM that is {:?}",
+                vm.state
+            )));
+        }
+        vm.state = to;
+        if to == PowerState::Running {
+            vm.console.push_str(&format!(
+                "ferrostack-guest ready: hostname={} ip=none\n",
+                vm.spec.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Hypervisor for FakeDriver {
+    fn info(&self) -> HypervisorInfo {
+        HypervisorInfo {
+            hypervisor_type: "fake".into(),
+            accel: "fake".into(),
+            version: 1000,
+            hostname: String::new(),
+        }
+    }
+
+    fn host_resources(&self) -> HostResources {
+        self.resources.clone()
+    }
+
+    fn create<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("create").await?;
+            let mut vms = self.lock();
+            let vm = vms.entry(spec.uuid.clone()).or_insert_with(|| FakeVm {
+                spec: spec.clone(),
+                state: PowerState::Shutdown,
+                console: String::new(),
+            });
+            if vm.state != PowerState::Running {
+                vm.state = PowerState::Running;
+                vm.console.push_str(&format!(
+                    "ferrostack-guest ready: hostname={} ip=none\n",
+                    spec.name
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("destroy").await?;
+            self.lock().remove(uuid);
+            Ok(())
+        })
+    }
+
+    fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("power_on").await?;
+            self.transition(
+                uuid,
+                &[
+                    PowerState::Shutdown,
+                    PowerState::Crashed,
+                    PowerState::Running,
+                ],
+                PowerState::Running,
+                "start",
+            )
+        })
+    }
+
+    fn power_off<'a>(
+        &'a self,
+        uuid: &'a str,
+        _timeout: Duration,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("power_off").await?;
+            self.transition(
+                uuid,
+                &[PowerState::Running, PowerState::Paused, PowerState::Crashed],
+                PowerState::Shutdown,
+                "stop",
+            )
+        })
+    }
+
+    fn reboot<'a>(&'a self, uuid: &'a str, _hard: bool) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("reboot").await?;
+            self.transition(
+                uuid,
+                &[
+                    PowerState::Running,
+                    PowerState::Shutdown,
+                    PowerState::Paused,
+                    PowerState::Crashed,
+                    PowerState::Suspended,
+                ],
+                PowerState::Running,
+                "reboot",
+            )
+        })
+    }
+
+    fn pause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("pause").await?;
+            self.transition(uuid, &[PowerState::Running], PowerState::Paused, "pause")
+        })
+    }
+
+    fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("unpause").await?;
+            self.transition(uuid, &[PowerState::Paused], PowerState::Running, "unpause")
+        })
+    }
+
+    fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("suspend").await?;
+            self.transition(
+                uuid,
+                &[PowerState::Running, PowerState::Paused],
+                PowerState::Suspended,
+                "suspend",
+            )
+        })
+    }
+
+    fn resume<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("resume").await?;
+            self.transition(
+                uuid,
+                &[PowerState::Suspended],
+                PowerState::Running,
+                "resume",
+            )
+        })
+    }
+
+    fn status<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<Option<VmStatus>, HvError>> {
+        Box::pin(async move {
+            Ok(self.lock().get(uuid).map(|vm| VmStatus {
+                power_state: vm.state,
+                pid: None,
+            }))
+        })
+    }
+
+    fn list<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, HvError>> {
+        Box::pin(async move { Ok(self.lock().keys().cloned().collect()) })
+    }
+
+    fn console_log<'a>(
+        &'a self,
+        uuid: &'a str,
+        max_bytes: usize,
+    ) -> BoxFut<'a, Result<String, HvError>> {
+        Box::pin(async move {
+            let vms = self.lock();
+            let vm = vms
+                .get(uuid)
+                .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+            let c = &vm.console;
+            let mut start = c.len().saturating_sub(max_bytes);
+            while !c.is_char_boundary(start) {
+                start += 1;
+            }
+            Ok(c[start..].to_string())
+        })
+    }
+
+    fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("snapshot").await?;
+            let base = {
+                let vms = self.lock();
+                let vm = vms
+                    .get(uuid)
+                    .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+                vm.spec.root_disk.base_image.clone()
+            };
+            std::fs::copy(&base, dest)
+                .map_err(|e| HvError::Failed(format!("fake snapshot: {e}")))?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BootSource, DiskSpec};
+
+    fn spec(uuid: &str) -> VmSpec {
+        VmSpec {
+            uuid: uuid.into(),
+            name: "instance-00000001".into(),
+            vcpus: 1,
+            memory_mb: 128,
+            root_disk: DiskSpec {
+                base_image: "/nonexistent".into(),
+                base_format: "qcow2".into(),
+                size_gb: 1,
+            },
+            config_drive: None,
+            nics: vec![],
+            iothreads: 1,
+            boot: BootSource::Disk,
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_the_state_rules() {
+        let d = FakeDriver::new(HostResources {
+            vcpus: 2,
+            memory_mb: 4096,
+            disk_gb: 10,
+            cpu_model: "fake".into(),
+        });
+        d.create(&spec("a")).await.unwrap();
+        d.create(&spec("a")).await.unwrap();
+        assert_eq!(d.count(), 1);
+        assert!(matches!(
+            d.unpause("a").await,
+            Err(HvError::InvalidState(_))
+        ));
+        d.pause("a").await.unwrap();
+        assert_eq!(
+            d.status("a").await.unwrap().unwrap().power_state,
+            PowerState::Paused
+        );
+        assert!(matches!(d.resume("a").await, Err(HvError::InvalidState(_))));
+        d.unpause("a").await.unwrap();
+        d.power_off("a", Duration::ZERO).await.unwrap();
+        d.power_off("a", Duration::ZERO).await.unwrap();
+        assert!(matches!(d.pause("a").await, Err(HvError::InvalidState(_))));
+        d.power_on("a").await.unwrap();
+        d.suspend("a").await.unwrap();
+        d.resume("a").await.unwrap();
+        assert!(d
+            .console_log("a", 1000)
+            .await
+            .unwrap()
+            .contains("ferrostack-guest ready"));
+        d.fail("destroy", true);
+        assert!(d.destroy("a").await.is_err());
+        d.fail("destroy", false);
+        d.destroy("a").await.unwrap();
+        d.destroy("a").await.unwrap();
+        assert!(d.status("a").await.unwrap().is_none());
+        assert!(matches!(d.pause("a").await, Err(HvError::NotFound(_))));
+    }
+}

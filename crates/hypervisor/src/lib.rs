@@ -1,0 +1,158 @@
+//! Hypervisor drivers: what the compute agent asks of a host's virtualisation, behind the
+//! [`Hypervisor`] trait. [`fake::FakeDriver`] keeps VMs as records in memory (workflow and
+//! scale tests, hundreds of servers on two cores); the QEMU driver runs real VMs as QEMU
+//! processes controlled over QMP (no libvirt).
+//!
+//! Every call is idempotent where the workflows need it to be (`create` of a VM that exists,
+//! `destroy` of one that does not), because a workflow step interrupted by a crash runs again.
+
+pub mod fake;
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub type BoxFut<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Nova's power states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerState {
+    NoState,
+    Running,
+    Paused,
+    Shutdown,
+    Crashed,
+    Suspended,
+}
+
+impl PowerState {
+    /// The code the Compute API shows (`OS-EXT-STS:power_state`).
+    pub fn code(self) -> i64 {
+        match self {
+            PowerState::NoState => 0,
+            PowerState::Running => 1,
+            PowerState::Paused => 3,
+            PowerState::Shutdown => 4,
+            PowerState::Crashed => 6,
+            PowerState::Suspended => 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VmSpec {
+    pub uuid: String,
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub root_disk: DiskSpec,
+    pub config_drive: Option<PathBuf>,
+    pub nics: Vec<NicSpec>,
+    pub iothreads: u32,
+    pub boot: BootSource,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DiskSpec {
+    pub base_image: PathBuf,
+    /// `qcow2` or `raw`.
+    pub base_format: String,
+    /// 0: the image's virtual size.
+    pub size_gb: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum BootSource {
+    Disk,
+    Kernel {
+        kernel: PathBuf,
+        initrd: Option<PathBuf>,
+        cmdline: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NicSpec {
+    pub port_id: String,
+    pub mac: String,
+    pub backend: NicBackend,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum NicBackend {
+    /// A tap device on an OVS bridge, `external_ids:iface-id=<port_id>` (networking service).
+    Tap { bridge: String },
+    /// QEMU user-mode networking with `restrict=on`, optionally forwarding a loopback port
+    /// to the guest's SSH.
+    User { ssh_forward_port: Option<u16> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HypervisorInfo {
+    /// `QEMU` or `fake`.
+    pub hypervisor_type: String,
+    /// `kvm`, `tcg` or `fake`.
+    pub accel: String,
+    /// Nova's encoding: 10.0.2 is 10000002.
+    pub version: u64,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResources {
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub disk_gb: u64,
+    pub cpu_model: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VmStatus {
+    pub power_state: PowerState,
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HvError {
+    #[error("no such VM {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub trait Hypervisor: Send + Sync + 'static {
+    fn info(&self) -> HypervisorInfo;
+    fn host_resources(&self) -> HostResources;
+    /// Creates the VM's files and starts it. Exists and runs: nothing changes; exists but
+    /// stopped: started.
+    fn create<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>>;
+    /// Stops the VM hard and deletes its files; fine when unknown.
+    fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    /// ACPI power button, then a hard stop after `timeout`; fine when already off.
+    fn power_off<'a>(&'a self, uuid: &'a str, timeout: Duration)
+        -> BoxFut<'a, Result<(), HvError>>;
+    fn reboot<'a>(&'a self, uuid: &'a str, hard: bool) -> BoxFut<'a, Result<(), HvError>>;
+    fn pause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    /// Saves the guest's memory to a file and ends the process.
+    fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    fn resume<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    fn status<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<Option<VmStatus>, HvError>>;
+    /// Every VM this host has files for, running or not.
+    fn list<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, HvError>>;
+    /// The last `max_bytes` of the serial console.
+    fn console_log<'a>(
+        &'a self,
+        uuid: &'a str,
+        max_bytes: usize,
+    ) -> BoxFut<'a, Result<String, HvError>>;
+    /// A standalone qcow2 of the root disk (no backing file) at `dest`.
+    fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>>;
+}
