@@ -7,6 +7,8 @@
 //! `destroy` of one that does not), because a workflow step interrupted by a crash runs again.
 
 pub mod fake;
+pub mod qemu;
+pub mod qmp;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
