@@ -16,7 +16,7 @@ bin=$(realpath -m "${FERROSTACK_BIN:-$root/target/release/ferrostack}")
 # service -> "tempest module|[service_available] name" (the order is the run order)
 SERVICES=(identity image)
 # Services driven by the CLI only (Tempest has no API tests for them).
-CLI_ONLY=(placement)
+CLI_ONLY=(placement compute)
 declare -A TEMPEST_OF=([identity]="tempest.api.identity|keystone" [image]="tempest.api.image|glance")
 
 die() { echo "FAIL: $*" >&2; exit 1; }
@@ -246,6 +246,67 @@ cli_placement() {
     admin "${pl[@]}" resource provider list -f value -c uuid; lacks_line "$rp"
     admin "${pl[@]}" resource class delete "CUSTOM_CONF_RC_$$"
     admin "${pl[@]}" trait delete "CUSTOM_CONF_$$"
+}
+
+# wait_for SECONDS COMMAND... : reruns the command (which sets OUT) until it succeeds.
+wait_for() {
+    local end=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$end" ] || { "$@" || true; bad "timed out waiting for: $*"; }
+        sleep 1
+    done
+}
+# Probes for wait_for: they fail instead of ending the stage.
+status_is() { OUT=$("$venv/bin/openstack" --os-cloud ferrostack server show "$1" -f value -c status 2>&1) && [ "$OUT" = "$2" ]; }
+console_has() {
+    OUT=$("$venv/bin/openstack" --os-cloud ferrostack console log show "$1" 2>&1) &&
+        [ "$(grep -cF -- "$2" <<<"$OUT")" -ge "${3:-1}" ]
+}
+
+cli_compute() {
+    local vm=conf-vm-$$ key=conf-key-$$ flavor=conf-flavor-$$ id
+    step "the host is registered: compute service, hypervisor, default flavors"
+    admin compute service list -f value -c Binary -c State; has_line "nova-compute up"
+    admin hypervisor list -f value -c 'Hypervisor Type' -c State; has_line "QEMU up"
+    demo flavor list -f value -c Name; has_line m1.nano
+    step "flavor create / set property / show / delete (admin)"
+    admin flavor create --ram 128 --disk 1 --vcpus 1 --private "$flavor" -f value -c id; nonempty
+    admin flavor set --property hw:cpu_policy=shared "$flavor"
+    admin flavor show "$flavor" -f value -c properties; contains "hw:cpu_policy"
+    demo flavor list -f value -c Name; lacks_line "$flavor"
+    admin flavor delete "$flavor"
+    step "keypair create --public-key / list"
+    ssh-keygen -q -t ed25519 -N '' -f "$tmp/key"
+    demo keypair create --public-key "$tmp/key.pub" "$key" -f value -c fingerprint; nonempty
+    demo keypair list -f value -c Name; has_line "$key"
+    step "server create --wait: a real VM boots the guest image"
+    local t0=$SECONDS
+    demo server create --image ferrostack-guest --flavor m1.nano --key-name "$key" --nic none --wait "$vm" -f value -c id
+    nonempty; id=$OUT
+    demo server show "$vm" -f value -c status; equals ACTIVE
+    wait_for 180 console_has "$vm" "ferrostack-guest ready: hostname=$vm"
+    console_has "$vm" "keys=1" || bad "the key pair did not reach the guest"
+    echo "  POST /servers to the guest's ready line: $((SECONDS - t0)) s (accelerator: $(grep -o 'accel [a-z]*' "$log" | head -1))"
+    step "server list; the admin sees it with all projects and its host"
+    demo server list -f value -c Name; has_line "$vm"
+    admin server list --all-projects -f value -c ID; has_line "$id"
+    admin server show "$id" -f value -c OS-EXT-SRV-ATTR:host; nonempty
+    step "server stop / start / reboot --hard"
+    demo server stop "$vm"; wait_for 120 status_is "$vm" SHUTOFF
+    demo server start "$vm"; wait_for 120 status_is "$vm" ACTIVE
+    wait_for 180 console_has "$vm" "ferrostack-guest ready" 2
+    demo server reboot --hard "$vm"; wait_for 120 status_is "$vm" ACTIVE
+    step "server pause / unpause / suspend / resume"
+    demo server pause "$vm"; wait_for 60 status_is "$vm" PAUSED
+    demo server unpause "$vm"; wait_for 60 status_is "$vm" ACTIVE
+    demo server suspend "$vm"; wait_for 120 status_is "$vm" SUSPENDED
+    demo server resume "$vm"; wait_for 120 status_is "$vm" ACTIVE
+    step "server delete --wait: VM, allocations gone"
+    demo server delete --wait "$vm"
+    demo server list -f value -c Name; lacks_line "$vm"
+    admin --os-placement-api-version 1.39 resource provider allocation show "$id" -f value; equals ""
+    pgrep -f "qemu-system-x86_64 .*-uuid $id" >/dev/null && { OUT=running; bad "the VM's QEMU is still running"; }
+    demo keypair delete "$key"
 }
 
 for svc in "${SERVICES[@]}" "${CLI_ONLY[@]}"; do "cli_$svc"; done

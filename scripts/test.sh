@@ -33,6 +33,11 @@ FERROSTACK_TEST_PG_URL=$("$root/scripts/pg.sh" start "$pgdir")
 export FERROSTACK_TEST_PG_URL
 echo "PostgreSQL up: ${FERROSTACK_TEST_PG_URL%%:*}://...@${FERROSTACK_TEST_PG_URL##*@}"
 
+stage "QEMU, qemu-img, genisoimage (the compute tests boot real VMs)"
+"$root/scripts/install-qemu.sh"
+# The guest image those tests boot, built (or found in the cache) before they run in parallel.
+"$root/scripts/guest-image/build.sh" >/dev/null
+
 stage "Rust tests (SQLite and PostgreSQL)"
 rust_log=$(mktemp)
 set +e

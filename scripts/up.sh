@@ -21,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# QEMU 10, qemu-img, genisoimage and ssh-keygen for the compute agent.
+"$root/scripts/install-qemu.sh"
 command -v cargo >/dev/null || { echo "ferrostack builds with Rust's cargo; install it (rustup) first" >&2; exit 1; }
 
 cargo build --release -p ferrostack

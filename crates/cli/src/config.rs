@@ -35,6 +35,51 @@ pub struct Config {
     pub demo: DemoConfig,
     pub identity: IdentityConfig,
     pub image: ferrostack_image::ImageConfig,
+    pub compute: ferrostack_compute::ComputeConfig,
+    pub compute_agent: ComputeAgentConfig,
+}
+
+/// The compute agent this process runs (`up` runs one; `control` runs none).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeAgentConfig {
+    pub enabled: bool,
+    /// `qemu` (real VMs) or `fake` (records in memory, for scale and workflow tests).
+    pub driver: String,
+    /// `kvm` or `tcg`; default: KVM where it can boot guests, else TCG.
+    pub accel: Option<String>,
+    /// The host's name (default: the machine's hostname).
+    pub host: Option<String>,
+    pub reserved_host_memory_mb: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// Seconds between heartbeats and power-state syncs.
+    pub sync_interval: u64,
+    /// What the fake driver reports as the host's size.
+    pub fake_vcpus: u32,
+    pub fake_memory_mb: u64,
+    pub fake_disk_gb: u64,
+}
+
+impl Default for ComputeAgentConfig {
+    fn default() -> Self {
+        let a = ferrostack_agent::AgentConfig::default();
+        ComputeAgentConfig {
+            enabled: true,
+            driver: "qemu".into(),
+            accel: None,
+            host: None,
+            reserved_host_memory_mb: a.reserved_host_memory_mb,
+            cpu_allocation_ratio: a.cpu_allocation_ratio,
+            ram_allocation_ratio: a.ram_allocation_ratio,
+            disk_allocation_ratio: a.disk_allocation_ratio,
+            sync_interval: a.sync_interval,
+            fake_vcpus: 1000,
+            fake_memory_mb: 1 << 22,
+            fake_disk_gb: 1 << 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +116,8 @@ impl Default for Config {
             demo: DemoConfig::default(),
             identity: IdentityConfig::default(),
             image: ferrostack_image::ImageConfig::default(),
+            compute: ferrostack_compute::ComputeConfig::default(),
+            compute_agent: ComputeAgentConfig::default(),
         }
     }
 }
@@ -120,6 +167,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "demo",
     "identity",
     "image",
+    "compute",
+    "compute_agent",
 ];
 
 impl Config {

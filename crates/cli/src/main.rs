@@ -139,6 +139,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             std::fs::create_dir_all(&config.data_dir)?;
             let services = server::open_services(&config).await?;
+            services.compute.resume().await?;
             println!(
                 "ferrostack control plane listening on {} (identity at {}{})",
                 config.bind,
@@ -292,6 +293,8 @@ async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> 
     for spec in &register_images {
         registered.push(register_image(&services, &config, spec).await?);
     }
+    seed_flavors(&services).await?;
+    let compute_host = server::start_compute(&config, &services).await?;
     let clouds_file = config.data_dir.join("clouds.yaml");
     clouds::write(&clouds_file, &clouds)?;
     let mut user_clouds = None;
@@ -324,6 +327,12 @@ async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> 
         server::PLACEMENT_PREFIX
     );
     println!(
+        "  compute    {}{}/v2.1{}",
+        config.public_url(),
+        server::COMPUTE_PREFIX,
+        compute_host.map(|h| format!("   {h}")).unwrap_or_default()
+    );
+    println!(
         "  health     {}/healthcheck   metrics {}/metrics",
         config.public_url(),
         config.public_url()
@@ -353,6 +362,54 @@ async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> 
     use std::io::Write;
     let _ = std::io::stdout().flush();
     server::serve(listener, app).await
+}
+
+/// The flavors a new cloud starts with (devstack's, with its two small test flavors that
+/// fit the project's guest image), created once: an operator may change or delete them.
+async fn seed_flavors(services: &server::Services) -> anyhow::Result<()> {
+    let marker = "flavors-seeded";
+    let compute = &services.compute;
+    let seeded = ferrostack_db::sqlx::query("SELECT 1 FROM compute_counters WHERE name = $1")
+        .bind(marker)
+        .fetch_optional(compute.db.pool())
+        .await?
+        .is_some();
+    if seeded {
+        return Ok(());
+    }
+    for (id, name, ram, vcpus, disk) in [
+        ("42", "m1.nano", 128, 1, 1),
+        ("84", "m1.micro", 192, 1, 1),
+        ("1", "m1.tiny", 512, 1, 1),
+        ("2", "m1.small", 2048, 1, 20),
+        ("3", "m1.medium", 4096, 2, 40),
+        ("4", "m1.large", 8192, 4, 80),
+    ] {
+        let flavor = ferrostack_compute::model::Flavor {
+            id: id.into(),
+            name: name.into(),
+            ram,
+            vcpus,
+            disk,
+            ephemeral: 0,
+            swap: 0,
+            rxtx_factor: 1.0,
+            is_public: true,
+            disabled: false,
+            description: None,
+            extra_specs: Default::default(),
+        };
+        match compute.insert_flavor(&flavor).await {
+            Ok(()) => {}
+            Err(e) if e.status.as_u16() == 409 => {}
+            Err(e) => anyhow::bail!("creating flavor {name}: {e}"),
+        }
+    }
+    ferrostack_db::sqlx::query("INSERT INTO compute_counters (name, value) VALUES ($1, 1)")
+        .bind(marker)
+        .execute(compute.db.pool())
+        .await?;
+    Ok(())
 }
 
 /// Registers `NAME=PATH` (or `PATH`, named after the file) as a public image owned by the

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use ferrostack_common::http::{finish, Metrics};
+use ferrostack_compute::ComputeService;
 use ferrostack_db::{Backend, Db};
 use ferrostack_identity::fernet::KeyRepository;
 use ferrostack_identity::Identity;
@@ -19,11 +20,13 @@ use crate::config::Config;
 pub const IDENTITY_PREFIX: &str = "/identity";
 pub const IMAGE_PREFIX: &str = "/image";
 pub const PLACEMENT_PREFIX: &str = "/placement";
+pub const COMPUTE_PREFIX: &str = "/compute";
 
 pub struct Services {
     pub identity: Arc<Identity>,
     pub image: Arc<ImageService>,
     pub placement: Arc<PlacementService>,
+    pub compute: Arc<ComputeService>,
 }
 
 /// Opens the database (migrating it) and the services this process runs.
@@ -104,11 +107,75 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             }
         });
     }
+    let compute = ComputeService::new(
+        db.clone(),
+        config.compute.clone(),
+        ComputeService::default_policy(overrides.as_deref())?,
+        identity.clone(),
+        placement.clone(),
+        image.clone(),
+    )
+    .await?;
+    compute.set_limits(identity.clone());
     Ok(Services {
         identity,
         image,
         placement,
+        compute,
     })
+}
+
+/// Starts this host's compute agent (when enabled) and then resumes the compute workflows a
+/// previous run left unfinished, which may need the agent.
+pub async fn start_compute(config: &Config, services: &Services) -> anyhow::Result<Option<String>> {
+    let c = &config.compute_agent;
+    let mut summary = None;
+    if c.enabled {
+        let hv: Arc<dyn ferrostack_hypervisor::Hypervisor> = match c.driver.as_str() {
+            "qemu" => Arc::new(
+                ferrostack_hypervisor::qemu::QemuDriver::new(
+                    ferrostack_hypervisor::qemu::QemuConfig {
+                        instances_dir: config.data_dir.join("instances"),
+                        qemu_binary: None,
+                        accel: c.accel.clone(),
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("compute agent: {e}"))?,
+            ),
+            "fake" => Arc::new(ferrostack_hypervisor::fake::FakeDriver::new(
+                ferrostack_hypervisor::HostResources {
+                    vcpus: c.fake_vcpus,
+                    memory_mb: c.fake_memory_mb,
+                    disk_gb: c.fake_disk_gb,
+                    cpu_model: "fake".into(),
+                },
+            )),
+            other => anyhow::bail!("compute_agent.driver must be qemu or fake, not {other:?}"),
+        };
+        let defaults = ferrostack_agent::AgentConfig::default();
+        let agent = ferrostack_agent::Agent::new(
+            ferrostack_agent::AgentConfig {
+                host: c.host.clone().unwrap_or(defaults.host),
+                state_dir: config.data_dir.join("compute"),
+                reserved_host_memory_mb: c.reserved_host_memory_mb,
+                cpu_allocation_ratio: c.cpu_allocation_ratio,
+                ram_allocation_ratio: c.ram_allocation_ratio,
+                disk_allocation_ratio: c.disk_allocation_ratio,
+                shutdown_timeout: config.compute.shutdown_timeout,
+                sync_interval: c.sync_interval,
+            },
+            hv.clone(),
+            services.image.clone(),
+        );
+        agent.start(&services.compute).await?;
+        let info = hv.info();
+        summary = Some(format!(
+            "host {} ({} {}, accel {})",
+            agent.config.host, info.hypervisor_type, info.version, info.accel
+        ));
+    }
+    services.compute.resume().await?;
+    Ok(summary)
 }
 
 /// The services' catalog entries: (type, name, URL).
@@ -129,6 +196,11 @@ pub fn catalog(config: &Config) -> Vec<(String, String, String)> {
             "placement".into(),
             format!("{}{}", config.public_url(), PLACEMENT_PREFIX),
         ),
+        (
+            "compute".into(),
+            "nova".into(),
+            format!("{}{}/v2.1", config.public_url(), COMPUTE_PREFIX),
+        ),
     ]
 }
 
@@ -145,6 +217,10 @@ pub fn app(services: &Services) -> Router {
         .nest(
             PLACEMENT_PREFIX,
             ferrostack_placement::http::router(services.placement.clone()),
+        )
+        .nest(
+            COMPUTE_PREFIX,
+            ferrostack_compute::http::router(services.compute.clone()),
         );
     finish(router, Metrics::default())
 }
@@ -173,7 +249,8 @@ fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Reques
         && (path.starts_with(IDENTITY_PREFIX)
             || path == "/image/"
             || path == "/image/v2/"
-            || path == "/placement/");
+            || path == "/placement/"
+            || path == "/compute/");
     if trim {
         let new_path = path.trim_end_matches('/');
         let rebuilt = match req.uri().query() {
