@@ -362,3 +362,153 @@ async fn a_crash_at_any_step_resumes_or_unwinds() {
         }
     }
 }
+
+#[tokio::test]
+async fn tags_metadata_actions_and_quotas() {
+    let url = common::urls().await.remove(0);
+    let c = Cloud::new(&url, 1).await;
+    let t = c.token("alice", "alpha").await;
+    let id = c.boot(&t, "tagged", "1").await;
+    c.wait_status(&t, &id, "ACTIVE").await;
+    let p = |rest: &str| format!("/v2.1/servers/{id}{rest}");
+    // Tags (2.26).
+    let (st, _, _) = c.call("GET", &p("/tags"), &t, "2.25", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "tags do not exist before 2.26");
+    let (st, body, _) = c
+        .call(
+            "PUT",
+            &p("/tags"),
+            &t,
+            "2.26",
+            Some(json!({"tags": ["b", "a"]})),
+        )
+        .await;
+    assert_eq!(
+        (st, body["tags"].clone()),
+        (StatusCode::OK, json!(["a", "b"]))
+    );
+    let (st, _, h) = c.call("PUT", &p("/tags/c"), &t, "2.26", None).await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert!(h.get("location").is_some());
+    let (st, _, _) = c.call("PUT", &p("/tags/c"), &t, "2.26", None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = c.call("GET", &p("/tags/zz"), &t, "2.26", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) = c.call("PUT", &p("/tags/a,b"), &t, "2.26", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (_, list, _) = c
+        .call("GET", "/v2.1/servers?tags=a,c", &t, "2.26", None)
+        .await;
+    assert_eq!(list["servers"].as_array().unwrap().len(), 1);
+    let (st, _, _) = c.call("DELETE", &p("/tags/a"), &t, "2.26", None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, list, _) = c
+        .call("GET", "/v2.1/servers?tags=a", &t, "2.26", None)
+        .await;
+    assert!(list["servers"].as_array().unwrap().is_empty());
+    // Metadata.
+    let (st, body, _) = c
+        .call(
+            "POST",
+            &p("/metadata"),
+            &t,
+            "2.1",
+            Some(json!({"metadata": {"k1": "v1"}})),
+        )
+        .await;
+    assert_eq!(
+        (st, body["metadata"]["k1"].clone()),
+        (StatusCode::OK, json!("v1"))
+    );
+    let (st, _, _) = c
+        .call(
+            "PUT",
+            &p("/metadata/k2"),
+            &t,
+            "2.1",
+            Some(json!({"meta": {"other": "x"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (_, body, _) = c
+        .call(
+            "PUT",
+            &p("/metadata"),
+            &t,
+            "2.1",
+            Some(json!({"metadata": {"k3": "v3"}})),
+        )
+        .await;
+    assert_eq!(body["metadata"], json!({"k3": "v3"}));
+    let (st, _, _) = c.call("GET", &p("/metadata/k1"), &t, "2.1", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, s, _) = c.call("GET", &p(""), &t, "2.1", None).await;
+    assert_eq!(s["server"]["metadata"], json!({"k3": "v3"}));
+    // Instance actions: the create, with its request id.
+    let (st, body, _) = c
+        .call("GET", &p("/os-instance-actions"), &t, "2.1", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let acts = body["instanceActions"].as_array().unwrap();
+    assert_eq!(acts.len(), 1);
+    assert_eq!(acts[0]["action"], "create");
+    let rid = acts[0]["request_id"].as_str().unwrap().to_string();
+    let (st, body, _) = c
+        .call(
+            "GET",
+            &p(&format!("/os-instance-actions/{rid}")),
+            &t,
+            "2.1",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, body["instanceAction"]["instance_uuid"].clone()),
+        (StatusCode::OK, json!(id))
+    );
+    let bob = c.token("bob", "beta").await;
+    let (st, _, _) = c
+        .call("GET", &p("/os-instance-actions"), &bob, "2.1", None)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Quotas as the unified limits give them (none registered: unlimited).
+    let project = c
+        .identity
+        .store
+        .project_by_name("default", "alpha")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (st, body, _) = c
+        .call(
+            "GET",
+            &format!("/v2.1/os-quota-sets/{project}"),
+            &t,
+            "2.1",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["quota_set"]["instances"], -1);
+    let (_, body, _) = c
+        .call(
+            "GET",
+            &format!("/v2.1/os-quota-sets/{project}/detail"),
+            &t,
+            "2.1",
+            None,
+        )
+        .await;
+    assert_eq!(body["quota_set"]["instances"]["in_use"], 1);
+    let (st, _, _) = c
+        .call(
+            "GET",
+            &format!("/v2.1/os-quota-sets/{project}"),
+            &bob,
+            "2.1",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}

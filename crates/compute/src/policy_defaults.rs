@@ -156,5 +156,35 @@ pub const RULES: &[(&str, &str)] = &[
     ("os_compute_api:os-services:update", ADMIN),
     ("os_compute_api:os-services:delete", ADMIN),
     ("os_compute_api:limits", ANY),
+    (
+        "os_compute_api:os-server-tags:index",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-tags:show",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-tags:update",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-tags:update_all",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-tags:delete",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-tags:delete_all",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    ("os_compute_api:os-quota-sets:show", PROJECT_READER_OR_ADMIN),
+    ("os_compute_api:os-quota-sets:defaults", ANY),
+    (
+        "os_compute_api:os-quota-sets:detail",
+        PROJECT_READER_OR_ADMIN,
+    ),
     ("os_compute_api:limits:other_project", ADMIN),
 ];

@@ -2,6 +2,7 @@
 //! carries the negotiated microversion in both of Nova's headers; handlers extract (caller,
 //! microversion, body), call one service method and render the view for that version.
 
+mod extras;
 mod flavors;
 mod hosts;
 mod keypairs;
@@ -276,6 +277,7 @@ pub fn api() -> Api<State> {
         .merge(keypairs::api())
         .merge(servers::api())
         .merge(hosts::api())
+        .merge(extras::api())
 }
 
 pub fn openapi() -> Value {

@@ -4,6 +4,7 @@
 //! that moves the server into its task state, so a crash at any point either resumes or
 //! unwinds them.
 
+pub mod extras;
 pub mod flavors;
 pub mod hosts;
 pub mod keypairs;
