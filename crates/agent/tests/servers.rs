@@ -181,6 +181,10 @@ async fn bad_requests_change_nothing() {
             "base 64",
         ),
         (json!({"nothing": {}}), "server"),
+        (
+            json!({"server": {"name": "x", "imageRef": c.image_id, "flavorRef": "1", "networks": "none", "accessIPv6": "2001:::1"}}),
+            "ipv6",
+        ),
     ];
     for (body, needle) in cases {
         let (st, resp, _) = c
@@ -190,6 +194,22 @@ async fn bad_requests_change_nothing() {
         let msg = resp["badRequest"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(needle), "{body}: {msg}");
     }
+    // Access addresses are stored the canonical way (RFC 5952), as Nova does.
+    let (st, body, _) = c
+        .call("POST", "/v2.1/servers", &t, "latest", Some(json!({"server": {"name": "ip", "imageRef": c.image_id, "flavorRef": "1", "networks": "none", "accessIPv6": "2001:0db8:0000:0000:0000:0000:0000:0001", "accessIPv4": "10.0.0.1"}})))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+    let id = body["server"]["id"].as_str().unwrap().to_string();
+    let s = c.wait_status(&t, &id, "ACTIVE").await;
+    assert_eq!(
+        (s["accessIPv6"].as_str(), s["accessIPv4"].as_str()),
+        (Some("2001:db8::1"), Some("10.0.0.1"))
+    );
+    let (st, _, _) = c
+        .call("DELETE", &format!("/v2.1/servers/{id}"), &t, "2.1", None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    c.wait_status(&t, &id, "DELETED").await;
     let (st, resp, headers) = c.call("GET", "/v2.1/servers", &t, "2.999", None).await;
     assert_eq!(st, StatusCode::NOT_ACCEPTABLE, "{resp}");
     assert!(headers.get("vary").is_some());

@@ -73,6 +73,37 @@ fn opt_string(
     }
 }
 
+/// An access address, validated and written the canonical way (RFC 5952 for IPv6), as
+/// Nova stores it.
+fn access_ip(
+    b: &Map<String, Value>,
+    field: &str,
+    v6: bool,
+) -> Result<Option<String>, ComputeError> {
+    let Some(text) = opt_string(b, field, 64)? else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let parsed = if v6 {
+        text.parse::<std::net::Ipv6Addr>()
+            .map(|a| a.to_string())
+            .ok()
+    } else {
+        text.parse::<std::net::Ipv4Addr>()
+            .map(|a| a.to_string())
+            .ok()
+    };
+    parsed.map(Some).ok_or_else(|| {
+        field_error(
+            field,
+            &json!(text),
+            &format!("'{text}' is not a '{}'", if v6 { "ipv6" } else { "ipv4" }),
+        )
+    })
+}
+
 fn parse_create(ctx: &Ctx, body: &Value) -> Result<(CreateServer, bool), ComputeError> {
     let b = body
         .get("server")
@@ -350,8 +381,8 @@ fn parse_create(ctx: &Ctx, body: &Value) -> Result<(CreateServer, bool), Compute
             networks,
             security_groups,
             scheduler_hints,
-            access_ipv4: opt_string(b, "accessIPv4", 64)?,
-            access_ipv6: opt_string(b, "accessIPv6", 64)?,
+            access_ipv4: access_ip(b, "accessIPv4", false)?,
+            access_ipv6: access_ip(b, "accessIPv6", true)?,
             hostname,
             admin_pass: opt_string(b, "adminPass", 255)?,
         },
@@ -581,7 +612,13 @@ async fn update(
             return Err(field_error(k, v, "is not valid for a server update"));
         }
     }
-    let inst = s.update_server(&ctx.auth, &id, b).await?;
+    let mut b = b.clone();
+    for (field, v6) in [("accessIPv4", false), ("accessIPv6", true)] {
+        if b.contains_key(field) {
+            b.insert(field.to_string(), json!(access_ip(&b, field, v6)?));
+        }
+    }
+    let inst = s.update_server(&ctx.auth, &id, &b).await?;
     let admin = s.allowed(
         &ctx.auth,
         "os_compute_api:os-extended-server-attributes",

@@ -132,19 +132,24 @@ impl ComputeService {
         user_id: Option<&str>,
     ) -> Result<CreatedKeypair> {
         let user = self.keypair_owner(ctx, user_id, "os_compute_api:os-keypairs:create")?;
-        if key_type != "ssh" {
-            return Err(ComputeError::bad(format!(
-                "Keypair data is invalid: key type {key_type} is not supported here; import an ssh public key"
-            )));
-        }
-        let (public_key, private_key) = match public_key {
-            Some(k) => (k.trim().to_string(), None),
-            None => {
+        let x509 = key_type == "x509";
+        let (public_key, private_key) = match (public_key, x509) {
+            (Some(k), _) => (k.trim().to_string(), None),
+            (None, false) => {
                 let (public, private) = generate_ssh_key(name).await?;
                 (public, Some(private))
             }
+            (None, true) => {
+                let (cert, private) = generate_x509(name).await?;
+                (cert, Some(private))
+            }
         };
-        let fingerprint = ssh_fingerprint(&public_key).ok_or_else(|| {
+        let fingerprint = if x509 {
+            x509_fingerprint(&public_key).await
+        } else {
+            ssh_fingerprint(&public_key)
+        }
+        .ok_or_else(|| {
             ComputeError::bad("Keypair data is invalid: failed to generate fingerprint")
         })?;
         let keypair = Keypair {
@@ -196,6 +201,63 @@ impl ComputeService {
         }
         Ok(())
     }
+}
+
+/// Nova's fingerprint of an X.509 certificate: SHA-1 of its DER form, lower-case hex pairs
+/// joined by colons (read with `openssl x509`, which also rejects what is not a certificate).
+async fn x509_fingerprint(pem: &str) -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("fs-x509-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = dir.join("cert.pem");
+    std::fs::write(&file, pem).ok()?;
+    let out = tokio::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+        .arg(&file)
+        .output()
+        .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.trim().rsplit('=').next()?.to_ascii_lowercase())
+}
+
+/// A self-signed certificate and its RSA key (PEM), as Nova generates x509 key pairs.
+async fn generate_x509(name: &str) -> Result<(String, String)> {
+    let dir = std::env::temp_dir().join(format!("fs-x509gen-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).map_err(ComputeError::internal)?;
+    let cn: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let out = tokio::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-sha256", "-subj",
+        ])
+        .arg(format!("/CN={}", if cn.is_empty() { "nova" } else { &cn }))
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .await;
+    let result = match out {
+        Ok(o) if o.status.success() => {
+            let cert =
+                std::fs::read_to_string(dir.join("cert.pem")).map_err(ComputeError::internal);
+            let key = std::fs::read_to_string(dir.join("key.pem")).map_err(ComputeError::internal);
+            match (cert, key) {
+                (Ok(c), Ok(k)) => Ok((c, k)),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        Ok(o) => Err(ComputeError::internal(format!(
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ))),
+        Err(e) => Err(ComputeError::internal(format!("running openssl: {e}"))),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// An RSA key pair from `ssh-keygen` (the private key in PEM, as Nova returns it).
@@ -257,6 +319,15 @@ mod tests {
         assert_eq!(ssh_fingerprint(&public).as_deref(), Some(theirs));
         assert!(ssh_fingerprint("ssh-rsa not-base64!").is_none());
         assert!(ssh_fingerprint("hello world").is_none());
+    }
+
+    #[tokio::test]
+    async fn x509_key_pairs_are_generated_and_fingerprinted() {
+        let (cert, key) = generate_x509("my-cert").await.unwrap();
+        assert!(cert.contains("BEGIN CERTIFICATE") && key.contains("PRIVATE KEY"));
+        let fp = x509_fingerprint(&cert).await.unwrap();
+        assert_eq!(fp.split(':').count(), 20, "{fp}");
+        assert!(x509_fingerprint("not a certificate").await.is_none());
     }
 
     #[test]

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Drives the compute benchmarks against a running ferrostack (stdlib only).
+
+  compute-bench.py boot  BASE DATA_DIR IMAGE_ID RUNS   boot latency: bare QEMU vs the API
+  compute-bench.py churn BASE COUNT CONCURRENCY       fake-driver create/delete throughput
+
+`boot`: for each run, (a) the QEMU command line the driver used for the previous server,
+run by hand (same accelerator, devices and image; -daemonize dropped), from process start
+to the guest's ready line in its console file; (b) POST /servers to the same ready line
+in the server's console file, and POST to the QEMU process start (its pidfile's mtime).
+`churn`: COUNT servers created by CONCURRENCY clients, each waiting for ACTIVE, then all
+deleted the same way; checks that no allocation and no server is left.
+Prints one JSON object.
+"""
+import json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+READY = b"ferrostack-guest ready:"
+
+
+def call(base, method, path, token=None, body=None, version="2.1", headers=None):
+    req = urllib.request.Request(base + path, method=method)
+    if token:
+        req.add_header("X-Auth-Token", token)
+    req.add_header("OpenStack-API-Version", "compute " + version)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, data, timeout=60) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None), r.headers
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, (json.loads(raw) if raw else None), e.headers
+
+
+def token(base, user, password, project):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}},
+                     "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+    st, _, h = call(base, "POST", "/identity/v3/auth/tokens", body=body)
+    assert st == 201, st
+    return h["X-Subject-Token"]
+
+
+def wait_file(path, needle, t0, timeout=300):
+    while True:
+        try:
+            with open(path, "rb") as f:
+                if needle in f.read():
+                    return time.monotonic() - t0
+        except FileNotFoundError:
+            pass
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit(f"no {needle!r} in {path} after {timeout} s")
+        time.sleep(0.01)
+
+
+def boot(base, data, image, runs):
+    pw = open(os.path.join(data, "demo-password")).read().strip()
+    tok = token(base, "demo", pw, "demo")
+    api, api_spawn, bare = [], [], []
+    for i in range(runs):
+        t0 = time.monotonic()
+        wall0 = time.time()
+        st, body, _ = call(base, "POST", "/compute/v2.1/servers", tok, {"server": {"name": f"bench-{i}", "imageRef": image, "flavorRef": "42", "networks": "none"}}, "2.37")
+        assert st == 202, body
+        sid = body["server"]["id"]
+        vm = os.path.join(data, "instances", sid)
+        api.append(wait_file(os.path.join(vm, "console.log"), READY, t0))
+        api_spawn.append(os.stat(os.path.join(vm, "qemu.pid")).st_mtime - wall0)
+        # The same VM by hand: its command line, without -daemonize, on copies of its disk
+        # overlay (fresh) and config drive, with the console in a new file.
+        pid = int(open(os.path.join(vm, "qemu.pid")).read())
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
+        args = [a.decode() for a in args]
+        call(base, "DELETE", f"/compute/v2.1/servers/{sid}", tok)
+        work = tempfile.mkdtemp(prefix="bench-bare-")
+        spec = json.load(open(os.path.join(vm, "spec.json")))
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", spec["root_disk"]["base_image"], os.path.join(work, "disk.qcow2")], check=True)
+        shutil.copy(spec["config_drive"], os.path.join(work, "config.iso"))
+        out, skip = [], False
+        for a in args:
+            if skip:
+                skip = False
+                continue
+            if a in ("-daemonize",):
+                continue
+            if a == "-pidfile":
+                skip = True
+                continue
+            if a == "-S":
+                continue
+            a = a.replace(vm, work).replace(spec["config_drive"], os.path.join(work, "config.iso"))
+            out.append(a)
+        t0 = time.monotonic()
+        p = subprocess.Popen(out, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bare.append(wait_file(os.path.join(work, "console.log"), READY, t0))
+        p.kill()
+        p.wait()
+        shutil.rmtree(work)
+        # Let the delete finish before the next boot.
+        for _ in range(600):
+            if call(base, "GET", f"/compute/v2.1/servers/{sid}", tok)[0] == 404:
+                break
+            time.sleep(0.05)
+    med = statistics.median
+    return {"runs": runs, "api_to_ready_median_s": med(api), "bare_qemu_to_ready_median_s": med(bare),
+            "ratio": med(api) / med(bare), "post_to_qemu_started_median_ms": med(api_spawn) * 1000,
+            "api_all": api, "bare_all": bare}
+
+
+def churn(base, count, conc, data):
+    pw = open(os.path.join(data, "admin-password")).read().strip()
+    tok = token(base, "admin", pw, "admin")
+    st, body, _ = call(base, "GET", "/image/v2/images?name=ferrostack-guest", tok)
+    image = body["images"][0]["id"]
+
+    def wait(sid, want):
+        while True:
+            st, body, _ = call(base, "GET", f"/compute/v2.1/servers/{sid}", tok)
+            if want == "DELETED" and st == 404:
+                return
+            s = body["server"]["status"] if st == 200 else None
+            if s == want and body["server"]["OS-EXT-STS:task_state"] is None:
+                return
+            if s == "ERROR":
+                raise SystemExit(f"{sid} went to ERROR: {body['server'].get('fault')}")
+            time.sleep(0.02)
+
+    def create(i):
+        st, body, _ = call(base, "POST", "/compute/v2.1/servers", tok, {"server": {"name": f"churn-{i}", "imageRef": image, "flavorRef": "42", "networks": "none"}}, "2.37")
+        assert st == 202, body
+        sid = body["server"]["id"]
+        wait(sid, "ACTIVE")
+        return sid
+
+    def delete(sid):
+        st, _, _ = call(base, "DELETE", f"/compute/v2.1/servers/{sid}", tok)
+        assert st == 204, st
+        wait(sid, "DELETED")
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(conc) as ex:
+        ids = list(ex.map(create, range(count)))
+    boot_s = time.monotonic() - t0
+    pid = int(subprocess.run(["pgrep", "-f", f"ferrostack up --data-dir {data}"], capture_output=True, text=True).stdout.split()[0])
+    rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1)) // 1024
+    t1 = time.monotonic()
+    with ThreadPoolExecutor(conc) as ex:
+        list(ex.map(delete, ids))
+    delete_s = time.monotonic() - t1
+    st, body, _ = call(base, "GET", "/compute/v2.1/servers?all_tenants=1", tok)
+    left = len(body["servers"])
+    st, rps, _ = call(base, "GET", "/placement/resource_providers", tok, headers={"OpenStack-API-Version": "placement 1.39"})
+    used = 0
+    for rp in rps["resource_providers"]:
+        _, u, _ = call(base, "GET", f"/placement/resource_providers/{rp['uuid']}/usages", tok)
+        used += sum(u["usages"].values())
+    return {"servers": count, "concurrency": conc, "boots_per_s": count / boot_s, "deletes_per_s": count / delete_s,
+            "boot_and_delete_per_s": count / (boot_s + delete_s), "rss_mib_with_servers": rss,
+            "servers_left": left, "allocations_left": used}
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "boot":
+        print(json.dumps(boot(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+    else:
+        print(json.dumps(churn(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
