@@ -27,7 +27,8 @@ if [ "${1:-}" = _restart ]; then
     fi
     rm -rf "$work/data" "$work/server.pid"
     cp -a "$work/pristine" "$work/data"
-    FERROSTACK_LOG_LEVEL=warn setsid "$(cat "$work/bin")" up --data-dir "$work/data" \
+    # No compute agent: upstream's tests expect a Placement with no providers of its own.
+    FERROSTACK_LOG_LEVEL=warn FERROSTACK_COMPUTE_AGENT__ENABLED=false setsid "$(cat "$work/bin")" up --data-dir "$work/data" \
         --bind "127.0.0.1:$port" --no-user-clouds-yaml >>"$work/server.log" 2>&1 </dev/null &
     echo $! >"$work/server.pid"
     for _ in $(seq 200); do
