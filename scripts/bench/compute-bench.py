@@ -77,11 +77,11 @@ def boot(base, data, image, runs):
         pid = int(open(os.path.join(vm, "qemu.pid")).read())
         args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
         args = [a.decode() for a in args]
-        call(base, "DELETE", f"/compute/v2.1/servers/{sid}", tok)
         work = tempfile.mkdtemp(prefix="bench-bare-")
         spec = json.load(open(os.path.join(vm, "spec.json")))
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", spec["root_disk"]["base_image"], os.path.join(work, "disk.qcow2")], check=True)
         shutil.copy(spec["config_drive"], os.path.join(work, "config.iso"))
+        call(base, "DELETE", f"/compute/v2.1/servers/{sid}", tok)
         out, skip = [], False
         for a in args:
             if skip:
