@@ -214,8 +214,9 @@ impl Agent {
     }
 
     /// The cached base of an image: a hard link to the Image service's file (a copy when
-    /// they are on different file systems).
-    fn base_image(&self, image_id: &str) -> Result<PathBuf, AgentError> {
+    /// they are on different file systems). The copy can be gigabytes, so it runs off the
+    /// async runtime.
+    async fn base_image(&self, image_id: &str) -> Result<PathBuf, AgentError> {
         let base = self.base_dir().join(image_id);
         if base.exists() {
             return Ok(base);
@@ -224,16 +225,20 @@ impl Agent {
         if !source.exists() {
             return Err(AgentError::Failed(format!("image {image_id} has no data")));
         }
-        std::fs::create_dir_all(self.base_dir())
-            .map_err(|e| AgentError::Transient(e.to_string()))?;
         let tmp = self
             .base_dir()
             .join(format!(".tmp-{image_id}-{}", uuid::Uuid::new_v4()));
-        if std::fs::hard_link(&source, &tmp).is_err() {
-            std::fs::copy(&source, &tmp)
-                .map_err(|e| AgentError::Transient(format!("caching image {image_id}: {e}")))?;
-        }
-        std::fs::rename(&tmp, &base).map_err(|e| AgentError::Transient(e.to_string()))?;
+        let (dir, target, id) = (self.base_dir(), base.clone(), image_id.to_string());
+        tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
+            std::fs::create_dir_all(&dir).map_err(|e| AgentError::Transient(e.to_string()))?;
+            if std::fs::hard_link(&source, &tmp).is_err() {
+                std::fs::copy(&source, &tmp)
+                    .map_err(|e| AgentError::Transient(format!("caching image {id}: {e}")))?;
+            }
+            std::fs::rename(&tmp, &target).map_err(|e| AgentError::Transient(e.to_string()))
+        })
+        .await
+        .map_err(|e| AgentError::Transient(format!("caching image {image_id}: {e}")))??;
         Ok(base)
     }
 
@@ -317,7 +322,7 @@ async fn build_iso(
 impl HostAgent for Agent {
     fn ensure<'a>(&'a self, spec: &'a GuestSpec) -> BoxFut<'a, Result<(), AgentError>> {
         Box::pin(async move {
-            let base = self.base_image(&spec.image_id)?;
+            let base = self.base_image(&spec.image_id).await?;
             let drive = self.config_drive(spec).await?;
             let vm = self.vm_spec(spec, base, drive);
             self.hv.create(&vm).await.map_err(hv_error)

@@ -195,7 +195,7 @@ impl Action {
             Action::Stop => (vm::STOPPED, power::SHUTDOWN),
             Action::Pause => (vm::PAUSED, power::PAUSED),
             Action::Suspend => (vm::SUSPENDED, power::SUSPENDED),
-            Action::Snapshot => (static_vm(before), power::NOSTATE),
+            Action::Snapshot => (vm_state_named(before).unwrap_or(vm::ACTIVE), power::NOSTATE),
             Action::Delete => (vm::DELETED, power::NOSTATE),
         }
     }
@@ -220,7 +220,8 @@ impl Action {
     }
 }
 
-fn static_vm(s: &str) -> &'static str {
+/// The vm_state constant spelled `s`, when it is one (for `&'static str` columns read back).
+pub fn vm_state_named(s: &str) -> Option<&'static str> {
     [
         vm::ACTIVE,
         vm::STOPPED,
@@ -228,10 +229,15 @@ fn static_vm(s: &str) -> &'static str {
         vm::SUSPENDED,
         vm::ERROR,
         vm::BUILDING,
+        vm::RESCUED,
+        vm::RESIZED,
+        vm::SHELVED,
+        vm::SHELVED_OFFLOADED,
+        vm::SOFT_DELETED,
+        vm::DELETED,
     ]
     .into_iter()
     .find(|v| *v == s)
-    .unwrap_or(vm::ACTIVE)
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub fn api() -> Api<State> {
         )
 }
 
-fn query(ctx: &Ctx, q: &Query, admin: bool) -> Result<FlavorQuery, ComputeError> {
+fn query(q: &Query, admin: bool) -> Result<FlavorQuery, ComputeError> {
     let int = |key: &str| -> Result<Option<i64>, ComputeError> {
         match q.get(key) {
             None => Ok(None),
@@ -129,7 +129,6 @@ fn query(ctx: &Ctx, q: &Query, admin: bool) -> Result<FlavorQuery, ComputeError>
             )))
         }
     };
-    let _ = ctx;
     Ok(FlavorQuery {
         is_public: if admin { is_public } else { Some(true) },
         min_ram: int("minRam")?,
@@ -166,7 +165,7 @@ fn page_links(
 }
 
 async fn list(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
-    let fq = query(&ctx, &q, ctx.is_admin(&s))?;
+    let fq = query(&q, ctx.is_admin(&s))?;
     let list = s.list_flavors(&ctx.auth, &fq).await?;
     let mut body =
         json!({"flavors": list.iter().map(|f| views::flavor_brief(&ctx, f)).collect::<Vec<_>>()});
@@ -186,7 +185,7 @@ fn specs_visible(s: &State, ctx: &Ctx) -> bool {
 }
 
 async fn detail(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
-    let fq = query(&ctx, &q, ctx.is_admin(&s))?;
+    let fq = query(&q, ctx.is_admin(&s))?;
     let list = s.list_flavors(&ctx.auth, &fq).await?;
     let specs = specs_visible(&s, &ctx);
     let mut body =

@@ -206,26 +206,7 @@ impl ComputeService {
         let Some(limits) = self.limits() else {
             return Ok(());
         };
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM compute_instances WHERE project_id = $1 AND deleted = FALSE",
-        )
-        .bind(project)
-        .fetch_one(self.db.pool())
-        .await?;
-        let servers: i64 = row.get("n");
-        let rows = sqlx::query(
-            "SELECT flavor FROM compute_instances WHERE project_id = $1 AND deleted = FALSE",
-        )
-        .bind(project)
-        .fetch_all(self.db.pool())
-        .await?;
-        let (mut cores, mut ram) = (0i64, 0i64);
-        for r in &rows {
-            if let Ok(f) = serde_json::from_str::<Flavor>(&r.get::<String, _>(0)) {
-                cores += f.vcpus;
-                ram += f.ram;
-            }
-        }
+        let (servers, cores, ram) = self.project_usage(project).await?;
         for (resource, name, used, each) in [
             ("servers", "instances", servers, 1),
             ("class:VCPU", "cores", cores, flavor.vcpus),
@@ -820,31 +801,12 @@ impl ComputeService {
                 vm::ACTIVE,
                 states::power::SHUTDOWN | states::power::CRASHED | states::power::NOSTATE,
             ) => vm::STOPPED,
-            (s, _) => vm_state_named(s),
+            (s, _) => states::vm_state_named(s).unwrap_or(vm::ERROR),
         };
         self.set_state(uuid, None, vm_state, None, Some(power_state))
             .await?;
         Ok(())
     }
-}
-
-/// The vm_state constant spelled `s` (ERROR for anything unknown).
-pub fn vm_state_named(s: &str) -> &'static str {
-    [
-        vm::ACTIVE,
-        vm::STOPPED,
-        vm::PAUSED,
-        vm::SUSPENDED,
-        vm::ERROR,
-        vm::BUILDING,
-        vm::RESCUED,
-        vm::RESIZED,
-        vm::SHELVED,
-        vm::SHELVED_OFFLOADED,
-    ]
-    .into_iter()
-    .find(|v| *v == s)
-    .unwrap_or(vm::ERROR)
 }
 
 impl ComputeService {

@@ -422,7 +422,7 @@ impl Handler for PowerAction {
                 .set_state(
                     &run.subject,
                     Some(a.task_state()),
-                    super::servers::vm_state_named(&from),
+                    crate::states::vm_state_named(&from).unwrap_or(vm::ERROR),
                     None,
                     observed,
                 )
