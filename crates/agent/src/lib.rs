@@ -62,14 +62,27 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Where the agent finds an image's bytes (the Image service's file in this process).
+/// Where the agent finds an image's bytes and puts a snapshot's (the Image service in this
+/// process).
 pub trait ImageFiles: Send + Sync + 'static {
     fn image_file(&self, image_id: &str) -> PathBuf;
+    /// Uploads `file` as the data of the queued image `image_id`; an image already active
+    /// is left alone.
+    fn upload<'a>(&'a self, image_id: &'a str, file: &'a Path) -> BoxFut<'a, Result<(), String>>;
 }
 
 impl ImageFiles for ferrostack_image::ImageService {
     fn image_file(&self, image_id: &str) -> PathBuf {
         self.data_path(image_id)
+    }
+
+    fn upload<'a>(&'a self, image_id: &'a str, file: &'a Path) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.upload_local_file(image_id, file)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -133,6 +146,7 @@ impl Agent {
     pub async fn start(self: &Arc<Self>, compute: &Arc<ComputeService>) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.base_dir())?;
         std::fs::create_dir_all(self.drive_dir())?;
+        let _ = std::fs::remove_dir_all(self.snapshot_dir());
         let report = self.report();
         compute
             .register_host(&report)
@@ -203,6 +217,12 @@ impl Agent {
 
     fn base_dir(&self) -> PathBuf {
         self.config.state_dir.join("_base")
+    }
+
+    /// Snapshots on their way to the Image service; emptied at start (what is left there
+    /// belongs to an attempt a crash interrupted, which its workflow runs again).
+    fn snapshot_dir(&self) -> PathBuf {
+        self.config.state_dir.join("snapshots")
     }
 
     fn drive_dir(&self) -> PathBuf {
@@ -376,8 +396,30 @@ impl HostAgent for Agent {
         Box::pin(async move { self.hv.console_log(uuid, max_bytes).await.map_err(hv_error) })
     }
 
-    fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), AgentError>> {
-        Box::pin(async move { self.hv.snapshot(uuid, dest).await.map_err(hv_error) })
+    fn snapshot<'a>(
+        &'a self,
+        uuid: &'a str,
+        image_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            std::fs::create_dir_all(self.snapshot_dir())
+                .map_err(|e| AgentError::Transient(e.to_string()))?;
+            // A fresh name per attempt: a crashed attempt's partial file is never uploaded.
+            let file = self.snapshot_dir().join(format!(
+                "{image_id}-{}.qcow2",
+                uuid::Uuid::new_v4().simple()
+            ));
+            let result = async {
+                self.hv.snapshot(uuid, &file).await.map_err(hv_error)?;
+                self.images
+                    .upload(image_id, &file)
+                    .await
+                    .map_err(AgentError::Failed)
+            }
+            .await;
+            let _ = std::fs::remove_file(&file);
+            result
+        })
     }
 
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>> {

@@ -86,11 +86,13 @@ pub trait HostAgent: Send + Sync + 'static {
         uuid: &'a str,
         max_bytes: usize,
     ) -> BoxFut<'a, Result<String, AgentError>>;
-    /// Writes a standalone qcow2 of the server's root disk to `dest`.
+    /// Takes a standalone qcow2 of the server's root disk and uploads it as the data of the
+    /// queued image `image_id` (as Nova's compute uploads a snapshot to Glance). An image
+    /// already active is left alone, so a step running again after a crash does no harm.
     fn snapshot<'a>(
         &'a self,
         uuid: &'a str,
-        dest: &'a std::path::Path,
+        image_id: &'a str,
     ) -> BoxFut<'a, Result<(), AgentError>>;
     /// Every server the host has (running or not), to find orphans.
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>>;

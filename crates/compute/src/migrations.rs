@@ -1,14 +1,17 @@
 //! The Compute schema. Instances keep a JSON copy of their flavor (as Nova's
 //! `instance_extra.flavor` does), so editing or deleting a flavor never changes a running
 //! server. Rows are soft-deleted (`deleted`, `deleted_at`) because Nova's API shows deleted
-//! servers to `changes-since` and admin queries. Timestamps are microseconds.
+//! servers to `changes-since` and admin queries. Timestamps are microseconds. A server's
+//! system metadata (Nova's `instance_system_metadata`) holds what the service remembers
+//! about it that users do not see, such as the image a shelved server was saved to.
 
 use ferrostack_db::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "compute",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "compute",
+        sql: r#"
 CREATE TABLE compute_flavors (flavorid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, memory_mb BIGINT NOT NULL, vcpus BIGINT NOT NULL, root_gb BIGINT NOT NULL, ephemeral_gb BIGINT NOT NULL, swap BIGINT NOT NULL, rxtx_factor DOUBLE PRECISION NOT NULL, is_public BOOLEAN NOT NULL, disabled BOOLEAN NOT NULL, description TEXT, created_at BIGINT NOT NULL, updated_at BIGINT);
 CREATE TABLE compute_flavor_extra_specs (flavorid TEXT NOT NULL REFERENCES compute_flavors(flavorid) ON DELETE CASCADE, spec_key TEXT NOT NULL, spec_value TEXT NOT NULL, PRIMARY KEY (flavorid, spec_key));
 CREATE TABLE compute_flavor_projects (flavorid TEXT NOT NULL REFERENCES compute_flavors(flavorid) ON DELETE CASCADE, project_id TEXT NOT NULL, PRIMARY KEY (flavorid, project_id));
@@ -31,5 +34,14 @@ CREATE TABLE compute_nodes (uuid TEXT PRIMARY KEY, host TEXT NOT NULL UNIQUE, hy
 CREATE TABLE compute_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO compute_counters (name, value) VALUES ('instance_id', 0);
 "#,
-    postgres: None,
-}];
+        postgres: None,
+    },
+    Migration {
+        version: 2,
+        name: "system_metadata",
+        sql: r#"
+CREATE TABLE compute_instance_system_metadata (instance_uuid TEXT NOT NULL REFERENCES compute_instances(uuid) ON DELETE CASCADE, meta_key TEXT NOT NULL, meta_value TEXT NOT NULL, PRIMARY KEY (instance_uuid, meta_key));
+"#,
+        postgres: None,
+    },
+];

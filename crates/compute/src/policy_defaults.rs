@@ -46,6 +46,26 @@ pub const RULES: &[(&str, &str)] = &[
         "os_compute_api:servers:create_image",
         PROJECT_MEMBER_OR_ADMIN,
     ),
+    ("os_compute_api:servers:rebuild", PROJECT_MEMBER_OR_ADMIN),
+    (
+        "os_compute_api:servers:rebuild:trusted_certs",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    ("os_compute_api:servers:resize", PROJECT_MEMBER_OR_ADMIN),
+    (
+        "os_compute_api:servers:confirm_resize",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:servers:revert_resize",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    ("os_compute_api:os-shelve:shelve", PROJECT_MEMBER_OR_ADMIN),
+    ("os_compute_api:os-shelve:shelve_offload", ADMIN),
+    ("os_compute_api:os-shelve:unshelve", PROJECT_MEMBER_OR_ADMIN),
+    ("os_compute_api:os-shelve:unshelve_to_host", ADMIN),
+    ("os_compute_api:os-rescue", PROJECT_MEMBER_OR_ADMIN),
+    ("os_compute_api:os-unrescue", PROJECT_MEMBER_OR_ADMIN),
     ("os_compute_api:os-extended-server-attributes", ADMIN),
     (
         "os_compute_api:os-pause-server:pause",

@@ -38,7 +38,13 @@ pub mod task {
     pub const POWERING_ON: &str = "powering-on";
     pub const DELETING: &str = "deleting";
     pub const RESIZE_PREP: &str = "resize_prep";
+    pub const RESIZE_MIGRATING: &str = "resize_migrating";
+    pub const RESIZE_FINISH: &str = "resize_finish";
+    pub const RESIZE_REVERTING: &str = "resize_reverting";
+    pub const RESIZE_CONFIRMING: &str = "resize_confirming";
     pub const SHELVING: &str = "shelving";
+    pub const SHELVING_IMAGE_UPLOADING: &str = "shelving_image_uploading";
+    pub const SHELVING_OFFLOADING: &str = "shelving_offloading";
     pub const UNSHELVING: &str = "unshelving";
     pub const RESCUING: &str = "rescuing";
     pub const UNRESCUING: &str = "unrescuing";
@@ -62,16 +68,19 @@ pub fn status(vm_state: &str, task_state: Option<&str>) -> &'static str {
             Some(REBOOTING) => "REBOOT",
             Some(REBOOTING_HARD) => "HARD_REBOOT",
             Some(REBUILDING) => "REBUILD",
-            Some(RESIZE_PREP) => "RESIZE",
+            Some(RESIZE_PREP | RESIZE_MIGRATING | RESIZE_FINISH) => "RESIZE",
             _ => "ACTIVE",
         },
         vm::BUILDING => "BUILD",
         vm::STOPPED => match task_state {
             Some(REBUILDING) => "REBUILD",
-            Some(RESIZE_PREP) => "RESIZE",
+            Some(RESIZE_PREP | RESIZE_MIGRATING | RESIZE_FINISH) => "RESIZE",
             _ => "SHUTOFF",
         },
-        vm::RESIZED => "VERIFY_RESIZE",
+        vm::RESIZED => match task_state {
+            Some(RESIZE_REVERTING) => "REVERT_RESIZE",
+            _ => "VERIFY_RESIZE",
+        },
         vm::PAUSED => "PAUSED",
         vm::SUSPENDED => "SUSPENDED",
         vm::RESCUED => "RESCUE",
@@ -118,6 +127,15 @@ pub enum Action {
     Suspend,
     Resume,
     Snapshot,
+    Rebuild,
+    Resize,
+    ConfirmResize,
+    RevertResize,
+    Shelve,
+    ShelveOffload,
+    Unshelve,
+    Rescue,
+    Unrescue,
     Delete,
 }
 
@@ -133,6 +151,15 @@ impl Action {
             Action::Suspend => "suspend",
             Action::Resume => "resume",
             Action::Snapshot => "createImage",
+            Action::Rebuild => "rebuild",
+            Action::Resize => "resize",
+            Action::ConfirmResize => "confirmResize",
+            Action::RevertResize => "revertResize",
+            Action::Shelve => "shelve",
+            Action::ShelveOffload => "shelveOffload",
+            Action::Unshelve => "unshelve",
+            Action::Rescue => "rescue",
+            Action::Unrescue => "unrescue",
             Action::Delete => "delete",
         }
     }
@@ -155,6 +182,14 @@ impl Action {
             Action::Suspend => &[vm::ACTIVE],
             Action::Resume => &[vm::SUSPENDED],
             Action::Snapshot => &[vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED],
+            Action::Rebuild => &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
+            Action::Resize => &[vm::ACTIVE, vm::STOPPED],
+            Action::ConfirmResize | Action::RevertResize => &[vm::RESIZED],
+            Action::Shelve => &[vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED],
+            Action::ShelveOffload => &[vm::SHELVED],
+            Action::Unshelve => &[vm::SHELVED, vm::SHELVED_OFFLOADED],
+            Action::Rescue => &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
+            Action::Unrescue => &[vm::RESCUED],
             Action::Delete => &[],
         }
     }
@@ -181,6 +216,15 @@ impl Action {
             Action::Suspend => task::SUSPENDING,
             Action::Resume => task::RESUMING,
             Action::Snapshot => task::IMAGE_SNAPSHOT,
+            Action::Rebuild => task::REBUILDING,
+            Action::Resize => task::RESIZE_PREP,
+            Action::ConfirmResize => task::RESIZE_CONFIRMING,
+            Action::RevertResize => task::RESIZE_REVERTING,
+            Action::Shelve => task::SHELVING,
+            Action::ShelveOffload => task::SHELVING_OFFLOADING,
+            Action::Unshelve => task::UNSHELVING,
+            Action::Rescue => task::RESCUING,
+            Action::Unrescue => task::UNRESCUING,
             Action::Delete => task::DELETING,
         }
     }
@@ -196,6 +240,17 @@ impl Action {
             Action::Pause => (vm::PAUSED, power::PAUSED),
             Action::Suspend => (vm::SUSPENDED, power::SUSPENDED),
             Action::Snapshot => (vm_state_named(before).unwrap_or(vm::ACTIVE), power::NOSTATE),
+            Action::Rebuild | Action::RevertResize | Action::ConfirmResize => {
+                if before == vm::STOPPED {
+                    (vm::STOPPED, power::SHUTDOWN)
+                } else {
+                    (vm::ACTIVE, power::RUNNING)
+                }
+            }
+            Action::Resize => (vm::RESIZED, power::RUNNING),
+            Action::Shelve | Action::ShelveOffload => (vm::SHELVED_OFFLOADED, power::SHUTDOWN),
+            Action::Unshelve | Action::Unrescue => (vm::ACTIVE, power::RUNNING),
+            Action::Rescue => (vm::RESCUED, power::RUNNING),
             Action::Delete => (vm::DELETED, power::NOSTATE),
         }
     }

@@ -67,6 +67,11 @@ impl FakeDriver {
         self.lock().len()
     }
 
+    /// The spec a VM was created with (for tests: which image, how much memory).
+    pub fn spec_of(&self, uuid: &str) -> Option<VmSpec> {
+        self.lock().get(uuid).map(|vm| vm.spec.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FakeVm>> {
         self.vms.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -301,6 +301,16 @@ impl Cloud {
         }
     }
 
+    pub async fn project_id(&self, name: &str) -> String {
+        self.identity
+            .store
+            .project_by_name("default", name)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
     /// Allocations Placement holds for a consumer.
     pub async fn allocations(&self, consumer: &str) -> usize {
         self.placement

@@ -51,13 +51,13 @@ pub fn api() -> Api<State> {
         )
 }
 
-fn field_error(field: &str, value: &Value, why: &str) -> ComputeError {
+pub(super) fn field_error(field: &str, value: &Value, why: &str) -> ComputeError {
     ComputeError::bad(format!(
         "Invalid input for field/attribute {field}. Value: {value}. {why}"
     ))
 }
 
-fn opt_string(
+pub(super) fn opt_string(
     b: &Map<String, Value>,
     field: &str,
     max: usize,
@@ -75,7 +75,7 @@ fn opt_string(
 
 /// An access address, validated and written the canonical way (RFC 5952 for IPv6), as
 /// Nova stores it.
-fn access_ip(
+pub(super) fn access_ip(
     b: &Map<String, Value>,
     field: &str,
     v6: bool,
@@ -104,23 +104,71 @@ fn access_ip(
     })
 }
 
+/// `user_data`: base64 of at most 64 KiB, or absent/null.
+pub(super) fn parse_user_data(b: &Map<String, Value>) -> Result<Option<String>, ComputeError> {
+    match b.get("user_data") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(u)) => {
+            let ok = u.len() <= 65535
+                && base64::engine::general_purpose::STANDARD
+                    .decode(u.trim())
+                    .is_ok();
+            if !ok {
+                return Err(ComputeError::bad("User data needs to be valid base 64."));
+            }
+            Ok(Some(u.clone()))
+        }
+        Some(v) => Err(field_error("user_data", v, "is not of type 'string'")),
+    }
+}
+
+/// `metadata`: string keys (1-255 characters) to string values (at most 255), when given.
+pub(super) fn parse_metadata(
+    b: &Map<String, Value>,
+) -> Result<Option<BTreeMap<String, String>>, ComputeError> {
+    let Some(m) = b.get("metadata") else {
+        return Ok(None);
+    };
+    let obj = m
+        .as_object()
+        .ok_or_else(|| field_error("metadata", m, "is not of type 'object'"))?;
+    let mut metadata = BTreeMap::new();
+    for (k, v) in obj {
+        let v = v
+            .as_str()
+            .ok_or_else(|| field_error("metadata", m, &format!("{v} is not of type 'string'")))?;
+        if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
+            return Err(field_error(
+                "metadata",
+                m,
+                "keys and values must be 1-255 characters",
+            ));
+        }
+        metadata.insert(k.clone(), v.to_string());
+    }
+    Ok(Some(metadata))
+}
+
+/// A server's `name`: 1-255 characters, not only blanks.
+pub(super) fn server_name(b: &Map<String, Value>) -> Result<String, ComputeError> {
+    match b.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 255 => Ok(n.clone()),
+        Some(v) => Err(field_error("name", v, "Invalid server name")),
+        None => Err(field_error(
+            "name",
+            &Value::Null,
+            "'name' is a required property",
+        )),
+    }
+}
+
 fn parse_create(ctx: &Ctx, body: &Value) -> Result<(CreateServer, bool), ComputeError> {
     let b = body
         .get("server")
         .and_then(Value::as_object)
         .ok_or_else(|| field_error("server", body, "'server' is a required property"))?;
     let mv = ctx.mv;
-    let name = match b.get("name") {
-        Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 255 => n.clone(),
-        Some(v) => return Err(field_error("name", v, "Invalid server name")),
-        None => {
-            return Err(field_error(
-                "name",
-                &Value::Null,
-                "'name' is a required property",
-            ))
-        }
-    };
+    let name = server_name(b)?;
     let flavor_ref = match b.get("flavorRef") {
         Some(Value::String(f)) if !f.is_empty() => f.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -220,39 +268,8 @@ fn parse_create(ctx: &Ctx, body: &Value) -> Result<(CreateServer, bool), Compute
     if min_count > max_count {
         return Err(ComputeError::bad("min_count must be <= max_count"));
     }
-    let user_data = match b.get("user_data") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(u)) => {
-            let ok = u.len() <= 65535
-                && base64::engine::general_purpose::STANDARD
-                    .decode(u.trim())
-                    .is_ok();
-            if !ok {
-                return Err(ComputeError::bad("User data needs to be valid base 64."));
-            }
-            Some(u.clone())
-        }
-        Some(v) => return Err(field_error("user_data", v, "is not of type 'string'")),
-    };
-    let mut metadata = BTreeMap::new();
-    if let Some(m) = b.get("metadata") {
-        let obj = m
-            .as_object()
-            .ok_or_else(|| field_error("metadata", m, "is not of type 'object'"))?;
-        for (k, v) in obj {
-            let v = v.as_str().ok_or_else(|| {
-                field_error("metadata", m, &format!("{v} is not of type 'string'"))
-            })?;
-            if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
-                return Err(field_error(
-                    "metadata",
-                    m,
-                    "keys and values must be 1-255 characters",
-                ));
-            }
-            metadata.insert(k.clone(), v.to_string());
-        }
-    }
+    let user_data = parse_user_data(b)?;
+    let metadata = parse_metadata(b)?.unwrap_or_default();
     let config_drive = match b.get("config_drive") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(c)) => *c,
@@ -692,6 +709,22 @@ async fn action(
         "forceDelete" => {
             s.delete_server(&ctx.auth, &id, &ctx.request_id).await?;
         }
+        "createImage" => return super::server_actions::create_image(&s, &ctx, &id, args).await,
+        "shelve" => s.shelve_server(&ctx.auth, &id, &ctx.request_id).await?,
+        "shelveOffload" => {
+            // Shelved servers are offloaded at once (Nova's shelved_offload_time 0), so no
+            // server waits in SHELVED; the state check answers Nova's 409.
+            let inst = s
+                .get_server(&ctx.auth, &id, "os_compute_api:os-shelve:shelve_offload")
+                .await?;
+            s.check_state(&inst, Action::ShelveOffload)?;
+        }
+        "unshelve" => {
+            let zone = super::server_actions::unshelve_zone(&ctx, args)?;
+            s.unshelve_server(&ctx.auth, &id, zone, &ctx.request_id)
+                .await?
+        }
+        "rebuild" => return super::server_actions::rebuild(&s, &ctx, &id, args).await,
         "os-getConsoleOutput" => {
             let length = match args.get("length") {
                 None | Some(Value::Null) => None,

@@ -9,8 +9,11 @@ pub mod flavors;
 pub mod hosts;
 pub mod keypairs;
 pub mod metadata;
+pub mod rebuild;
 pub mod scheduler;
 pub mod servers;
+pub mod shelve;
+pub mod snapshot;
 pub mod workflows;
 
 use std::collections::HashMap;

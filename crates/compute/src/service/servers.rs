@@ -104,7 +104,7 @@ pub fn sanitize_hostname(name: &str) -> String {
     }
 }
 
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     use rand_like::next;
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     (0..12)
@@ -201,6 +201,48 @@ impl ComputeService {
         }
     }
 
+    /// The id of the image `image_ref` (an id or a link) that a server of `flavor` may boot
+    /// from: visible to the caller, active, and within the flavor's memory and disk.
+    pub(crate) async fn boot_image(
+        &self,
+        ctx: &AuthContext,
+        image_ref: &str,
+        flavor: &Flavor,
+    ) -> Result<String> {
+        let image_id = image_ref
+            .rsplit('/')
+            .next()
+            .unwrap_or(image_ref)
+            .to_string();
+        let image = match self.image.visible_image(ctx, &image_id).await {
+            Ok(i) => i,
+            Err(_) => {
+                return Err(ComputeError::bad(format!(
+                    "Image {image_id} could not be found."
+                )))
+            }
+        };
+        if image.status != "active" {
+            return Err(ComputeError::bad(format!(
+                "Image {image_id} is not active."
+            )));
+        }
+        if flavor.ram < image.min_ram {
+            return Err(ComputeError::bad(
+                "Flavor's memory is too small for requested image.",
+            ));
+        }
+        if flavor.disk > 0 {
+            let size_gb = image.size.unwrap_or(0).max(image.virtual_size.unwrap_or(0));
+            if flavor.disk < image.min_disk || size_gb > flavor.disk << 30 {
+                return Err(ComputeError::bad(
+                    "Flavor's disk is too small for requested image.",
+                ));
+            }
+        }
+        Ok(image_id)
+    }
+
     /// Quota as Nova's unified limits count it: `servers`, `class:VCPU`, `class:MEMORY_MB`.
     async fn check_quota(&self, project: &str, flavor: &Flavor, count: i64) -> Result<()> {
         let Some(limits) = self.limits() else {
@@ -239,38 +281,7 @@ impl ComputeService {
             .ok_or_else(|| ComputeError::forbidden("A project-scoped token is required."))?
             .to_string();
         let flavor = self.flavor_for_boot(ctx, &req.flavor_ref).await?;
-        let image_id = req
-            .image_ref
-            .rsplit('/')
-            .next()
-            .unwrap_or(&req.image_ref)
-            .to_string();
-        let image = match self.image.visible_image(ctx, &image_id).await {
-            Ok(i) => i,
-            Err(_) => {
-                return Err(ComputeError::bad(format!(
-                    "Image {image_id} could not be found."
-                )))
-            }
-        };
-        if image.status != "active" {
-            return Err(ComputeError::bad(format!(
-                "Image {image_id} is not active."
-            )));
-        }
-        if flavor.ram < image.min_ram {
-            return Err(ComputeError::bad(
-                "Flavor's memory is too small for requested image.",
-            ));
-        }
-        if flavor.disk > 0 {
-            let size_gb = image.size.unwrap_or(0).max(image.virtual_size.unwrap_or(0));
-            if flavor.disk < image.min_disk || size_gb > flavor.disk << 30 {
-                return Err(ComputeError::bad(
-                    "Flavor's disk is too small for requested image.",
-                ));
-            }
-        }
+        let image_id = self.boot_image(ctx, &req.image_ref, &flavor).await?;
         let key_data = match &req.key_name {
             Some(name) => Some(
                 self.keypair_of(&ctx.user_id, name)
@@ -548,7 +559,7 @@ impl ComputeService {
         self.instance(uuid).await?.ok_or_else(|| not_found(uuid))
     }
 
-    fn check_lock(&self, ctx: &AuthContext, inst: &Instance) -> Result<()> {
+    pub(crate) fn check_lock(&self, ctx: &AuthContext, inst: &Instance) -> Result<()> {
         if inst.locked_by.is_some() && !self.is_admin(ctx) {
             return Err(ComputeError::conflict(format!(
                 "Instance {} is locked",
@@ -610,46 +621,72 @@ impl ComputeService {
     ) -> Result<()> {
         let inst = self.get_server(ctx, uuid, rule).await?;
         self.check_lock(ctx, &inst)?;
-        if let Err((attr, state)) = action.check(&inst.vm_state, inst.task_state.as_deref()) {
-            return Err(ComputeError::invalid_state(
-                action.name(),
-                attr,
-                &state,
-                uuid,
-            ));
-        }
+        self.check_state(&inst, action)?;
         let mut tx = self.db.begin_write().await?;
+        let data = json!({"action": format!("{action:?}"), "from_vm_state": inst.vm_state});
+        let run = self
+            .begin_task(
+                &mut tx,
+                ctx,
+                &inst,
+                action,
+                super::workflows::ACTION,
+                data,
+                request_id,
+            )
+            .await?;
+        tx.commit().await?;
+        self.engine.kick(&run);
+        Ok(())
+    }
+
+    /// Inside `tx`: moves the server into `action`'s task state (a compare-and-swap on the
+    /// state the caller checked, so two requests never both start), records the instance
+    /// action, and adds the workflow `kind` that carries it out. The caller commits, then
+    /// kicks the returned run.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn begin_task(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &AuthContext,
+        inst: &Instance,
+        action: Action,
+        kind: &str,
+        data: Value,
+        request_id: &str,
+    ) -> Result<String> {
         let done = sqlx::query(
             "UPDATE compute_instances SET task_state = $1, updated_at = $2 WHERE uuid = $3 AND vm_state = $4 \
              AND (task_state IS NULL OR task_state = $5) AND deleted = FALSE",
         )
         .bind(action.task_state())
         .bind(now())
-        .bind(uuid)
+        .bind(&inst.uuid)
         .bind(&inst.vm_state)
         .bind(inst.task_state.as_deref().unwrap_or(""))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(ComputeError::conflict(format!(
-                "Cannot '{}' instance {uuid}: its state changed, try again",
-                action.name()
+                "Cannot '{}' instance {}: its state changed, try again",
+                action.name(),
+                inst.uuid
             )));
         }
-        record_action(&mut tx, uuid, action.name(), request_id, ctx).await?;
-        let run = self
-            .engine
-            .insert(
-                &mut tx,
-                super::workflows::ACTION,
-                uuid,
-                json!({"action": format!("{action:?}"), "from_vm_state": inst.vm_state}),
-            )
+        record_action(tx, &inst.uuid, action.name(), request_id, ctx).await?;
+        self.engine
+            .insert(tx, kind, &inst.uuid, data)
             .await
-            .map_err(ComputeError::internal)?;
-        tx.commit().await?;
-        self.engine.kick(&run);
-        Ok(())
+            .map_err(ComputeError::internal)
+    }
+
+    /// Nova's 409 when `action` may not start from the server's state.
+    pub(crate) fn check_state(&self, inst: &Instance, action: Action) -> Result<()> {
+        action
+            .check(&inst.vm_state, inst.task_state.as_deref())
+            .map_err(|(attr, state)| {
+                ComputeError::invalid_state(action.name(), attr, &state, &inst.uuid)
+            })
     }
 
     pub async fn lock_server(
@@ -810,12 +847,34 @@ impl ComputeService {
 }
 
 impl ComputeService {
-    /// Records where the scheduler put a server and moves it on to `spawning`.
+    /// Records where the scheduler put a booting server and moves it on to `spawning`.
     pub async fn place(
         &self,
         uuid: &str,
         placed: &super::scheduler::Placed,
         zone: Option<&str>,
+    ) -> Result<()> {
+        self.place_in(
+            uuid,
+            placed,
+            zone,
+            vm::BUILDING,
+            task::SCHEDULING,
+            task::SPAWNING,
+        )
+        .await
+    }
+
+    /// Records the host of a server in `vm_state` whose task is `task` (or already `next`),
+    /// and moves the task on to `next`.
+    pub(crate) async fn place_in(
+        &self,
+        uuid: &str,
+        placed: &super::scheduler::Placed,
+        zone: Option<&str>,
+        vm_state: &str,
+        task: &str,
+        next: &str,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE compute_instances SET host = $1, node = $2, availability_zone = COALESCE(availability_zone, $3), \
@@ -824,11 +883,59 @@ impl ComputeService {
         .bind(&placed.host)
         .bind(&placed.host)
         .bind(zone)
-        .bind(task::SPAWNING)
+        .bind(next)
         .bind(now())
         .bind(uuid)
-        .bind(vm::BUILDING)
-        .bind(task::SCHEDULING)
+        .bind(vm_state)
+        .bind(task)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A system metadata item of a server (what the service remembers, users do not see).
+    pub(crate) async fn system_metadata(&self, uuid: &str, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query(
+            "SELECT meta_value FROM compute_instance_system_metadata WHERE instance_uuid = $1 AND meta_key = $2",
+        )
+        .bind(uuid)
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?
+        .map(|r| r.get::<String, _>(0)))
+    }
+
+    pub(crate) async fn set_system_metadata(
+        &self,
+        tx: &mut Tx<'_>,
+        uuid: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM compute_instance_system_metadata WHERE instance_uuid = $1 AND meta_key = $2",
+        )
+        .bind(uuid)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO compute_instance_system_metadata (instance_uuid, meta_key, meta_value) VALUES ($1, $2, $3)",
+        )
+        .bind(uuid)
+        .bind(key)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_system_metadata(&self, uuid: &str, key: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM compute_instance_system_metadata WHERE instance_uuid = $1 AND meta_key = $2",
+        )
+        .bind(uuid)
+        .bind(key)
         .execute(self.db.pool())
         .await?;
         Ok(())

@@ -25,41 +25,46 @@ pub fn register(service: &Arc<ComputeService>) {
     service.engine.register(Arc::new(Boot(weak.clone())));
     service.engine.register(Arc::new(Delete(weak.clone())));
     service.engine.register(Arc::new(PowerAction(weak)));
+    super::snapshot::register(service);
+    super::rebuild::register(service);
+    super::shelve::register(service);
 }
 
-fn fail(public: impl Into<String>, detail: impl std::fmt::Display) -> StepError {
+pub(super) fn fail(public: impl Into<String>, detail: impl std::fmt::Display) -> StepError {
     StepError::Fail {
         public: public.into(),
         detail: detail.to_string(),
     }
 }
 
-fn retry(e: impl std::fmt::Display) -> StepError {
+pub(super) fn retry(e: impl std::fmt::Display) -> StepError {
     StepError::Retry(e.to_string())
 }
 
-fn service(w: &Weak<ComputeService>) -> Result<Arc<ComputeService>, StepError> {
+pub(super) fn service(w: &Weak<ComputeService>) -> Result<Arc<ComputeService>, StepError> {
     w.upgrade()
         .ok_or_else(|| retry("compute service is shutting down"))
 }
 
-async fn load(s: &ComputeService, uuid: &str) -> Result<Instance, StepError> {
+pub(super) async fn load(s: &ComputeService, uuid: &str) -> Result<Instance, StepError> {
     s.instance(uuid)
         .await
         .map_err(retry)?
         .ok_or_else(|| fail("The server no longer exists.", uuid))
 }
 
-fn agent_error(e: AgentError) -> StepError {
-    match e {
+/// A host's refusal as a step error. The host's own words (QEMU's stderr, file names on the
+/// host) go to the log only; the user reads which operation failed.
+pub(super) fn agent_error(op: &str) -> impl Fn(AgentError) -> StepError + '_ {
+    move |e| match e {
         AgentError::Transient(m) => StepError::Retry(m),
-        AgentError::Failed(m) => fail(m.clone(), m),
-        AgentError::NotFound(m) => fail(format!("The server is gone from its host ({m})."), m),
+        AgentError::Failed(m) => fail(format!("The compute host failed to {op} the server."), m),
+        AgentError::NotFound(m) => fail("The server is gone from its host.", m),
     }
 }
 
 /// The host's agent, or a retry while it is not (yet) connected.
-fn agent_of(
+pub(super) fn agent_of(
     s: &ComputeService,
     inst: &Instance,
 ) -> Result<Arc<dyn crate::host::HostAgent>, StepError> {
@@ -88,10 +93,41 @@ pub fn guest_spec(inst: &Instance, disk_format: &str, admin_pass: Option<&str>) 
     }
 }
 
-struct Boot(Weak<ComputeService>);
+/// Has the server's host create and start its VM from `image_id` (the server's image, or
+/// the snapshot a shelved server was saved to); idempotent: a VM that exists is left alone.
+/// The run's data may hold the admin password to inject.
+pub(super) async fn spawn_guest(
+    s: &ComputeService,
+    inst: &Instance,
+    image_id: &str,
+    run: &Run,
+) -> Result<(), StepError> {
+    let agent = agent_of(s, inst)?;
+    let format = match s.image.store.get(image_id).await {
+        Ok(Some(i)) => i.disk_format.unwrap_or_else(|| "qcow2".into()),
+        Ok(None) => {
+            return Err(fail(
+                format!("Image {image_id} could not be found."),
+                "image gone",
+            ))
+        }
+        Err(e) => return Err(retry(e)),
+    };
+    let pass = run.data.get("admin_pass").and_then(|v| v.as_str());
+    let mut spec = guest_spec(inst, &format, pass);
+    spec.image_id = image_id.to_string();
+    agent.ensure(&spec).await.map_err(agent_error("start"))
+}
+
+pub(super) struct Boot(Weak<ComputeService>);
 
 impl Boot {
-    async fn constraints(s: &ComputeService, inst: &Instance) -> Result<Constraints, StepError> {
+    /// Where `inst` may go: hosts whose compute service is up and enabled, its zone, its
+    /// forced host, its server group's policy.
+    pub(super) async fn constraints(
+        s: &ComputeService,
+        inst: &Instance,
+    ) -> Result<Constraints, StepError> {
         let services = s.services().await.map_err(retry)?;
         let hosts = services
             .into_iter()
@@ -145,26 +181,7 @@ impl Handler for Boot {
                     run.data["placed"] = json!(placed);
                     Ok(())
                 }
-                1 => {
-                    let agent = agent_of(&s, &inst)?;
-                    let format = match s.image.store.get(&inst.image_ref).await {
-                        Ok(Some(i)) => i.disk_format.unwrap_or_else(|| "qcow2".into()),
-                        Ok(None) => {
-                            return Err(fail(
-                                format!("Image {} could not be found.", inst.image_ref),
-                                "image gone",
-                            ))
-                        }
-                        Err(e) => return Err(retry(e)),
-                    };
-                    let pass = run
-                        .data
-                        .get("admin_pass")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string);
-                    let spec = guest_spec(&inst, &format, pass.as_deref());
-                    agent.ensure(&spec).await.map_err(agent_error)
-                }
+                1 => spawn_guest(&s, &inst, &inst.image_ref, run).await,
                 _ => {
                     s.activate(&inst.uuid).await.map_err(retry)?;
                     Ok(())
@@ -191,7 +208,7 @@ impl Handler for Boot {
                     agent_of(&s, &inst)?
                         .destroy(&inst.uuid)
                         .await
-                        .map_err(agent_error)
+                        .map_err(agent_error("destroy"))
                 }
                 _ => Ok(()),
             }
@@ -266,11 +283,24 @@ impl Handler for Delete {
                     agent_of(&s, &inst)?
                         .destroy(&inst.uuid)
                         .await
-                        .map_err(agent_error)
+                        .map_err(agent_error("destroy"))
                 }
                 2 => {
                     s.release(&run.subject).await.map_err(retry)?;
-                    s.leave_groups(&run.subject).await.map_err(retry)
+                    s.leave_groups(&run.subject).await.map_err(retry)?;
+                    // A shelved server's disk lives on as its shelved image only.
+                    let shelved = super::shelve::SHELVED_IMAGE;
+                    if let Some(image) = s
+                        .system_metadata(&run.subject, shelved)
+                        .await
+                        .map_err(retry)?
+                    {
+                        s.image.discard(&image).await.map_err(retry)?;
+                        s.delete_system_metadata(&run.subject, shelved)
+                            .await
+                            .map_err(retry)?;
+                    }
+                    Ok(())
                 }
                 _ => s.mark_deleted(&run.subject).await.map_err(retry),
             }
@@ -360,7 +390,7 @@ impl Handler for PowerAction {
                     agent_of(&s, &inst)?
                         .power(&inst.uuid, op)
                         .await
-                        .map_err(agent_error)
+                        .map_err(agent_error(action.name()))
                 }
                 _ => {
                     let from = run

@@ -90,14 +90,36 @@ impl ImageService {
             body[k] = json!(v);
         }
         let image = self.create(&ctx, &body).await?;
-        let file = tokio::fs::File::open(spec.path).await?;
-        let data = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
-        match self.upload(&ctx, &image.id, data).await {
+        match self.upload_file_as(&ctx, &image.id, spec.path).await {
             Ok(done) => Ok(done),
             Err(e) => {
                 let _ = self.delete(&ctx, &image.id).await;
                 Err(e)
             }
         }
+    }
+
+    /// Uploads a local file as the data of a queued image on behalf of another service of
+    /// this process (a server snapshot written by the compute agent): the request that made
+    /// the image was authorized already, so the upload runs as the image owner's operator.
+    /// The data goes through the same inspection and quota as any upload. An image that is
+    /// already active is left alone (the caller may be a workflow step running again).
+    pub async fn upload_local_file(&self, id: &str, path: &Path) -> Result<Image> {
+        let image = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| ImageError::no_image(id))?;
+        if image.status == "active" {
+            return Ok(image);
+        }
+        let ctx = operator(image.owner.as_deref().unwrap_or_default());
+        self.upload_file_as(&ctx, id, path).await
+    }
+
+    async fn upload_file_as(&self, ctx: &AuthContext, id: &str, path: &Path) -> Result<Image> {
+        let file = tokio::fs::File::open(path).await?;
+        let data = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+        self.upload(ctx, id, data).await
     }
 }

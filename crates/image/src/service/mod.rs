@@ -488,6 +488,15 @@ impl ImageService {
         Ok(())
     }
 
+    /// Deletes an image another service of this process made and no longer wants (the
+    /// snapshot of a server operation that unwound). No policy check: the request that made
+    /// the image was authorized. Deleting an image that is gone already is fine.
+    pub async fn discard(&self, id: &str) -> Result<()> {
+        self.store.mark_deleted(id, now_micros()).await?;
+        self.remove_data(id).await;
+        Ok(())
+    }
+
     pub async fn add_tag(&self, ctx: &AuthContext, id: &str, tag: &str) -> Result<()> {
         let image = self.visible_image(ctx, id).await?;
         if image.tags.iter().any(|t| t == tag) {
