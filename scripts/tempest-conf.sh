@@ -103,6 +103,29 @@ fixed_network_name = ${TEMPEST_NETWORK_NAME:-}
 min_microversion = 2.1
 max_microversion = latest
 
+# What the Compute service does today; a feature turns true here when it lands (Tempest
+# then runs its tests instead of skipping them).
+[compute-feature-enabled]
+snapshot = true
+shelve = true
+shelve_migrate = false
+pause = true
+suspend = true
+console_output = true
+config_drive = true
+resize = false
+rescue = false
+change_password = false
+cold_migration = false
+live_migration = false
+interface_attach = false
+metadata_service = false
+personality = false
+vnc_console = false
+spice_console = false
+serial_console = false
+attach_encrypted_volume = false
+
 # ---- image (glance)
 [image]
 build_timeout = 120
