@@ -264,10 +264,23 @@ impl Agent {
 
     /// Builds the config drive ISO (atomically: a crash leaves no half-written drive).
     async fn config_drive(&self, spec: &GuestSpec) -> Result<Option<PathBuf>, AgentError> {
+        self.config_drive_at(spec, self.drive_path(&spec.uuid))
+            .await
+    }
+
+    /// The config drive of a rescue system, apart from the server's own.
+    fn rescue_drive_path(&self, uuid: &str) -> PathBuf {
+        self.drive_dir().join(format!("{uuid}-rescue.iso"))
+    }
+
+    async fn config_drive_at(
+        &self,
+        spec: &GuestSpec,
+        out: PathBuf,
+    ) -> Result<Option<PathBuf>, AgentError> {
         let Some(files) = &spec.config_drive else {
             return Ok(None);
         };
-        let out = self.drive_path(&spec.uuid);
         if out.exists() {
             return Ok(Some(out));
         }
@@ -352,11 +365,14 @@ impl HostAgent for Agent {
     fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>> {
         Box::pin(async move {
             self.hv.destroy(uuid).await.map_err(hv_error)?;
-            match std::fs::remove_file(self.drive_path(uuid)) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(AgentError::Transient(e.to_string())),
+            for drive in [self.drive_path(uuid), self.rescue_drive_path(uuid)] {
+                match std::fs::remove_file(drive) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(AgentError::Transient(e.to_string())),
+                }
             }
+            Ok(())
         })
     }
 
@@ -419,6 +435,73 @@ impl HostAgent for Agent {
             .await;
             let _ = std::fs::remove_file(&file);
             result
+        })
+    }
+
+    fn resize<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        start: bool,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            let timeout = Duration::from_secs(self.config.shutdown_timeout);
+            self.hv
+                .power_off(&spec.uuid, timeout)
+                .await
+                .map_err(hv_error)?;
+            let base = self.base_image(&spec.image_id).await?;
+            let drive = self.drive_path(&spec.uuid);
+            let vm = self.vm_spec(spec, base, drive.exists().then_some(drive));
+            self.hv.resize(&vm).await.map_err(hv_error)?;
+            if start {
+                self.hv.power_on(&spec.uuid).await.map_err(hv_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn confirm_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move { self.hv.confirm_resize(uuid).await.map_err(hv_error) })
+    }
+
+    fn revert_resize<'a>(
+        &'a self,
+        uuid: &'a str,
+        start: bool,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            let timeout = Duration::from_secs(self.config.shutdown_timeout);
+            self.hv.power_off(uuid, timeout).await.map_err(hv_error)?;
+            self.hv.revert_resize(uuid).await.map_err(hv_error)?;
+            if start {
+                self.hv.power_on(uuid).await.map_err(hv_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn rescue<'a>(&'a self, rescue: &'a GuestSpec) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            let base = self.base_image(&rescue.image_id).await?;
+            let drive = self
+                .config_drive_at(rescue, self.rescue_drive_path(&rescue.uuid))
+                .await?;
+            let disk = self.vm_spec(rescue, base, None).root_disk;
+            self.hv
+                .rescue(&rescue.uuid, &disk, drive.as_deref())
+                .await
+                .map_err(hv_error)
+        })
+    }
+
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            self.hv.unrescue(uuid).await.map_err(hv_error)?;
+            match std::fs::remove_file(self.rescue_drive_path(uuid)) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(AgentError::Transient(e.to_string())),
+            }
         })
     }
 

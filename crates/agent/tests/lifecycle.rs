@@ -286,10 +286,10 @@ async fn rebuild_gives_a_server_a_fresh_disk_from_another_image() {
 }
 
 /// Kill (Halt) the control plane before and after every step of a snapshot, a rebuild, a
-/// shelve and an unshelve: the restarted control plane finishes the operation with exactly
+/// shelve, an unshelve and a resize: the restarted control plane finishes the operation with exactly
 /// the VMs and allocations its outcome implies (and, for a snapshot, an active image).
 #[tokio::test]
-async fn a_crash_at_any_step_of_snapshot_rebuild_or_shelve_resumes() {
+async fn a_crash_at_any_step_of_an_operation_resumes() {
     for url in common::urls().await {
         let c = Cloud::new(&url, 1).await;
         let driver = c.hosts[0].0.clone();
@@ -303,6 +303,7 @@ async fn a_crash_at_any_step_of_snapshot_rebuild_or_shelve_resumes() {
             ("server_rebuild", 3),
             ("server_shelve", 4),
             ("server_unshelve", 3),
+            ("server_resize", 3),
         ] {
             for step in 0..steps {
                 for when in [CrashWhen::BeforeStep, CrashWhen::AfterStep] {
@@ -320,6 +321,7 @@ async fn a_crash_at_any_step_of_snapshot_rebuild_or_shelve_resumes() {
                         "server_snapshot" => json!({"createImage": {"name": format!("s-{step}")}}),
                         "server_rebuild" => json!({"rebuild": {"imageRef": current.image_id}}),
                         "server_shelve" => json!({"shelve": null}),
+                        "server_resize" => json!({"resize": {"flavorRef": "2"}}),
                         _ => json!({"unshelve": null}),
                     };
                     let (st, got) = action(&current, &t, &id, "2.45", body).await;
@@ -333,6 +335,12 @@ async fn a_crash_at_any_step_of_snapshot_rebuild_or_shelve_resumes() {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     current = Cloud::open(&url, &dir, vec![driver.clone()], false).await;
+                    if kind == "server_resize" {
+                        current.wait_status(&t, &id, "VERIFY_RESIZE").await;
+                        let project = current.project_id("alpha").await;
+                        assert_eq!(memory_held(&current, &project).await, (2048, 256));
+                        action(&current, &t, &id, "2.1", json!({"revertResize": null})).await;
+                    }
                     if kind == "server_shelve" {
                         current.wait_status(&t, &id, "SHELVED_OFFLOADED").await;
                         assert_eq!(driver.count(), 0, "{kind} {step} {when:?}");
@@ -473,5 +481,163 @@ async fn shelve_offloads_a_server_and_unshelve_brings_it_back() {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// MEMORY_MB a project holds in Placement, by consumer type (INSTANCE, MIGRATION).
+async fn memory_held(c: &Cloud, project: &str) -> (i64, i64) {
+    let usages = c
+        .placement
+        .project_usages(project, None, None)
+        .await
+        .unwrap();
+    let of = |kind: &str| {
+        usages
+            .get(kind)
+            .and_then(|(_, classes)| classes.get("MEMORY_MB").copied())
+            .unwrap_or(0)
+    };
+    (of("INSTANCE"), of("MIGRATION"))
+}
+
+#[tokio::test]
+async fn resize_then_confirm_or_revert() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let t = c.token("alice", "alpha").await;
+        let project = c.project_id("alpha").await;
+        let id = c.boot(&t, "grower", "1").await;
+        c.wait_status(&t, &id, "ACTIVE").await;
+
+        // Bad requests first: nothing changes.
+        for (body, want) in [
+            (
+                json!({"resize": {"flavorRef": "1"}}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (json!({"resize": {}}), StatusCode::BAD_REQUEST),
+            (
+                json!({"resize": {"flavorRef": "nope"}}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (json!({"confirmResize": null}), StatusCode::BAD_REQUEST),
+        ] {
+            let (st, got) = action(&c, &t, &id, "2.1", body.clone()).await;
+            assert_eq!(st, want, "{body}: {got}");
+        }
+
+        // tiny (256 MiB) -> small (2048 MiB): both held until the user decides.
+        let (st, got) = action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "2"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{got}");
+        let s = c.wait_status(&t, &id, "VERIFY_RESIZE").await;
+        assert_eq!(s["flavor"]["original_name"], "small", "{s}");
+        assert_eq!(memory_held(&c, &project).await, (2048, 256));
+        assert_eq!(c.hosts[0].0.spec_of(&id).unwrap().memory_mb, 2048);
+        assert!(c.hosts[0].0.status_is_running(&id).await);
+        let (st, _) = action(&c, &t, &id, "2.1", json!({"confirmResize": null})).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let s = c.wait_status(&t, &id, "ACTIVE").await;
+        assert_eq!(s["flavor"]["original_name"], "small");
+        assert_eq!(memory_held(&c, &project).await, (2048, 0));
+
+        // A stopped server stays stopped; a revert gives the old size back.
+        action(&c, &t, &id, "2.1", json!({"os-stop": null})).await;
+        c.wait_status(&t, &id, "SHUTOFF").await;
+        let (st, got) = action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "3"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{got}");
+        c.wait_status(&t, &id, "VERIFY_RESIZE").await;
+        assert!(!c.hosts[0].0.status_is_running(&id).await);
+        assert_eq!(memory_held(&c, &project).await, (4096, 2048));
+        let (st, _) = action(&c, &t, &id, "2.1", json!({"revertResize": null})).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let s = c.wait_status(&t, &id, "SHUTOFF").await;
+        assert_eq!(s["flavor"]["original_name"], "small");
+        assert_eq!(memory_held(&c, &project).await, (2048, 0));
+        assert_eq!(c.hosts[0].0.spec_of(&id).unwrap().memory_mb, 2048);
+
+        // No room on the host: the server is given back as it was, nothing is held.
+        action(&c, &t, &id, "2.1", json!({"os-start": null})).await;
+        c.wait_status(&t, &id, "ACTIVE").await;
+        let (st, _) = action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "99"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = c.wait_status(&t, &id, "ACTIVE").await;
+            if s["flavor"]["original_name"] == "small" {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline);
+        }
+        assert_eq!(memory_held(&c, &project).await, (2048, 0));
+
+        // Deleting a server waiting in VERIFY_RESIZE frees both sizes.
+        action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "3"}})).await;
+        c.wait_status(&t, &id, "VERIFY_RESIZE").await;
+        let (st, _, _) = c
+            .call("DELETE", &format!("/v2.1/servers/{id}"), &t, "2.1", None)
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        c.wait_status(&t, &id, "DELETED").await;
+        assert_eq!(memory_held(&c, &project).await, (0, 0));
+        assert_eq!(c.vms(), 0);
+    }
+}
+
+#[tokio::test]
+async fn rescue_boots_a_rescue_image_and_unrescue_returns() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let t = c.token("alice", "alpha").await;
+        let id = c.boot(&t, "broken-fs", "1").await;
+        c.wait_status(&t, &id, "ACTIVE").await;
+        let (st, got) = action(
+            &c,
+            &t,
+            &id,
+            "2.1",
+            json!({"rescue": {"adminPass": "fix-me"}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(got["adminPass"], "fix-me");
+        let s = c.wait_status(&t, &id, "RESCUE").await;
+        assert_eq!(s["OS-EXT-STS:vm_state"], "rescued");
+        let disk = c.hosts[0].0.rescue_disk_of(&id).unwrap();
+        assert!(disk.base_image.ends_with(&c.image_id), "{disk:?}");
+        // Only unrescue (or stop, pause, delete) from here.
+        let (st, _) = action(
+            &c,
+            &t,
+            &id,
+            "2.1",
+            json!({"rebuild": {"imageRef": c.image_id}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        let (st, _) = action(&c, &t, &id, "2.1", json!({"rescue": null})).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        let (st, _) = action(&c, &t, &id, "2.1", json!({"unrescue": null})).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        c.wait_status(&t, &id, "ACTIVE").await;
+        assert!(c.hosts[0].0.rescue_disk_of(&id).is_none());
+        assert!(c.hosts[0].0.status_is_running(&id).await);
+
+        // A rescue image that is not there: 400 and nothing changes.
+        let (st, _) = action(
+            &c,
+            &t,
+            &id,
+            "2.1",
+            json!({"rescue": {"rescue_image_ref": "missing"}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        // The host fails the rescue: the server stays on its own disk.
+        c.hosts[0].0.fail("rescue", true);
+        let (st, _) = action(&c, &t, &id, "2.1", json!({"rescue": null})).await;
+        assert_eq!(st, StatusCode::OK);
+        c.wait_status(&t, &id, "ACTIVE").await;
+        assert!(c.hosts[0].0.rescue_disk_of(&id).is_none());
+        c.hosts[0].0.fail("rescue", false);
     }
 }

@@ -94,6 +94,28 @@ pub trait HostAgent: Send + Sync + 'static {
         uuid: &'a str,
         image_id: &'a str,
     ) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Gives the server the size `spec` describes (vCPUs, memory, a root disk grown to its
+    /// size): stops it, keeps its disk and description for a revert, and starts it again
+    /// when `start`. Running it again keeps the first kept copy, so a retry after a crash
+    /// never keeps a half-resized disk as the original.
+    fn resize<'a>(&'a self, spec: &'a GuestSpec, start: bool)
+        -> BoxFut<'a, Result<(), AgentError>>;
+    /// Forgets what `resize` kept (the resize is confirmed); fine when nothing is kept.
+    fn confirm_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Stops the server, puts back the disk and description `resize` kept, and starts it
+    /// again when `start`; fine when nothing is kept (reverted already).
+    fn revert_resize<'a>(
+        &'a self,
+        uuid: &'a str,
+        start: bool,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Restarts the server from `rescue` (a spec naming the rescue image, whose config drive
+    /// carries the rescue password), with the server's own disk attached as the second
+    /// disk. Running it again on a rescued server leaves it so.
+    fn rescue<'a>(&'a self, rescue: &'a GuestSpec) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Restarts a rescued server from its own disk and drops the rescue disk; fine when the
+    /// server is not rescued.
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>>;
     /// Every server the host has (running or not), to find orphans.
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>>;
 }

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::{
-    BoxFut, HostResources, HvError, Hypervisor, HypervisorInfo, PowerState, VmSpec, VmStatus,
+    BoxFut, DiskSpec, HostResources, HvError, Hypervisor, HypervisorInfo, PowerState, VmSpec,
+    VmStatus,
 };
 
 struct FakeVm {
@@ -24,6 +25,10 @@ pub struct FakeDriver {
     delay: Mutex<Duration>,
     /// Calls named here fail (e.g. `create`), for tests of the unwinding paths.
     failing: Mutex<Vec<String>>,
+    /// The spec a resized VM had before, kept until the resize is confirmed or reverted.
+    resized_from: Mutex<HashMap<String, VmSpec>>,
+    /// The rescue disk of each rescued VM.
+    rescued: Mutex<HashMap<String, DiskSpec>>,
 }
 
 impl FakeDriver {
@@ -33,6 +38,8 @@ impl FakeDriver {
             vms: Mutex::new(HashMap::new()),
             delay: Mutex::new(Duration::ZERO),
             failing: Mutex::new(Vec::new()),
+            resized_from: Mutex::new(HashMap::new()),
+            rescued: Mutex::new(HashMap::new()),
         }
     }
 
@@ -67,9 +74,22 @@ impl FakeDriver {
         self.lock().len()
     }
 
+    /// The disk a rescued VM boots from (for tests).
+    pub fn rescue_disk_of(&self, uuid: &str) -> Option<DiskSpec> {
+        self.rescued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uuid)
+            .cloned()
+    }
+
     /// The spec a VM was created with (for tests: which image, how much memory).
     pub fn spec_of(&self, uuid: &str) -> Option<VmSpec> {
         self.lock().get(uuid).map(|vm| vm.spec.clone())
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, VmSpec>> {
+        self.resized_from.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FakeVm>> {
@@ -163,6 +183,94 @@ impl Hypervisor for FakeDriver {
         Box::pin(async move {
             self.enter("destroy").await?;
             self.lock().remove(uuid);
+            self.kept().remove(uuid);
+            self.rescued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(uuid);
+            Ok(())
+        })
+    }
+
+    fn resize<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("resize").await?;
+            let mut vms = self.lock();
+            let vm = vms
+                .get_mut(&spec.uuid)
+                .ok_or_else(|| HvError::NotFound(spec.uuid.clone()))?;
+            if vm.state == PowerState::Running {
+                return Err(HvError::InvalidState("resize needs a stopped VM".into()));
+            }
+            self.kept()
+                .entry(spec.uuid.clone())
+                .or_insert_with(|| vm.spec.clone());
+            vm.spec = spec.clone();
+            Ok(())
+        })
+    }
+
+    fn rescue<'a>(
+        &'a self,
+        uuid: &'a str,
+        disk: &'a DiskSpec,
+        _config_drive: Option<&'a Path>,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("rescue").await?;
+            let mut vms = self.lock();
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+            let mut rescued = self.rescued.lock().unwrap_or_else(|e| e.into_inner());
+            if !rescued.contains_key(uuid) {
+                rescued.insert(uuid.to_string(), disk.clone());
+                vm.console
+                    .push_str("ferrostack-guest ready: rescue system\n");
+            }
+            vm.state = PowerState::Running;
+            Ok(())
+        })
+    }
+
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("unrescue").await?;
+            let mut vms = self.lock();
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+            let mut rescued = self.rescued.lock().unwrap_or_else(|e| e.into_inner());
+            if rescued.remove(uuid).is_some() {
+                vm.state = PowerState::Running;
+            }
+            Ok(())
+        })
+    }
+
+    fn confirm_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("confirm_resize").await?;
+            self.kept().remove(uuid);
+            Ok(())
+        })
+    }
+
+    fn revert_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("revert_resize").await?;
+            let Some(old) = self.kept().remove(uuid) else {
+                return Ok(());
+            };
+            let mut vms = self.lock();
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+            if vm.state == PowerState::Running {
+                self.kept().insert(uuid.to_string(), old);
+                return Err(HvError::InvalidState("revert needs a stopped VM".into()));
+            }
+            vm.spec = old;
             Ok(())
         })
     }

@@ -155,6 +155,41 @@ pub trait Hypervisor: Send + Sync + 'static {
         uuid: &'a str,
         max_bytes: usize,
     ) -> BoxFut<'a, Result<String, HvError>>;
+    /// Gives a stopped VM the size `spec` describes: keeps its disk and description for a
+    /// revert (the first time only: a repeated call keeps the original), grows the root disk
+    /// to `spec.root_disk.size_gb` and records `spec`'s vCPUs and memory for the next start.
+    fn resize<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = spec;
+        Box::pin(async { Err(HvError::Unsupported("resize".into())) })
+    }
+    /// Forgets what `resize` kept; fine when nothing is kept.
+    fn confirm_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = uuid;
+        Box::pin(async { Err(HvError::Unsupported("resize".into())) })
+    }
+    /// Puts back the disk and description `resize` kept on a stopped VM; fine when
+    /// nothing is kept.
+    fn revert_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = uuid;
+        Box::pin(async { Err(HvError::Unsupported("resize".into())) })
+    }
+    /// Restarts the VM (hard) from a new disk over `disk`'s base, with its own root disk
+    /// as the second disk and `config_drive` in place of its own; a rescued VM is left so.
+    fn rescue<'a>(
+        &'a self,
+        uuid: &'a str,
+        disk: &'a DiskSpec,
+        config_drive: Option<&'a Path>,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = (uuid, disk, config_drive);
+        Box::pin(async { Err(HvError::Unsupported("rescue".into())) })
+    }
+    /// Restarts a rescued VM from its own disk and deletes the rescue disk; fine when the
+    /// VM is not rescued.
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = uuid;
+        Box::pin(async { Err(HvError::Unsupported("rescue".into())) })
+    }
     /// A standalone qcow2 of the root disk (no backing file) at `dest`.
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>>;
 }

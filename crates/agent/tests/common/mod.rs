@@ -80,6 +80,14 @@ impl Cloud {
         drivers: Vec<Arc<FakeDriver>>,
         seed: bool,
     ) -> Cloud {
+        // RUST_LOG=warn (or finer) shows the services' logs, e.g. why a workflow step
+        // retries.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let db = Db::connect(url).await.unwrap();
         let identity = Identity::new(
             db.clone(),
@@ -175,7 +183,8 @@ impl Cloud {
             for (id, name, ram, disk) in [
                 ("1", "tiny", 256, 1),
                 ("2", "small", 2048, 10),
-                ("99", "huge", 1 << 20, 1),
+                ("3", "medium", 4096, 10),
+                ("99", "huge", 1 << 20, 20),
             ] {
                 compute
                     .insert_flavor(&ferrostack_compute::model::Flavor {

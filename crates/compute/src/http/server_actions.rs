@@ -202,3 +202,40 @@ pub fn unshelve_zone(ctx: &Ctx, args: &Value) -> Result<Option<String>, ComputeE
         )),
     }
 }
+
+/// `resize`'s body: `{"flavorRef": ..., "OS-DCF:diskConfig": ...}`.
+pub fn resize_flavor(args: &Value) -> Result<String, ComputeError> {
+    let b = args_object("resize", args)?;
+    only_known("resize", b, &["flavorRef", "OS-DCF:diskConfig"])?;
+    match b.get("flavorRef") {
+        Some(Value::String(f)) if !f.is_empty() => Ok(f.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(v) => Err(field_error(
+            "flavorRef",
+            v,
+            "is not a valid flavor reference",
+        )),
+        None => Err(field_error(
+            "flavorRef",
+            &Value::Null,
+            "'flavorRef' is a required property",
+        )),
+    }
+}
+
+/// `rescue`: `{"adminPass", "rescue_image_ref"}` (both optional, the body may be null);
+/// 200 with the rescue system's password.
+pub async fn rescue(s: &State, ctx: &Ctx, id: &str, args: &Value) -> HttpResult {
+    let empty = Map::new();
+    let b = match args {
+        Value::Null => &empty,
+        other => args_object("rescue", other)?,
+    };
+    only_known("rescue", b, &["adminPass", "rescue_image_ref"])?;
+    let image = opt_string(b, "rescue_image_ref", 255)?.filter(|i| !i.is_empty());
+    let pass = opt_string(b, "adminPass", 255)?;
+    let pass = s
+        .rescue_server(&ctx.auth, id, image, pass, &ctx.request_id)
+        .await?;
+    super::reply(StatusCode::OK, json!({ "adminPass": pass }))
+}

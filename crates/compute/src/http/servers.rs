@@ -711,6 +711,22 @@ async fn action(
         }
         "createImage" => return super::server_actions::create_image(&s, &ctx, &id, args).await,
         "shelve" => s.shelve_server(&ctx.auth, &id, &ctx.request_id).await?,
+        "rescue" => return super::server_actions::rescue(&s, &ctx, &id, args).await,
+        "unrescue" => s.unrescue_server(&ctx.auth, &id, &ctx.request_id).await?,
+        "resize" => {
+            let flavor = super::server_actions::resize_flavor(args)?;
+            s.resize_server(&ctx.auth, &id, &flavor, &ctx.request_id)
+                .await?
+        }
+        "confirmResize" => {
+            s.finish_resize(&ctx.auth, &id, false, &ctx.request_id)
+                .await?;
+            return super::no_content();
+        }
+        "revertResize" => {
+            s.finish_resize(&ctx.auth, &id, true, &ctx.request_id)
+                .await?
+        }
         "shelveOffload" => {
             // Shelved servers are offloaded at once (Nova's shelved_offload_time 0), so no
             // server waits in SHELVED; the state check answers Nova's 409.

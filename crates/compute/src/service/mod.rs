@@ -10,6 +10,8 @@ pub mod hosts;
 pub mod keypairs;
 pub mod metadata;
 pub mod rebuild;
+pub mod rescue;
+pub mod resize;
 pub mod scheduler;
 pub mod servers;
 pub mod shelve;

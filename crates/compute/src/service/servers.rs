@@ -189,7 +189,11 @@ impl ComputeService {
         Ok(inst)
     }
 
-    async fn flavor_for_boot(&self, ctx: &AuthContext, flavor_ref: &str) -> Result<Flavor> {
+    pub(crate) async fn flavor_for_boot(
+        &self,
+        ctx: &AuthContext,
+        flavor_ref: &str,
+    ) -> Result<Flavor> {
         let id = flavor_ref.rsplit('/').next().unwrap_or(flavor_ref);
         match self.get_flavor(ctx, id).await {
             Ok(f) if !f.disabled => Ok(f),
@@ -245,17 +249,32 @@ impl ComputeService {
 
     /// Quota as Nova's unified limits count it: `servers`, `class:VCPU`, `class:MEMORY_MB`.
     async fn check_quota(&self, project: &str, flavor: &Flavor, count: i64) -> Result<()> {
+        self.check_quota_for(project, count, flavor.vcpus * count, flavor.ram * count)
+            .await
+    }
+
+    /// Whether `project` may use `servers` more servers, `cores` more vCPUs and `ram` more
+    /// MiB (a resize asks for the difference between its flavors).
+    pub(crate) async fn check_quota_for(
+        &self,
+        project: &str,
+        servers_wanted: i64,
+        cores_wanted: i64,
+        ram_wanted: i64,
+    ) -> Result<()> {
         let Some(limits) = self.limits() else {
             return Ok(());
         };
         let (servers, cores, ram) = self.project_usage(project).await?;
-        for (resource, name, used, each) in [
-            ("servers", "instances", servers, 1),
-            ("class:VCPU", "cores", cores, flavor.vcpus),
-            ("class:MEMORY_MB", "ram", ram, flavor.ram),
+        for (resource, name, used, requested) in [
+            ("servers", "instances", servers, servers_wanted),
+            ("class:VCPU", "cores", cores, cores_wanted),
+            ("class:MEMORY_MB", "ram", ram, ram_wanted),
         ] {
+            if requested <= 0 {
+                continue;
+            }
             if let Some(limit) = limits.project_limit(project, "compute", resource).await {
-                let requested = each * count;
                 if used + requested > limit {
                     return Err(ComputeError::over_limit(format!(
                         "Quota exceeded for {name}: Requested {requested}, but already used {used} of {limit} {name}"

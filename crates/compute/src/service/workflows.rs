@@ -28,6 +28,8 @@ pub fn register(service: &Arc<ComputeService>) {
     super::snapshot::register(service);
     super::rebuild::register(service);
     super::shelve::register(service);
+    super::resize::register(service);
+    super::rescue::register(service);
 }
 
 pub(super) fn fail(public: impl Into<String>, detail: impl std::fmt::Display) -> StepError {
@@ -288,6 +290,14 @@ impl Handler for Delete {
                 2 => {
                     s.release(&run.subject).await.map_err(retry)?;
                     s.leave_groups(&run.subject).await.map_err(retry)?;
+                    // A server waiting in VERIFY_RESIZE also holds its old flavor's room.
+                    if let Some(migration) = s
+                        .system_metadata(&run.subject, super::resize::MIGRATION)
+                        .await
+                        .map_err(retry)?
+                    {
+                        s.release(&migration).await.map_err(retry)?;
+                    }
                     // A shelved server's disk lives on as its shelved image only.
                     let shelved = super::shelve::SHELVED_IMAGE;
                     if let Some(image) = s
