@@ -21,6 +21,8 @@ pub const IDENTITY_PREFIX: &str = "/identity";
 pub const IMAGE_PREFIX: &str = "/image";
 pub const PLACEMENT_PREFIX: &str = "/placement";
 pub const COMPUTE_PREFIX: &str = "/compute";
+/// The metadata service, for the networks' metadata proxies (not in the catalog).
+pub const METADATA_PREFIX: &str = "/metadata";
 
 pub struct Services {
     pub identity: Arc<Identity>,
@@ -221,6 +223,10 @@ pub fn app(services: &Services) -> Router {
         .nest(
             COMPUTE_PREFIX,
             ferrostack_compute::http::router(services.compute.clone()),
+        )
+        .nest(
+            METADATA_PREFIX,
+            ferrostack_compute::http::metadata_api::router(services.compute.clone()),
         );
     finish(router, Metrics::default())
 }

@@ -53,6 +53,9 @@ pub async fn urls() -> Vec<String> {
     out
 }
 
+/// The secret the tests' metadata proxy signs with.
+pub const METADATA_SECRET: &str = "proxy-secret";
+
 pub fn resources() -> HostResources {
     HostResources {
         vcpus: 4,
@@ -144,6 +147,7 @@ impl Cloud {
             db.clone(),
             ComputeConfig {
                 workflow_lease_ms: 300,
+                metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
                 ..Default::default()
             },
             ComputeService::default_policy(None).unwrap(),

@@ -6,6 +6,7 @@ mod extras;
 mod flavors;
 mod hosts;
 mod keypairs;
+pub mod metadata_api;
 mod server_actions;
 mod servers;
 pub mod views;

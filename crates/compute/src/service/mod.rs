@@ -34,7 +34,7 @@ use crate::error::{ComputeError, Result};
 use crate::host::HostAgent;
 
 /// Operator settings of the Compute service.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeConfig {
     /// The availability zone hosts are in unless told otherwise (Nova's
@@ -49,6 +49,26 @@ pub struct ComputeConfig {
     /// Milliseconds a control node's claim on a running workflow lasts without renewal;
     /// after a node dies, another takes its workflows over once this has passed.
     pub workflow_lease_ms: u64,
+    /// The secret the metadata proxy signs each guest's requests with (Nova's
+    /// `metadata_proxy_shared_secret`); without it the metadata service answers no one.
+    pub metadata_proxy_shared_secret: Option<String>,
+}
+
+/// Everything but the secret, which must not reach a log.
+impl std::fmt::Debug for ComputeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeConfig")
+            .field("default_availability_zone", &self.default_availability_zone)
+            .field("max_placement_results", &self.max_placement_results)
+            .field("service_down_time", &self.service_down_time)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("workflow_lease_ms", &self.workflow_lease_ms)
+            .field(
+                "metadata_proxy_shared_secret",
+                &self.metadata_proxy_shared_secret.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 impl Default for ComputeConfig {
@@ -59,6 +79,7 @@ impl Default for ComputeConfig {
             service_down_time: 60,
             shutdown_timeout: 60,
             workflow_lease_ms: 30_000,
+            metadata_proxy_shared_secret: None,
         }
     }
 }
