@@ -2,13 +2,18 @@
 //! `instance_extra.flavor` does), so editing or deleting a flavor never changes a running
 //! server. Rows are soft-deleted (`deleted`, `deleted_at`) because Nova's API shows deleted
 //! servers to `changes-since` and admin queries. Timestamps are microseconds.
+//!
+//! Version 2 adds the migration records `GET /os-migrations` lists (one row per resize, cold
+//! or live migration, with Nova's columns, the live-migration progress counters included) and
+//! the `details` of instance action events (microversion 2.84).
 
 use ferrostack_db::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "compute",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "compute",
+        sql: r#"
 CREATE TABLE compute_flavors (flavorid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, memory_mb BIGINT NOT NULL, vcpus BIGINT NOT NULL, root_gb BIGINT NOT NULL, ephemeral_gb BIGINT NOT NULL, swap BIGINT NOT NULL, rxtx_factor DOUBLE PRECISION NOT NULL, is_public BOOLEAN NOT NULL, disabled BOOLEAN NOT NULL, description TEXT, created_at BIGINT NOT NULL, updated_at BIGINT);
 CREATE TABLE compute_flavor_extra_specs (flavorid TEXT NOT NULL REFERENCES compute_flavors(flavorid) ON DELETE CASCADE, spec_key TEXT NOT NULL, spec_value TEXT NOT NULL, PRIMARY KEY (flavorid, spec_key));
 CREATE TABLE compute_flavor_projects (flavorid TEXT NOT NULL REFERENCES compute_flavors(flavorid) ON DELETE CASCADE, project_id TEXT NOT NULL, PRIMARY KEY (flavorid, project_id));
@@ -31,5 +36,18 @@ CREATE TABLE compute_nodes (uuid TEXT PRIMARY KEY, host TEXT NOT NULL UNIQUE, hy
 CREATE TABLE compute_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO compute_counters (name, value) VALUES ('instance_id', 0);
 "#,
-    postgres: None,
-}];
+        postgres: None,
+    },
+    Migration {
+        version: 2,
+        name: "migration records and action event details",
+        sql: r#"
+CREATE TABLE compute_migrations (id BIGINT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, instance_uuid TEXT NOT NULL, migration_type TEXT NOT NULL, status TEXT NOT NULL, source_compute TEXT, source_node TEXT, dest_compute TEXT, dest_node TEXT, dest_host TEXT, old_instance_type_id TEXT, new_instance_type_id TEXT, hidden BOOLEAN NOT NULL, memory_total BIGINT, memory_processed BIGINT, memory_remaining BIGINT, disk_total BIGINT, disk_processed BIGINT, disk_remaining BIGINT, user_id TEXT, project_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT);
+CREATE INDEX compute_migrations_instance ON compute_migrations (instance_uuid);
+CREATE INDEX compute_migrations_created ON compute_migrations (created_at, id);
+INSERT INTO compute_counters (name, value) VALUES ('migration_id', 0);
+ALTER TABLE compute_instance_action_events ADD COLUMN details TEXT;
+"#,
+        postgres: None,
+    },
+];
