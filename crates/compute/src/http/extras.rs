@@ -425,8 +425,8 @@ async fn quota_detail(
 ) -> HttpResult {
     let items = s.quota_set(&ctx.auth, &project, false).await?;
     let usage = s.project_usage(&project).await?;
-    reply(
-        StatusCode::OK,
-        quota_body(&ctx, &project, &items, true, usage),
-    )
+    let mut body = quota_body(&ctx, &project, &items, true, usage);
+    // Nova's unified-limits driver counts a project's server groups as in use.
+    body["quota_set"]["server_groups"]["in_use"] = json!(s.server_group_count(&project).await?);
+    reply(StatusCode::OK, body)
 }

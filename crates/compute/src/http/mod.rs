@@ -6,6 +6,8 @@ mod extras;
 mod flavors;
 mod hosts;
 mod keypairs;
+mod params;
+mod server_groups;
 mod servers;
 pub mod views;
 
@@ -278,6 +280,7 @@ pub fn api() -> Api<State> {
         .merge(servers::api())
         .merge(hosts::api())
         .merge(extras::api())
+        .merge(server_groups::api())
 }
 
 pub fn openapi() -> Value {

@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod keypairs;
 pub mod metadata;
 pub mod scheduler;
+pub mod server_groups;
 pub mod servers;
 pub mod workflows;
 

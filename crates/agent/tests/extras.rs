@@ -1,0 +1,386 @@
+//! The Compute API's server groups end to end through the router on SQLite and (when the
+//! test script provides one) PostgreSQL: the happy path, Nova's 400s and what another
+//! project sees.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::Cloud;
+use serde_json::{json, Value};
+
+async fn project_id(c: &Cloud, name: &str) -> String {
+    c.identity
+        .store
+        .project_by_name("default", name)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// Registers a compute default limit (the unified limits the Compute API reads).
+async fn register_limit(c: &Cloud, resource: &str, value: i64) {
+    let services = c.identity.store.services().await.unwrap();
+    let service_id = match services.iter().find(|s| s.service_type == "compute") {
+        Some(s) => s.id.clone(),
+        None => {
+            let s = ferrostack_identity::model::Service {
+                id: ferrostack_identity::service::new_id(),
+                service_type: "compute".into(),
+                name: "nova".into(),
+                description: String::new(),
+                enabled: true,
+                extra: Default::default(),
+            };
+            c.identity.store.insert_service(&s).await.unwrap();
+            s.id
+        }
+    };
+    c.identity
+        .create_registered_limits(&json!({"registered_limits": [
+            {"service_id": service_id, "resource_name": resource, "default_limit": value}
+        ]}))
+        .await
+        .unwrap();
+}
+
+fn message(body: &Value) -> String {
+    body.as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn server_groups_and_the_group_hint() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 2).await;
+        let alice = c.token("alice", "alpha").await;
+        let bob = c.token("bob", "beta").await;
+        let admin = c.token("admin", "admin").await;
+        let alpha = project_id(&c, "alpha").await;
+
+        // 2.64: policy and rules; project and user shown (2.13).
+        let (st, body, _) = c
+            .call("POST", "/v2.1/os-server-groups", &alice, "2.64", Some(json!({"server_group": {"name": "spread", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}})))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let g = body["server_group"].clone();
+        assert_eq!(g["policy"], "anti-affinity");
+        assert_eq!(g["rules"], json!({"max_server_per_host": 2}));
+        assert_eq!(g["members"], json!([]));
+        assert_eq!(g["project_id"], alpha.as_str());
+        assert!(g.get("policies").is_none() && g.get("metadata").is_none());
+        let gid = g["id"].as_str().unwrap().to_string();
+
+        // Before 2.64: `policies` and an empty `metadata`; no owner before 2.13.
+        let (st, body, _) = c
+            .call(
+                "POST",
+                "/v2.1/os-server-groups",
+                &alice,
+                "2.1",
+                Some(json!({"server_group": {"name": "together", "policies": ["affinity"]}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(body["server_group"]["policies"], json!(["affinity"]));
+        assert_eq!(body["server_group"]["metadata"], json!({}));
+        assert!(body["server_group"].get("project_id").is_none());
+        let affinity = body["server_group"]["id"].as_str().unwrap().to_string();
+        let (_, shown, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-server-groups/{gid}"),
+                &alice,
+                "2.13",
+                None,
+            )
+            .await;
+        assert_eq!(shown["server_group"]["policies"], json!(["anti-affinity"]));
+        assert_eq!(shown["server_group"]["user_id"], g["user_id"]);
+
+        // Nova's 400s: soft policies before 2.15, rules on another policy, bad names.
+        for (version, body, needle) in [
+            (
+                "2.14",
+                json!({"server_group": {"name": "s", "policies": ["soft-affinity"]}}),
+                "is not one of",
+            ),
+            (
+                "2.64",
+                json!({"server_group": {"name": "s", "policy": "affinity", "rules": {"max_server_per_host": 2}}}),
+                "Only anti-affinity policy supports rules.",
+            ),
+            (
+                "2.64",
+                json!({"server_group": {"name": "s", "policy": "anti-affinity", "rules": {"max_server_per_host": 0}}}),
+                "max_server_per_host",
+            ),
+            (
+                "2.64",
+                json!({"server_group": {"name": "s", "policies": ["affinity"]}}),
+                "'policies' was unexpected",
+            ),
+            (
+                "2.1",
+                json!({"server_group": {"name": " s", "policies": ["affinity"]}}),
+                "Can not start or end with whitespace",
+            ),
+            (
+                "2.1",
+                json!({"server_group": {"policies": ["affinity"]}}),
+                "'name' is a required property",
+            ),
+        ] {
+            let (st, resp, _) = c
+                .call(
+                    "POST",
+                    "/v2.1/os-server-groups",
+                    &alice,
+                    version,
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {resp}");
+            assert!(message(&resp).contains(needle), "{body}: {resp}");
+        }
+        let (st, body, _) = c
+            .call(
+                "POST",
+                "/v2.1/os-server-groups",
+                &alice,
+                "2.15",
+                Some(json!({"server_group": {"name": "soft", "policies": ["soft-affinity"]}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+
+        // Lists: the project's own, sliced by offset and limit.
+        let (_, list, _) = c
+            .call("GET", "/v2.1/os-server-groups", &alice, "2.64", None)
+            .await;
+        assert_eq!(list["server_groups"].as_array().unwrap().len(), 3);
+        let (_, list, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-server-groups?offset=1&limit=1",
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(list["server_groups"].as_array().unwrap().len(), 1);
+        assert_eq!(list["server_groups"][0]["id"], affinity.as_str());
+        let (st, body, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-server-groups?offset=-1",
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        let (st, body, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-server-groups?color=red",
+                &alice,
+                "2.75",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(message(&body).contains("'color' was unexpected"), "{body}");
+
+        // Another project sees nothing of alpha's groups; an admin sees all with all_projects.
+        for (method, path) in [
+            ("GET", format!("/v2.1/os-server-groups/{gid}")),
+            ("DELETE", format!("/v2.1/os-server-groups/{gid}")),
+        ] {
+            let (st, body, _) = c.call(method, &path, &bob, "2.64", None).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+            assert!(message(&body).contains("could not be found"), "{body}");
+        }
+        let (_, list, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-server-groups?all_projects=1",
+                &bob,
+                "2.64",
+                None,
+            )
+            .await;
+        assert!(
+            list["server_groups"].as_array().unwrap().is_empty(),
+            "{list}"
+        );
+        let (_, list, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-server-groups?all_projects=1",
+                &admin,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(list["server_groups"].as_array().unwrap().len(), 3);
+        let (_, list, _) = c
+            .call("GET", "/v2.1/os-server-groups", &admin, "2.64", None)
+            .await;
+        assert!(list["server_groups"].as_array().unwrap().is_empty());
+
+        // A group made here works as the scheduler hint, for its own project only.
+        let boot = |group: &str, name: &str| json!({"server": {"name": name, "imageRef": c.image_id, "flavorRef": "1", "networks": "none"}, "os:scheduler_hints": {"group": group}});
+        let (st, body, _) = c
+            .call(
+                "POST",
+                "/v2.1/servers",
+                &alice,
+                "latest",
+                Some(boot(&gid, "a1")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let s1 = body["server"]["id"].as_str().unwrap().to_string();
+        c.wait_status(&alice, &s1, "ACTIVE").await;
+        let (_, shown, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-server-groups/{gid}"),
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(shown["server_group"]["members"], json!([s1]));
+        let (st, body, _) = c
+            .call(
+                "POST",
+                "/v2.1/servers",
+                &bob,
+                "latest",
+                Some(boot(&gid, "b1")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            message(&body),
+            format!("Instance group {gid} could not be found.")
+        );
+        let missing = uuid::Uuid::new_v4().to_string();
+        let (st, _, _) = c
+            .call(
+                "POST",
+                "/v2.1/servers",
+                &alice,
+                "latest",
+                Some(boot(&missing, "a2")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+
+        // A deleted server leaves the group; the group can then be deleted.
+        let (st, _, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.1/servers/{s1}"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        c.wait_status(&alice, &s1, "DELETED").await;
+        let (_, shown, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-server-groups/{gid}"),
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(shown["server_group"]["members"], json!([]));
+        let (st, _, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.1/os-server-groups/{gid}"),
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, _, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-server-groups/{gid}"),
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn server_group_quotas_come_from_unified_limits() {
+    let url = common::urls().await.remove(0);
+    let c = Cloud::new(&url, 1).await;
+    let alice = c.token("alice", "alpha").await;
+    register_limit(&c, "server_groups", 1).await;
+    register_limit(&c, "server_group_members", 1).await;
+    let create = json!({"server_group": {"name": "g", "policies": ["affinity"]}});
+    let (st, body, _) = c
+        .call(
+            "POST",
+            "/v2.1/os-server-groups",
+            &alice,
+            "2.1",
+            Some(create.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let gid = body["server_group"]["id"].as_str().unwrap().to_string();
+    let (st, body, _) = c
+        .call(
+            "POST",
+            "/v2.1/os-server-groups",
+            &alice,
+            "2.1",
+            Some(create),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(message(&body), "Quota exceeded, too many server groups.");
+
+    let boot = |name: &str| json!({"server": {"name": name, "imageRef": c.image_id, "flavorRef": "1", "networks": "none"}, "os:scheduler_hints": {"group": gid}});
+    let (st, body, _) = c
+        .call("POST", "/v2.1/servers", &alice, "latest", Some(boot("one")))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+    let (st, body, _) = c
+        .call("POST", "/v2.1/servers", &alice, "latest", Some(boot("two")))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(message(&body), "Quota exceeded, too many servers in group");
+    // The limits show in the quota set, with the groups in use.
+    let alpha = project_id(&c, "alpha").await;
+    let (_, q, _) = c
+        .call(
+            "GET",
+            &format!("/v2.1/os-quota-sets/{alpha}/detail"),
+            &alice,
+            "2.1",
+            None,
+        )
+        .await;
+    assert_eq!(
+        q["quota_set"]["server_groups"],
+        json!({"limit": 1, "in_use": 1, "reserved": 0})
+    );
+}
