@@ -1,6 +1,6 @@
-//! The Compute API's server groups end to end through the router on SQLite and (when the
-//! test script provides one) PostgreSQL: the happy path, Nova's 400s and what another
-//! project sees.
+//! The Compute API's server groups and simple tenant usage end to end through the router
+//! on SQLite and (when the test script provides one) PostgreSQL: each with its happy path,
+//! Nova's 400s and what another project sees.
 
 mod common;
 
@@ -383,4 +383,189 @@ async fn server_group_quotas_come_from_unified_limits() {
         q["quota_set"]["server_groups"],
         json!({"limit": 1, "in_use": 1, "reserved": 0})
     );
+}
+
+#[tokio::test]
+async fn simple_tenant_usage() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let alice = c.token("alice", "alpha").await;
+        let bob = c.token("bob", "beta").await;
+        let admin = c.token("admin", "admin").await;
+        let alpha = project_id(&c, "alpha").await;
+        let beta = project_id(&c, "beta").await;
+        let mut ids = Vec::new();
+        for name in ["u1", "u2"] {
+            let id = c.boot(&alice, name, "1").await;
+            c.wait_status(&alice, &id, "ACTIVE").await;
+            ids.push(id);
+        }
+        ids.sort();
+        // Tempest's form of the period: naive UTC with microseconds, a day either side.
+        let now = ferrostack_common::time::now_micros();
+        let fmt = ferrostack_common::time::iso_naive_micros;
+        let day = 86_400_000_000;
+        let period = format!("start={}&end={}", fmt(now - day), fmt(now + day));
+
+        // Every project (admins), with the servers when detailed.
+        let (st, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-simple-tenant-usage?{period}&detailed=1"),
+                &admin,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let usages = body["tenant_usages"].as_array().unwrap();
+        assert_eq!(usages.len(), 1, "{body}");
+        let u = &usages[0];
+        assert_eq!(u["tenant_id"], alpha.as_str());
+        assert_eq!(u["server_usages"].as_array().unwrap().len(), 2);
+        let s = &u["server_usages"][0];
+        assert_eq!(
+            (
+                s["flavor"].clone(),
+                s["memory_mb"].clone(),
+                s["vcpus"].clone(),
+                s["local_gb"].clone()
+            ),
+            (json!("tiny"), json!(256), json!(1), json!(1))
+        );
+        assert_eq!(s["state"], "active");
+        assert!(s["ended_at"].is_null());
+        let hours = u["total_hours"].as_f64().unwrap();
+        assert!(hours > 0.0 && hours < 0.1, "{u}");
+        assert!(
+            (u["total_memory_mb_usage"].as_f64().unwrap() - 256.0 * hours).abs() < 1e-6,
+            "{u}"
+        );
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-simple-tenant-usage?{period}"),
+                &admin,
+                "2.1",
+                None,
+            )
+            .await;
+        assert!(
+            body["tenant_usages"][0].get("server_usages").is_none(),
+            "{body}"
+        );
+
+        // One project, paged from 2.40.
+        let path = format!("/v2.1/os-simple-tenant-usage/{alpha}?{period}&limit=1");
+        let (st, body, _) = c.call("GET", &path, &alice, "2.40", None).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["tenant_usage"]["server_usages"][0]["instance_id"],
+            ids[0].as_str()
+        );
+        let next = body["tenant_usage_links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(next.contains(&format!("marker={}", ids[0])), "{next}");
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("{path}&marker={}", ids[0]),
+                &alice,
+                "2.40",
+                None,
+            )
+            .await;
+        assert_eq!(
+            body["tenant_usage"]["server_usages"][0]["instance_id"],
+            ids[1].as_str()
+        );
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-simple-tenant-usage/{beta}?{period}"),
+                &bob,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(body["tenant_usage"], json!({}));
+
+        // A terminated server still counts for the time it ran.
+        let (st, _, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.1/servers/{}", ids[0]),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        c.wait_status(&alice, &ids[0], "DELETED").await;
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-simple-tenant-usage/{alpha}?{period}"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        let rows = body["tenant_usage"]["server_usages"].as_array().unwrap();
+        let gone = rows
+            .iter()
+            .find(|r| r["instance_id"] == ids[0].as_str())
+            .unwrap();
+        assert_eq!(gone["state"], "terminated");
+        assert!(gone["ended_at"].is_string());
+
+        // Nova's 400s.
+        for (query, needle) in [
+            (
+                format!("start={}&end={}", fmt(now), fmt(now - day / 24)),
+                "The start time cannot occur after the end time",
+            ),
+            ("start=yesterday".to_string(), "Invalid datetime string"),
+            (
+                format!("{period}&marker=nope"),
+                "Marker nope could not be found.",
+            ),
+            (format!("{period}&color=red"), "'color' was unexpected"),
+        ] {
+            let (st, body, _) = c
+                .call(
+                    "GET",
+                    &format!("/v2.1/os-simple-tenant-usage/{alpha}?{query}"),
+                    &alice,
+                    "2.75",
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert!(message(&body).contains(needle), "{query}: {body}");
+        }
+        // Listing every project is for admins; another project's usage is refused.
+        let (st, _, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-simple-tenant-usage?{period}"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-simple-tenant-usage/{alpha}?{period}"),
+                &bob,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+    }
 }

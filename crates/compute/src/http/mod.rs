@@ -9,6 +9,7 @@ mod keypairs;
 mod params;
 mod server_groups;
 mod servers;
+mod usage;
 pub mod views;
 
 use std::sync::Arc;
@@ -281,6 +282,7 @@ pub fn api() -> Api<State> {
         .merge(hosts::api())
         .merge(extras::api())
         .merge(server_groups::api())
+        .merge(usage::api())
 }
 
 pub fn openapi() -> Value {

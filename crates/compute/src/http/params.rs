@@ -1,8 +1,12 @@
 //! Query-string rules shared by the newer Compute resources: Nova's strict query schemas
-//! (unknown parameters are a 400 from the microversion that closed the schema) and its
-//! non-negative integer parameters.
+//! (unknown parameters are a 400 from the microversion that closed the schema), its
+//! non-negative integer parameters, and the `next` link of a page.
 
-use super::Query;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::{Ctx, Query};
 use crate::error::ComputeError;
 
 /// Nova's largest page (`[api] max_limit`), also the page when none is asked for.
@@ -44,6 +48,38 @@ pub fn page_size(limit: Option<usize>, max: usize) -> usize {
     limit.filter(|l| *l > 0).unwrap_or(max).min(max)
 }
 
+/// The page size of Nova's marker-paged lists (`get_limit_and_marker`): `limit` capped at
+/// `max`, `max` when absent; an explicit 0 stays 0 (an empty page).
+pub fn capped(limit: Option<usize>, max: usize) -> usize {
+    limit.map_or(max, |l| l.min(max))
+}
+
+/// `[{"rel": "next", "href": ...}]` when the page is full, pointing after `last` with the
+/// request's other parameters kept (sorted, as Nova writes them).
+pub fn next_link(
+    ctx: &Ctx,
+    collection: &str,
+    q: &Query,
+    shown: usize,
+    size: usize,
+    last: Option<&str>,
+) -> Option<Value> {
+    let last = last?;
+    if size == 0 || shown != size {
+        return None;
+    }
+    let mut params: BTreeMap<&str, &str> =
+        q.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    params.insert("marker", last);
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    Some(json!([{
+        "rel": "next",
+        "href": format!("{}/v2.1/{collection}?{query}", ctx.base),
+    }]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +117,8 @@ mod tests {
         assert_eq!(page_size(Some(0), 1000), 1000);
         assert_eq!(page_size(Some(5), 1000), 5);
         assert_eq!(page_size(Some(5000), 1000), 1000);
+        assert_eq!(capped(Some(0), 1000), 0);
+        assert_eq!(capped(None, 1000), 1000);
+        assert_eq!(capped(Some(7), 1000), 7);
     }
 }

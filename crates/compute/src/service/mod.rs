@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod scheduler;
 pub mod server_groups;
 pub mod servers;
+pub mod usage;
 pub mod workflows;
 
 use std::collections::HashMap;
