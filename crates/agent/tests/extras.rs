@@ -1,6 +1,6 @@
-//! The Compute API's server groups and simple tenant usage end to end through the router
-//! on SQLite and (when the test script provides one) PostgreSQL: each with its happy path,
-//! Nova's 400s and what another project sees.
+//! The Compute API's server groups, simple tenant usage and image proxy end to end through
+//! the router on SQLite and (when the test script provides one) PostgreSQL: each with its
+//! happy path, Nova's 400s and what another project sees.
 
 mod common;
 
@@ -567,5 +567,250 @@ async fn simple_tenant_usage() {
             )
             .await;
         assert_eq!(st, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn image_proxy_and_image_metadata() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let alice = c.token("alice", "alpha").await;
+        let bob = c.token("bob", "beta").await;
+        let server = c.boot(&alice, "snapshotted", "1").await;
+        // A private image of alpha's that says which server it came from.
+        let ctx = c.compute.auth.authenticate(&alice).await.unwrap();
+        let snap = c
+            .image
+            .create(&ctx, &json!({"name": "snap", "visibility": "private", "instance_uuid": server, "auto_disk_config": "true"}))
+            .await
+            .unwrap()
+            .id;
+
+        // Lists and details in Nova's image view.
+        let (st, body, _) = c.call("GET", "/v2.1/images", &alice, "2.35", None).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let ids: Vec<&str> = body["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&c.image_id.as_str()) && ids.contains(&snap.as_str()),
+            "{body}"
+        );
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/images/detail?server={server}"),
+                &alice,
+                "2.35",
+                None,
+            )
+            .await;
+        let list = body["images"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{body}");
+        let i = &list[0];
+        assert_eq!(
+            (i["status"].clone(), i["progress"].clone()),
+            (json!("SAVING"), json!(25))
+        );
+        assert_eq!(i["server"]["id"], server.as_str());
+        assert_eq!(i["OS-DCF:diskConfig"], "AUTO");
+        assert_eq!(i["metadata"]["instance_uuid"], server.as_str());
+        assert_eq!(i["links"][2]["rel"], "alternate");
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/images/{}", c.image_id),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        let guest = &body["image"];
+        assert_eq!(
+            (guest["status"].clone(), guest["progress"].clone()),
+            (json!("ACTIVE"), json!(100))
+        );
+        assert!(
+            guest["OS-EXT-IMG-SIZE:size"].as_i64().unwrap() > 0,
+            "{guest}"
+        );
+        assert!(guest.get("server").is_none());
+        let (_, body, _) = c
+            .call("GET", "/v2.1/images?limit=1", &alice, "2.35", None)
+            .await;
+        assert_eq!(body["images"].as_array().unwrap().len(), 1);
+        assert!(
+            body["images_links"][0]["href"]
+                .as_str()
+                .unwrap()
+                .contains("marker="),
+            "{body}"
+        );
+
+        // Bad input and removed versions.
+        let (st, _, _) = c
+            .call("GET", "/v2.1/images?limit=x", &alice, "2.35", None)
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _, _) = c
+            .call("GET", "/v2.1/images?marker=nope", &alice, "2.35", None)
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _, _) = c.call("GET", "/v2.1/images", &alice, "2.36", None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/images/{}", uuid::Uuid::new_v4()),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, message(&body)),
+            (StatusCode::NOT_FOUND, "Image not found.".to_string())
+        );
+
+        // Metadata (up to 2.38).
+        let meta = |rest: &str| format!("/v2.1/images/{snap}/metadata{rest}");
+        let (st, body, _) = c
+            .call(
+                "POST",
+                &meta(""),
+                &alice,
+                "2.38",
+                Some(json!({"metadata": {"k1": "v1"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(body["metadata"]["k1"], "v1");
+        assert_eq!(body["metadata"]["instance_uuid"], server.as_str());
+        let (st, body, _) = c
+            .call(
+                "PUT",
+                &meta("/k2"),
+                &alice,
+                "2.1",
+                Some(json!({"meta": {"k2": "v2"}})),
+            )
+            .await;
+        assert_eq!(
+            (st, body["meta"].clone()),
+            (StatusCode::OK, json!({"k2": "v2"}))
+        );
+        let (_, body, _) = c.call("GET", &meta("/k2"), &alice, "2.1", None).await;
+        assert_eq!(body, json!({"meta": {"k2": "v2"}}));
+        let (st, body, _) = c
+            .call(
+                "PUT",
+                &meta(""),
+                &alice,
+                "2.1",
+                Some(json!({"metadata": {"only": "this"}})),
+            )
+            .await;
+        assert_eq!(
+            (st, body["metadata"].clone()),
+            (StatusCode::OK, json!({"only": "this"}))
+        );
+        let (_, body, _) = c.call("GET", &meta(""), &alice, "2.1", None).await;
+        assert_eq!(body["metadata"], json!({"only": "this"}));
+        let (st, _, _) = c.call("DELETE", &meta("/only"), &alice, "2.1", None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, body, _) = c.call("DELETE", &meta("/only"), &alice, "2.1", None).await;
+        assert_eq!(
+            (st, message(&body)),
+            (StatusCode::NOT_FOUND, "Invalid metadata key".to_string())
+        );
+        let (st, _, _) = c.call("GET", &meta(""), &alice, "2.39", None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        for (method, path, body, needle) in [
+            (
+                "POST",
+                meta(""),
+                json!({"metadata": {"a/b": "v"}}),
+                "does not match",
+            ),
+            (
+                "PUT",
+                meta("/k"),
+                json!({"meta": {"other": "v"}}),
+                "Request body and URI mismatch",
+            ),
+            (
+                "PUT",
+                meta("/k"),
+                json!({"meta": {"k": "v", "j": "w"}}),
+                "too many properties",
+            ),
+            (
+                "POST",
+                meta(""),
+                json!({"metadata": {"k": 5}}),
+                "is not of type 'string'",
+            ),
+        ] {
+            let (st, resp, _) = c
+                .call(method, &path, &alice, "2.1", Some(body.clone()))
+                .await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {resp}");
+            assert!(message(&resp).contains(needle), "{body}: {resp}");
+        }
+
+        // Another project: alpha's private image does not exist; the public one is not its.
+        for (method, path, body) in [
+            ("GET", format!("/v2.1/images/{snap}"), None),
+            ("DELETE", format!("/v2.1/images/{snap}"), None),
+            ("GET", meta(""), None),
+            ("POST", meta(""), Some(json!({"metadata": {"x": "y"}}))),
+        ] {
+            let (st, resp, _) = c.call(method, &path, &bob, "2.1", body).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}: {resp}");
+        }
+        let (st, body, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.1/images/{}", c.image_id),
+                &bob,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, message(&body)),
+            (
+                StatusCode::FORBIDDEN,
+                "You are not allowed to delete the image.".to_string()
+            )
+        );
+        let (st, _, _) = c
+            .call(
+                "POST",
+                &format!("/v2.1/images/{}/metadata", c.image_id),
+                &bob,
+                "2.1",
+                Some(json!({"metadata": {"x": "y"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+
+        let (st, _, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.1/images/{snap}"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, _, _) = c
+            .call("GET", &format!("/v2.1/images/{snap}"), &alice, "2.1", None)
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
     }
 }

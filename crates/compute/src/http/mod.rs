@@ -5,6 +5,7 @@
 mod extras;
 mod flavors;
 mod hosts;
+mod images;
 mod keypairs;
 mod params;
 mod server_groups;
@@ -283,6 +284,7 @@ pub fn api() -> Api<State> {
         .merge(extras::api())
         .merge(server_groups::api())
         .merge(usage::api())
+        .merge(images::api())
 }
 
 pub fn openapi() -> Value {

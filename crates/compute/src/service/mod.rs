@@ -7,6 +7,7 @@
 pub mod extras;
 pub mod flavors;
 pub mod hosts;
+pub mod image_proxy;
 pub mod keypairs;
 pub mod metadata;
 pub mod scheduler;
