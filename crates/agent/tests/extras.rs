@@ -1,11 +1,14 @@
-//! The Compute API's server groups, simple tenant usage and image proxy end to end through
-//! the router on SQLite and (when the test script provides one) PostgreSQL: each with its
-//! happy path, Nova's 400s and what another project sees.
+//! The Compute API's server groups, simple tenant usage, image proxy, server addresses,
+//! instance action events and migration list, end to end through the router on SQLite and
+//! (when the test script provides one) PostgreSQL: each with its happy path, Nova's 400s and
+//! what another project sees.
 
 mod common;
 
 use axum::http::StatusCode;
 use common::Cloud;
+use ferrostack_compute::service::action_events::EventOutcome;
+use ferrostack_compute::service::server_migrations::MigrationRecord;
 use serde_json::{json, Value};
 
 async fn project_id(c: &Cloud, name: &str) -> String {
@@ -812,5 +815,332 @@ async fn image_proxy_and_image_metadata() {
             .call("GET", &format!("/v2.1/images/{snap}"), &alice, "2.1", None)
             .await;
         assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn server_ips_and_action_events() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let alice = c.token("alice", "alpha").await;
+        let bob = c.token("bob", "beta").await;
+        let admin = c.token("admin", "admin").await;
+        let id = c.boot(&alice, "addressed", "1").await;
+        c.wait_status(&alice, &id, "ACTIVE").await;
+
+        // Addresses: none until the server has ports; an unknown label is a 404.
+        let (st, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/servers/{id}/ips"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!((st, body), (StatusCode::OK, json!({"addresses": {}})));
+        let (st, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/servers/{id}/ips/private"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_eq!(
+            message(&body),
+            "Instance is not a member of specified network"
+        );
+        let (st, _, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/servers/{id}/ips?x=1"),
+                &alice,
+                "2.102",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _, _) = c
+            .call("GET", &format!("/v2.1/servers/{id}/ips"), &bob, "2.1", None)
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+
+        // Events the workflows record on the create action.
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/servers/{id}/os-instance-actions"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        let rid = body["instanceActions"][0]["request_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let s = &c.compute;
+        s.record_event_start(
+            &id,
+            &rid,
+            "compute__do_build_and_run_instance",
+            Some("host0"),
+        )
+        .await
+        .unwrap();
+        s.record_event_finish(
+            &id,
+            &rid,
+            "compute__do_build_and_run_instance",
+            EventOutcome::Success,
+        )
+        .await
+        .unwrap();
+        // Finishing an event never started records it whole (a step that ran again).
+        s.record_event_finish(
+            &id,
+            &rid,
+            "conductor_schedule",
+            EventOutcome::Error {
+                traceback: "Traceback: boom",
+                details: Some("no host"),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s
+            .record_event_start(&id, "req-none", "x", None)
+            .await
+            .is_err());
+        let path = format!("/v2.1/servers/{id}/os-instance-actions/{rid}");
+        let show = |token: &str, version: &str| {
+            let (c, path, token, version) =
+                (&c, path.clone(), token.to_string(), version.to_string());
+            async move {
+                let (st, body, _) = c.call("GET", &path, &token, &version, None).await;
+                assert_eq!(st, StatusCode::OK, "{body}");
+                body["instanceAction"].clone()
+            }
+        };
+        let a = show(&alice, "2.50").await;
+        assert!(a.get("events").is_none(), "{a}");
+        assert_eq!(a["message"], "Error");
+        let a = show(&alice, "2.51").await;
+        let events = a["events"].as_array().unwrap();
+        assert_eq!(events.len(), 2, "{a}");
+        let build = events
+            .iter()
+            .find(|e| e["event"] == "compute__do_build_and_run_instance")
+            .unwrap();
+        assert_eq!(build["result"], "Success");
+        assert!(build["finish_time"].is_string());
+        assert!(build.get("traceback").is_none() && build.get("host").is_none());
+        let a = show(&alice, "2.62").await;
+        let build = a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "compute__do_build_and_run_instance")
+            .unwrap()
+            .clone();
+        assert_eq!(build["hostId"].as_str().unwrap().len(), 56);
+        assert!(build.get("host").is_none());
+        let a = show(&admin, "2.84").await;
+        let failed = a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "conductor_schedule")
+            .unwrap()
+            .clone();
+        assert_eq!(failed["result"], "Error");
+        assert_eq!(failed["traceback"], "Traceback: boom");
+        assert_eq!(failed["details"], "no host");
+        let build = a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "compute__do_build_and_run_instance")
+            .unwrap()
+            .clone();
+        assert_eq!(build["host"], "host0");
+        // Another project does not see the server's actions at all.
+        let (st, _, _) = c.call("GET", &path, &bob, "2.84", None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, _, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/servers/{id}/os-instance-actions/req-none"),
+                &alice,
+                "2.84",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn migrations_list() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let alice = c.token("alice", "alpha").await;
+        let admin = c.token("admin", "admin").await;
+        let (st, body, _) = c
+            .call("GET", "/v2.1/os-migrations", &admin, "2.1", None)
+            .await;
+        assert_eq!((st, body), (StatusCode::OK, json!({"migrations": []})));
+
+        let alpha = project_id(&c, "alpha").await;
+        let instance = uuid::Uuid::new_v4().to_string();
+        let record = |kind: &str, status: &str| MigrationRecord {
+            instance_uuid: instance.clone(),
+            migration_type: kind.into(),
+            status: status.into(),
+            source_compute: Some("host0".into()),
+            dest_compute: Some("host1".into()),
+            old_instance_type_id: Some("1".into()),
+            new_instance_type_id: Some("2".into()),
+            project_id: Some(alpha.clone()),
+            user_id: Some("u".into()),
+            ..Default::default()
+        };
+        let first = c
+            .compute
+            .record_migration(&record("resize", "error"))
+            .await
+            .unwrap();
+        let second = c
+            .compute
+            .record_migration(&record("live-migration", "running"))
+            .await
+            .unwrap();
+
+        // 2.80: newest first, uuid, owner; a running live migration links to itself.
+        let (st, body, _) = c
+            .call("GET", "/v2.1/os-migrations", &admin, "2.80", None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let list = body["migrations"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["uuid"], second.uuid.as_str());
+        assert_eq!(list[0]["project_id"], alpha.as_str());
+        assert_eq!(list[0]["new_instance_type_id"], 2);
+        assert_eq!(list[0]["source_compute"], "host0");
+        assert!(list[0]["links"].is_array());
+        assert!(list[1].get("links").is_none());
+        // 2.1: the oldest view, no type, uuid or owner.
+        let (_, body, _) = c
+            .call("GET", "/v2.1/os-migrations", &admin, "2.1", None)
+            .await;
+        let old = &body["migrations"][0];
+        assert_eq!(old["id"], first.id);
+        assert!(
+            old.get("uuid").is_none()
+                && old.get("migration_type").is_none()
+                && old.get("project_id").is_none()
+        );
+
+        // Filters and pages.
+        let (_, body, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-migrations?status=error",
+                &admin,
+                "2.80",
+                None,
+            )
+            .await;
+        assert_eq!(body["migrations"].as_array().unwrap().len(), 1);
+        let (_, body, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-migrations?host=host1",
+                &admin,
+                "2.80",
+                None,
+            )
+            .await;
+        assert_eq!(body["migrations"].as_array().unwrap().len(), 2);
+        let (_, body, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-migrations?host=host9",
+                &admin,
+                "2.80",
+                None,
+            )
+            .await;
+        assert!(body["migrations"].as_array().unwrap().is_empty());
+        let (_, body, _) = c
+            .call("GET", "/v2.1/os-migrations?limit=1", &admin, "2.80", None)
+            .await;
+        assert_eq!(body["migrations"][0]["uuid"], second.uuid.as_str());
+        assert!(body["migrations_links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .contains(&second.uuid));
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-migrations?limit=1&marker={}", second.uuid),
+                &admin,
+                "2.80",
+                None,
+            )
+            .await;
+        assert_eq!(body["migrations"][0]["uuid"], first.uuid.as_str());
+        let (_, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-migrations?project_id={alpha}"),
+                &admin,
+                "2.80",
+                None,
+            )
+            .await;
+        assert_eq!(body["migrations"].as_array().unwrap().len(), 2);
+
+        // Nova's 400s.
+        for (version, query, needle) in [
+            ("2.80", "marker=nope", "Marker nope could not be found."),
+            ("2.59", "project_id=x", "'project_id' was unexpected"),
+            (
+                "2.66",
+                "changes-since=2024-02-01T00:00:00Z&changes-before=2024-01-01T00:00:00Z",
+                "changes-since must be less than or equal to changes-before",
+            ),
+            ("2.59", "changes-since=soon", "is not a 'date-time'"),
+        ] {
+            let (st, body, _) = c
+                .call(
+                    "GET",
+                    &format!("/v2.1/os-migrations?{query}"),
+                    &admin,
+                    version,
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert!(message(&body).contains(needle), "{query}: {body}");
+        }
+        // Members may not list migrations, not even their own project's.
+        let (st, _, _) = c
+            .call("GET", "/v2.1/os-migrations", &alice, "2.80", None)
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/os-migrations?project_id={alpha}"),
+                &alice,
+                "2.80",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
     }
 }

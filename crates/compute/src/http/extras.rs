@@ -332,8 +332,9 @@ async fn action(
 ) -> HttpResult {
     let a = s.instance_action(&ctx.auth, &id, &request_id).await?;
     let mut v = action_view(&ctx, &a);
-    // Steps are recorded as workflow progress, not as Nova's per-step events yet.
-    v["events"] = json!([]);
+    if let Some(events) = super::action_events::events(&s, &ctx, &a).await? {
+        v["events"] = events;
+    }
     reply(StatusCode::OK, json!({"instanceAction": v}))
 }
 

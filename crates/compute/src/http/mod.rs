@@ -2,11 +2,14 @@
 //! carries the negotiated microversion in both of Nova's headers; handlers extract (caller,
 //! microversion, body), call one service method and render the view for that version.
 
+mod action_events;
 mod extras;
 mod flavors;
 mod hosts;
 mod images;
+mod ips;
 mod keypairs;
+mod migrations;
 mod params;
 mod server_groups;
 mod servers;
@@ -285,6 +288,8 @@ pub fn api() -> Api<State> {
         .merge(server_groups::api())
         .merge(usage::api())
         .merge(images::api())
+        .merge(ips::api())
+        .merge(migrations::api())
 }
 
 pub fn openapi() -> Value {

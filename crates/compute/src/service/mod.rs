@@ -4,6 +4,8 @@
 //! that moves the server into its task state, so a crash at any point either resumes or
 //! unwinds them.
 
+pub mod action_events;
+pub mod addresses;
 pub mod extras;
 pub mod flavors;
 pub mod hosts;
@@ -12,6 +14,7 @@ pub mod keypairs;
 pub mod metadata;
 pub mod scheduler;
 pub mod server_groups;
+pub mod server_migrations;
 pub mod servers;
 pub mod usage;
 pub mod workflows;
