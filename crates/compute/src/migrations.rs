@@ -1,9 +1,13 @@
 //! The Compute schema. Instances keep a JSON copy of their flavor (as Nova's
 //! `instance_extra.flavor` does), so editing or deleting a flavor never changes a running
 //! server. Rows are soft-deleted (`deleted`, `deleted_at`) because Nova's API shows deleted
-//! servers to `changes-since` and admin queries. Timestamps are microseconds. A server's
-//! system metadata (Nova's `instance_system_metadata`) holds what the service remembers
-//! about it that users do not see, such as the image a shelved server was saved to.
+//! servers to `changes-since` and admin queries. Timestamps are microseconds.
+//!
+//! Version 2 adds the migration records `GET /os-migrations` lists (one row per resize, cold
+//! or live migration, with Nova's columns, the live-migration progress counters included) and
+//! the `details` of instance action events (microversion 2.84). Version 3 adds a server's
+//! system metadata (Nova's `instance_system_metadata`): what the service remembers about it
+//! that users do not see, such as the image a shelved server was saved to.
 
 use ferrostack_db::Migration;
 
@@ -38,6 +42,18 @@ INSERT INTO compute_counters (name, value) VALUES ('instance_id', 0);
     },
     Migration {
         version: 2,
+        name: "migration records and action event details",
+        sql: r#"
+CREATE TABLE compute_migrations (id BIGINT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, instance_uuid TEXT NOT NULL, migration_type TEXT NOT NULL, status TEXT NOT NULL, source_compute TEXT, source_node TEXT, dest_compute TEXT, dest_node TEXT, dest_host TEXT, old_instance_type_id TEXT, new_instance_type_id TEXT, hidden BOOLEAN NOT NULL, memory_total BIGINT, memory_processed BIGINT, memory_remaining BIGINT, disk_total BIGINT, disk_processed BIGINT, disk_remaining BIGINT, user_id TEXT, project_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT);
+CREATE INDEX compute_migrations_instance ON compute_migrations (instance_uuid);
+CREATE INDEX compute_migrations_created ON compute_migrations (created_at, id);
+INSERT INTO compute_counters (name, value) VALUES ('migration_id', 0);
+ALTER TABLE compute_instance_action_events ADD COLUMN details TEXT;
+"#,
+        postgres: None,
+    },
+    Migration {
+        version: 3,
         name: "system_metadata",
         sql: r#"
 CREATE TABLE compute_instance_system_metadata (instance_uuid TEXT NOT NULL REFERENCES compute_instances(uuid) ON DELETE CASCADE, meta_key TEXT NOT NULL, meta_value TEXT NOT NULL, PRIMARY KEY (instance_uuid, meta_key));

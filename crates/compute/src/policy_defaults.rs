@@ -5,6 +5,7 @@
 const ADMIN: &str = "rule:context_is_admin";
 const PROJECT_READER_OR_ADMIN: &str = "rule:project_reader_api or rule:context_is_admin";
 const PROJECT_MEMBER_OR_ADMIN: &str = "rule:project_member_api or rule:context_is_admin";
+const PROJECT_MANAGER_OR_ADMIN: &str = "rule:project_manager_api or rule:context_is_admin";
 const ANY: &str = "";
 
 pub const RULES: &[(&str, &str)] = &[
@@ -18,6 +19,11 @@ pub const RULES: &[(&str, &str)] = &[
         "project_reader_api",
         "role:reader and project_id:%(project_id)s",
     ),
+    (
+        "project_manager_api",
+        "role:manager and project_id:%(project_id)s",
+    ),
+    ("project_manager_or_admin", PROJECT_MANAGER_OR_ADMIN),
     ("project_member_or_admin", PROJECT_MEMBER_OR_ADMIN),
     ("project_reader_or_admin", PROJECT_READER_OR_ADMIN),
     (
@@ -207,4 +213,36 @@ pub const RULES: &[(&str, &str)] = &[
         PROJECT_READER_OR_ADMIN,
     ),
     ("os_compute_api:limits:other_project", ADMIN),
+    ("os_compute_api:os-instance-actions:events:details", ADMIN),
+    (
+        "os_compute_api:os-server-groups:create",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-groups:delete",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-server-groups:index",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    ("os_compute_api:os-server-groups:index:all_projects", ADMIN),
+    (
+        "os_compute_api:os-server-groups:show",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-simple-tenant-usage:show",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    ("os_compute_api:os-simple-tenant-usage:list", ADMIN),
+    ("os_compute_api:ips:index", PROJECT_READER_OR_ADMIN),
+    ("os_compute_api:ips:show", PROJECT_READER_OR_ADMIN),
+    // Project managers list their own project's migrations, without host names.
+    (
+        "os_compute_api:os-migrations:index",
+        PROJECT_MANAGER_OR_ADMIN,
+    ),
+    ("os_compute_api:os-migrations:index:all_projects", ADMIN),
+    ("os_compute_api:os-migrations:index:host", ADMIN),
 ];

@@ -332,8 +332,9 @@ async fn action(
 ) -> HttpResult {
     let a = s.instance_action(&ctx.auth, &id, &request_id).await?;
     let mut v = action_view(&ctx, &a);
-    // Steps are recorded as workflow progress, not as Nova's per-step events yet.
-    v["events"] = json!([]);
+    if let Some(events) = super::action_events::events(&s, &ctx, &a).await? {
+        v["events"] = events;
+    }
     reply(StatusCode::OK, json!({"instanceAction": v}))
 }
 
@@ -425,8 +426,8 @@ async fn quota_detail(
 ) -> HttpResult {
     let items = s.quota_set(&ctx.auth, &project, false).await?;
     let usage = s.project_usage(&project).await?;
-    reply(
-        StatusCode::OK,
-        quota_body(&ctx, &project, &items, true, usage),
-    )
+    let mut body = quota_body(&ctx, &project, &items, true, usage);
+    // Nova's unified-limits driver counts a project's server groups as in use.
+    body["quota_set"]["server_groups"]["in_use"] = json!(s.server_group_count(&project).await?);
+    reply(StatusCode::OK, body)
 }

@@ -251,7 +251,7 @@ async fn limits(AxState(s): AxState<State>, ctx: Ctx) -> HttpResult {
         "totalInstancesUsed": usage.0,
         "totalCoresUsed": usage.1,
         "totalRAMUsed": usage.2,
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": s.server_group_count(&project).await?,
     });
     if !ctx.mv.at_least(57) {
         absolute["maxPersonality"] = json!(5);

@@ -2,13 +2,20 @@
 //! carries the negotiated microversion in both of Nova's headers; handlers extract (caller,
 //! microversion, body), call one service method and render the view for that version.
 
+mod action_events;
 mod extras;
 mod flavors;
 mod hosts;
+mod images;
+mod ips;
 mod keypairs;
+mod migrations;
+mod params;
+mod server_groups;
 pub mod metadata_api;
 mod server_actions;
 mod servers;
+mod usage;
 pub mod views;
 
 use std::sync::Arc;
@@ -280,6 +287,11 @@ pub fn api() -> Api<State> {
         .merge(servers::api())
         .merge(hosts::api())
         .merge(extras::api())
+        .merge(server_groups::api())
+        .merge(usage::api())
+        .merge(images::api())
+        .merge(ips::api())
+        .merge(migrations::api())
 }
 
 pub fn openapi() -> Value {

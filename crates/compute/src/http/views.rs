@@ -78,9 +78,14 @@ fn keypair_id(k: &Keypair) -> i64 {
 
 /// `hostId`: an opaque id of the host, per project (sha224 of project id + host).
 pub fn host_id(inst: &Instance) -> String {
-    match &inst.host {
+    hashed_host(&inst.project_id, inst.host.as_deref())
+}
+
+/// Nova's `generate_hostid`: empty without a host.
+pub fn hashed_host(project_id: &str, host: Option<&str>) -> String {
+    match host {
         Some(h) => {
-            let d = sha2::Sha224::digest(format!("{}{}", inst.project_id, h).as_bytes());
+            let d = sha2::Sha224::digest(format!("{project_id}{h}").as_bytes());
             d.iter().map(|b| format!("{b:02x}")).collect()
         }
         None => String::new(),

@@ -4,18 +4,24 @@
 //! that moves the server into its task state, so a crash at any point either resumes or
 //! unwinds them.
 
+pub mod action_events;
+pub mod addresses;
 pub mod extras;
 pub mod flavors;
 pub mod hosts;
+pub mod image_proxy;
 pub mod keypairs;
 pub mod metadata;
 pub mod rebuild;
 pub mod rescue;
 pub mod resize;
 pub mod scheduler;
+pub mod server_groups;
+pub mod server_migrations;
 pub mod servers;
 pub mod shelve;
 pub mod snapshot;
+pub mod usage;
 pub mod workflows;
 
 use std::collections::HashMap;

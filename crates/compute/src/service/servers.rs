@@ -331,6 +331,9 @@ impl ComputeService {
             .map(str::to_string);
         let count = req.max_count.max(1);
         self.check_quota(&project, &flavor, count as i64).await?;
+        if let Some(g) = &group {
+            self.check_group_hint(ctx, g, count as i64).await?;
+        }
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let admin_pass = req.admin_pass.clone().unwrap_or_else(random_password);
         let request = BootRequest {
