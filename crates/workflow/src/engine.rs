@@ -23,6 +23,10 @@ CREATE INDEX workflow_runs_subject ON workflow_runs (subject, state);
     postgres: None,
 }];
 
+/// The columns [`RunRecord::from_row`] reads, named so that a later migration adding a
+/// column can never shift what a query returns.
+const RUN_COLUMNS: &str = "id, kind, subject, state, step, data, attempts, error, cancel_requested";
+
 const RUNNING: &str = "running";
 const UNDOING: &str = "undoing";
 const DONE: &str = "done";
@@ -330,18 +334,21 @@ impl Engine {
     }
 
     pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, WorkflowError> {
-        let row = sqlx::query("SELECT * FROM workflow_runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1"
+        ))
+        .bind(run_id)
+        .fetch_optional(self.db.pool())
+        .await?;
         Ok(row.as_ref().map(RunRecord::from_row))
     }
 
     /// Unfinished runs about `subject`.
     pub async fn active_for_subject(&self, subject: &str) -> Result<Vec<RunRecord>, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT * FROM workflow_runs WHERE subject = $1 AND state IN ($2, $3) ORDER BY created_at",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE subject = $1 AND state IN ($2, $3) \
+             ORDER BY created_at"
+        ))
         .bind(subject)
         .bind(RUNNING)
         .bind(UNDOING)
@@ -352,12 +359,13 @@ impl Engine {
 
     /// Every unfinished run (for leak checks and operators).
     pub async fn unfinished(&self) -> Result<Vec<RunRecord>, WorkflowError> {
-        let rows =
-            sqlx::query("SELECT * FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at")
-                .bind(RUNNING)
-                .bind(UNDOING)
-                .fetch_all(self.db.pool())
-                .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at"
+        ))
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .fetch_all(self.db.pool())
+        .await?;
         Ok(rows.iter().map(RunRecord::from_row).collect())
     }
 
