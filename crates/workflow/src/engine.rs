@@ -155,6 +155,38 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The progress one write records.
+struct Progress<'a> {
+    state: &'a str,
+    step: i64,
+    data: &'a Value,
+    attempts: i64,
+    /// The public error; `None` keeps the one recorded.
+    error: Option<&'a str>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(state: &'a str, step: i64, data: &'a Value) -> Progress<'a> {
+        Progress {
+            state,
+            step,
+            data,
+            attempts: 0,
+            error: None,
+        }
+    }
+
+    fn attempts(mut self, attempts: i64) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    fn error(mut self, error: &'a str) -> Self {
+        self.error = Some(error);
+        self
+    }
+}
+
 /// What the step loop does after looking at a run.
 enum Next {
     Continue,
@@ -451,33 +483,30 @@ impl Engine {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records progress if this engine still owns the run.
-    async fn record(
-        &self,
-        id: &str,
-        state: &str,
-        step: i64,
-        data: &Value,
-        attempts: i64,
-        error: Option<&str>,
-    ) -> Result<bool, WorkflowError> {
+    /// Records progress if this engine still owns the run and the run is still where `from`
+    /// saw it: a compare-and-swap on (id, owner, state, step), so a writer holding a stale
+    /// view (a late task, a retried write) can never overwrite newer progress. False when
+    /// nothing was written.
+    async fn record(&self, from: &RunRecord, to: Progress<'_>) -> Result<bool, WorkflowError> {
         if self.is_dead() {
             return Ok(false);
         }
         let t = now_ms();
         let done = sqlx::query(
             "UPDATE workflow_runs SET state = $1, step = $2, data = $3, attempts = $4, error = COALESCE($5, error), \
-             updated_at = $6, lease_until = $7 WHERE id = $8 AND owner = $9",
+             updated_at = $6, lease_until = $7 WHERE id = $8 AND owner = $9 AND state = $10 AND step = $11",
         )
-        .bind(state)
-        .bind(step)
-        .bind(data.to_string())
-        .bind(attempts)
-        .bind(error)
+        .bind(to.state)
+        .bind(to.step)
+        .bind(to.data.to_string())
+        .bind(to.attempts)
+        .bind(to.error)
         .bind(t)
         .bind(t + self.lease.as_millis() as i64)
-        .bind(id)
+        .bind(&from.id)
         .bind(&self.owner)
+        .bind(&from.state)
+        .bind(from.step)
         .execute(self.db.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -550,8 +579,11 @@ impl Engine {
             // Step `step` has not started, or crashed half-way: undo it too (undos are
             // idempotent), unless the run already passed its last step.
             let from = step.min(steps.len().saturating_sub(1)) as i64;
-            self.record(&rec.id, UNDOING, from, &rec.data, 0, Some("cancelled"))
-                .await?;
+            self.record(
+                &rec,
+                Progress::new(UNDOING, from, &rec.data).error("cancelled"),
+            )
+            .await?;
             return Ok(Next::Continue);
         }
         if step >= steps.len() {
@@ -559,7 +591,7 @@ impl Engine {
             if self.is_dead() {
                 return Ok(Next::Stop);
             }
-            self.record(&rec.id, DONE, step as i64, &rec.data, 0, None)
+            self.record(&rec, Progress::new(DONE, step as i64, &rec.data))
                 .await?;
             tracing::debug!(run = %rec.id, kind = %rec.kind, "workflow done");
             return Ok(Next::Stop);
@@ -577,7 +609,7 @@ impl Engine {
                     return Ok(Next::Stop);
                 }
                 let owned = self
-                    .record(&rec.id, RUNNING, step as i64 + 1, &run.data, 0, None)
+                    .record(&rec, Progress::new(RUNNING, step as i64 + 1, &run.data))
                     .await?;
                 Ok(if owned { Next::Continue } else { Next::Stop })
             }
@@ -585,12 +617,8 @@ impl Engine {
                 tracing::debug!(run = %rec.id, kind = %rec.kind, step = steps[step], attempt = rec.attempts, %why, "step will be retried");
                 let owned = self
                     .record(
-                        &rec.id,
-                        RUNNING,
-                        step as i64,
-                        &run.data,
-                        rec.attempts + 1,
-                        None,
+                        &rec,
+                        Progress::new(RUNNING, step as i64, &run.data).attempts(rec.attempts + 1),
                     )
                     .await?;
                 tokio::time::sleep(self.backoff(rec.attempts)).await;
@@ -605,8 +633,11 @@ impl Engine {
                     StepError::Fail { public, detail } => (public, detail),
                 };
                 tracing::warn!(run = %rec.id, kind = %rec.kind, step = steps[step], %public, %detail, "step failed; unwinding");
-                self.record(&rec.id, UNDOING, step as i64, &run.data, 0, Some(&public))
-                    .await?;
+                self.record(
+                    &rec,
+                    Progress::new(UNDOING, step as i64, &run.data).error(&public),
+                )
+                .await?;
                 Ok(Next::Continue)
             }
         }
@@ -630,7 +661,8 @@ impl Engine {
             if self.is_dead() {
                 return Ok(Next::Stop);
             }
-            self.record(&rec.id, FAILED, -1, &rec.data, 0, None).await?;
+            self.record(&rec, Progress::new(FAILED, -1, &rec.data))
+                .await?;
             return Ok(Next::Stop);
         }
         let step = rec.step as usize;
@@ -647,7 +679,7 @@ impl Engine {
                     return Ok(Next::Stop);
                 }
                 let owned = self
-                    .record(&rec.id, UNDOING, step as i64 - 1, &run.data, 0, None)
+                    .record(&rec, Progress::new(UNDOING, step as i64 - 1, &run.data))
                     .await?;
                 Ok(if owned { Next::Continue } else { Next::Stop })
             }
@@ -655,7 +687,10 @@ impl Engine {
                 let attempts = rec.attempts + 1;
                 tracing::warn!(run = %rec.id, kind = %rec.kind, step, attempt = attempts, error = %e, "undo failed; will retry");
                 let owned = self
-                    .record(&rec.id, UNDOING, step as i64, &run.data, attempts, None)
+                    .record(
+                        &rec,
+                        Progress::new(UNDOING, step as i64, &run.data).attempts(attempts),
+                    )
                     .await?;
                 if attempts as u32 > h.max_retries() {
                     // Left for the next resume (an operator sees it as unfinished), never
@@ -688,5 +723,34 @@ mod tests {
         assert!(CrashPoint::parse("x:one:before").is_none());
         assert!(CrashPoint::parse("x:1:sometime").is_none());
         assert!(CrashPoint::parse(":1:before").is_none());
+    }
+
+    /// A run inserted and leased by `engine`, not executed (no handler is registered).
+    async fn leased_run(engine: &Engine) -> RunRecord {
+        let mut tx = engine.db.begin_write().await.unwrap();
+        let id = engine
+            .insert(&mut tx, "test", "s", serde_json::json!({}))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(engine.take_lease(&id).await.unwrap());
+        engine.get(&id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stale_progress_write_is_refused() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let engine = Engine::new(db).await.unwrap();
+        let seen = leased_run(&engine).await;
+        let data = serde_json::json!({"n": 1});
+        let fresh = Progress::new(RUNNING, 1, &data);
+        assert!(engine.record(&seen, fresh).await.unwrap());
+        // The same owner writing from the view it had before step 1 was recorded (a late
+        // task, a retried write) must not take the run back to an older step.
+        let stale = Progress::new(UNDOING, 0, &data).error("stale");
+        assert!(!engine.record(&seen, stale).await.unwrap());
+        let now = engine.get(&seen.id).await.unwrap().unwrap();
+        assert_eq!((now.state.as_str(), now.step), (RUNNING, 1));
+        assert_eq!(now.error, None);
     }
 }
