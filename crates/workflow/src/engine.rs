@@ -574,18 +574,8 @@ impl Engine {
             step,
             attempt: rec.attempts as u32,
         };
-        if rec.cancel_requested {
-            tracing::info!(run = %rec.id, kind = %rec.kind, step, "workflow cancelled; unwinding");
-            // Step `step` has not started, or crashed half-way: undo it too (undos are
-            // idempotent), unless the run already passed its last step.
-            let from = step.min(steps.len().saturating_sub(1)) as i64;
-            self.record(
-                &rec,
-                Progress::new(UNDOING, from, &rec.data).error("cancelled"),
-            )
-            .await?;
-            return Ok(Next::Continue);
-        }
+        // Past the last step every effect is in place: a cancel that arrives now is too late
+        // (undoing finished work would also run both completion hooks), so the run finishes.
         if step >= steps.len() {
             h.on_done(&run).await;
             if self.is_dead() {
@@ -595,6 +585,17 @@ impl Engine {
                 .await?;
             tracing::debug!(run = %rec.id, kind = %rec.kind, "workflow done");
             return Ok(Next::Stop);
+        }
+        if rec.cancel_requested {
+            tracing::info!(run = %rec.id, kind = %rec.kind, step, "workflow cancelled; unwinding");
+            // Step `step` has not started, or crashed half-way: undo it too (undos are
+            // idempotent).
+            self.record(
+                &rec,
+                Progress::new(UNDOING, step as i64, &rec.data).error("cancelled"),
+            )
+            .await?;
+            return Ok(Next::Continue);
         }
         if self.crash_here(&rec.kind, step, CrashWhen::BeforeStep) {
             return Ok(Next::Stop);

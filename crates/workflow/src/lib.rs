@@ -9,7 +9,8 @@
 //!   a crash the recorded step runs again.
 //! - A step that fails for good ([`StepError::Fail`]) or a run that is cancelled switches the
 //!   run to `undoing`: the undo of the failing step (which may have half-happened) runs, then
-//!   each earlier one down to step 0, and the run ends `failed`. Transient errors
+//!   each earlier one down to step 0, and the run ends `failed`. A cancel that arrives once
+//!   the last step completed is too late: the run ends `done`. Transient errors
 //!   ([`StepError::Retry`]) retry the same step with backoff, up to the handler's limit.
 //! - The completion hooks ([`Handler::on_done`], [`Handler::on_failed`]) run before the final
 //!   state is recorded, so a crash between the two runs them again: they must be idempotent.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use ferrostack_db::Db;
@@ -23,6 +23,8 @@ struct World {
     done: AtomicUsize,
     failed: AtomicUsize,
     flaky_left: AtomicUsize,
+    /// The engine a step may call back into (the latest one built for this world).
+    engine: Mutex<Weak<Engine>>,
 }
 
 struct TestHandler(Arc<World>);
@@ -64,6 +66,11 @@ impl Handler for TestHandler {
                 .unwrap()
                 .insert((run.subject.clone(), step));
             run.data[format!("did_{step}")] = json!(true);
+            if run.data["cancel_in"].as_u64() == Some(step as u64) {
+                // A cancel that lands while the step finishes.
+                let engine = self.0.engine.lock().unwrap().upgrade().unwrap();
+                engine.cancel(&run.id).await.unwrap();
+            }
             Ok(())
         })
     }
@@ -119,6 +126,7 @@ async fn engine(url: &str, world: &Arc<World>) -> Arc<Engine> {
         .await
         .unwrap();
     e.register(Arc::new(TestHandler(world.clone())));
+    *world.engine.lock().unwrap() = Arc::downgrade(&e);
     e
 }
 
@@ -207,6 +215,25 @@ async fn cancel_unwinds_a_running_workflow() {
         assert_eq!(rec.error.as_deref(), Some("cancelled"));
         assert!(effects(&world, "c").is_empty());
         assert_eq!(e.active_for_subject("c").await.unwrap().len(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_after_the_last_step_lets_the_run_finish() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let e = engine(&url, &world).await;
+        let last = STEPS.len() - 1;
+        let id = e
+            .start("test", "late", json!({"cancel_in": last}))
+            .await
+            .unwrap();
+        let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+        // Every step's work is done: it stays, and only the done hook runs.
+        assert!(rec.succeeded(), "{url}: {rec:?}");
+        assert_eq!(effects(&world, "late"), vec![0, 1, 2, 3], "{url}");
+        assert_eq!(world.done.load(Ordering::SeqCst), 1, "{url}");
+        assert_eq!(world.failed.load(Ordering::SeqCst), 0, "{url}");
     }
 }
 
