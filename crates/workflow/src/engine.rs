@@ -236,7 +236,10 @@ impl Engine {
         self.dead.load(Ordering::SeqCst)
     }
 
-    /// Inserts a run in the caller's transaction; nothing runs until [`Engine::kick`].
+    /// Inserts a run in the caller's transaction; nothing runs until [`Engine::kick`]. The
+    /// run is leased to this engine from the start, so no other node's poller takes it
+    /// between the commit and the kick (if this node dies before kicking, the lease expires
+    /// and another node takes it over).
     pub async fn insert(
         &self,
         tx: &mut Tx<'_>,
@@ -248,13 +251,15 @@ impl Engine {
         let t = now_ms();
         sqlx::query(
             "INSERT INTO workflow_runs (id, kind, subject, state, step, data, attempts, cancel_requested, \
-             owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, 0, FALSE, NULL, 0, $6, $6)",
+             owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, 0, FALSE, $6, $7, $8, $8)",
         )
         .bind(&id)
         .bind(kind)
         .bind(subject)
         .bind(RUNNING)
         .bind(data.to_string())
+        .bind(&self.owner)
+        .bind(t + self.lease.as_millis() as i64)
         .bind(t)
         .execute(&mut **tx)
         .await?;

@@ -338,3 +338,33 @@ async fn a_live_lease_is_not_stolen_on_postgres() {
     );
     assert_eq!(b.get(&id).await.unwrap().unwrap().state, "running");
 }
+
+#[tokio::test]
+async fn a_new_run_is_leased_to_the_engine_that_inserted_it() {
+    let Ok(admin) = std::env::var("FERROSTACK_TEST_PG_URL") else {
+        eprintln!("FERROSTACK_TEST_PG_URL not set: lease test runs on PostgreSQL only");
+        return;
+    };
+    let url = pg_database(&admin).await;
+    let world = Arc::new(World::default());
+    let a = engine(&url, &world).await;
+    let b = engine(&url, &world).await;
+    // Between the commit of the caller's transaction and its kick, another node's poller
+    // must not take the run.
+    let db = Db::connect(&url).await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    let id = a.insert(&mut tx, "test", "fresh", json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        b.resume_all().await.unwrap(),
+        0,
+        "the poller took a new run"
+    );
+    a.kick(&id);
+    assert!(a
+        .wait(&id, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .succeeded());
+    assert_eq!(world.done.load(Ordering::SeqCst), 1);
+}
