@@ -466,8 +466,8 @@ impl Engine {
         }
     }
 
-    /// Takes (or renews) this engine's lease on a run; false when another node holds it or it
-    /// is finished.
+    /// Takes this engine's lease on a run; false when another node holds it or it is
+    /// finished.
     async fn take_lease(&self, id: &str) -> Result<bool, WorkflowError> {
         let t = now_ms();
         let until = t + self.lease.as_millis() as i64;
@@ -483,6 +483,24 @@ impl Engine {
         .bind(UNDOING)
         .bind(t)
         .bind(single_node)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends this engine's lease on a run it executes. Only where it still owns the run:
+    /// unlike taking a lease, a renewal never takes a run from a node that took it over
+    /// (even on SQLite, where taking at start ignores leases). False when the run is no
+    /// longer this engine's (or is finished).
+    async fn renew_lease(&self, id: &str) -> Result<bool, WorkflowError> {
+        let done = sqlx::query(
+            "UPDATE workflow_runs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND state IN ($4, $5)",
+        )
+        .bind(now_ms() + self.lease.as_millis() as i64)
+        .bind(id)
+        .bind(&self.owner)
+        .bind(RUNNING)
+        .bind(UNDOING)
         .execute(self.db.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -533,7 +551,7 @@ impl Engine {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(engine.lease / 3).await;
-                    if engine.is_dead() || !engine.take_lease(&id).await.unwrap_or(false) {
+                    if engine.is_dead() || !engine.renew_lease(&id).await.unwrap_or(false) {
                         return;
                     }
                 }

@@ -15,6 +15,9 @@ use ferrostack_workflow::{
 use serde_json::json;
 
 const STEPS: &[&str] = &["a", "b", "c", "d"];
+/// The test engines' lease, and how long a `hold_at` step takes (five leases).
+const LEASE: Duration = Duration::from_millis(200);
+const HOLD: Duration = Duration::from_millis(1000);
 
 /// The outside world: effects of done steps, keyed by (subject, step).
 #[derive(Default)]
@@ -23,6 +26,9 @@ struct World {
     done: AtomicUsize,
     failed: AtomicUsize,
     flaky_left: AtomicUsize,
+    /// Steps as they start and as they complete, repeats included.
+    started: Mutex<Vec<(String, usize)>>,
+    completed: Mutex<Vec<(String, usize)>>,
     /// The engine a step may call back into (the latest one built for this world).
     engine: Mutex<Weak<Engine>>,
 }
@@ -38,6 +44,11 @@ impl Handler for TestHandler {
     }
     fn run_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
         Box::pin(async move {
+            self.0
+                .started
+                .lock()
+                .unwrap()
+                .push((run.subject.clone(), step));
             if run.data["fail_at"].as_u64() == Some(step as u64) {
                 // Half-happened: the effect is there, then the step fails.
                 self.0
@@ -60,12 +71,21 @@ impl Handler for TestHandler {
             if run.data["slow_at"].as_u64() == Some(step as u64) {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
+            if run.data["hold_at"].as_u64() == Some(step as u64) {
+                // Several lease periods: long enough for the lease to change hands.
+                tokio::time::sleep(HOLD).await;
+            }
             self.0
                 .effects
                 .lock()
                 .unwrap()
                 .insert((run.subject.clone(), step));
             run.data[format!("did_{step}")] = json!(true);
+            self.0
+                .completed
+                .lock()
+                .unwrap()
+                .push((run.subject.clone(), step));
             if run.data["cancel_in"].as_u64() == Some(step as u64) {
                 // A cancel that lands while the step finishes.
                 let engine = self.0.engine.lock().unwrap().upgrade().unwrap();
@@ -122,12 +142,76 @@ async fn databases() -> Vec<String> {
 
 async fn engine(url: &str, world: &Arc<World>) -> Arc<Engine> {
     let db = Db::connect(url).await.unwrap();
-    let e = Engine::with_lease(db, Duration::from_millis(200))
-        .await
-        .unwrap();
+    let e = Engine::with_lease(db, LEASE).await.unwrap();
     e.register(Arc::new(TestHandler(world.clone())));
     *world.engine.lock().unwrap() = Arc::downgrade(&e);
     e
+}
+
+/// How often `subject`'s `step` started and completed.
+fn runs_of(world: &World, subject: &str, step: usize) -> (usize, usize) {
+    let count = |list: &Mutex<Vec<(String, usize)>>| {
+        let list = list.lock().unwrap();
+        list.iter()
+            .filter(|(s, i)| s == subject && *i == step)
+            .count()
+    };
+    (count(&world.started), count(&world.completed))
+}
+
+/// Waits until `subject`'s `step` has started `times` times.
+async fn started(world: &World, subject: &str, step: usize, times: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while runs_of(world, subject, step).0 < times {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{subject}: step {step} never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs SQL against the test database behind the engines' back.
+async fn sql(url: &str, statement: &str) {
+    let db = Db::connect(url).await.unwrap();
+    ferrostack_db::sqlx::query(statement)
+        .execute(db.pool())
+        .await
+        .unwrap();
+}
+
+/// The owner and update time of a run, read behind the engines' back.
+async fn owner_of(url: &str, id: &str) -> (String, i64) {
+    use ferrostack_db::sqlx::Row;
+    let db = Db::connect(url).await.unwrap();
+    let row =
+        ferrostack_db::sqlx::query("SELECT owner, updated_at FROM workflow_runs WHERE id = $1")
+            .bind(id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    (row.get("owner"), row.get("updated_at"))
+}
+
+/// Makes `to` take a run over as if its owner had stalled: the lease is expired behind the
+/// owner's back until `to` picks the run up (the owner's renewal may win a round).
+async fn take_over(url: &str, id: &str, to: &Arc<Engine>) {
+    let (was, _) = owner_of(url, id).await;
+    for _ in 0..50 {
+        sql(
+            url,
+            &format!("UPDATE workflow_runs SET lease_until = 0 WHERE id = '{id}'"),
+        )
+        .await;
+        to.resume_all().await.unwrap();
+        for _ in 0..10 {
+            if owner_of(url, id).await.0 != was {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    panic!("{url}: run {id} was never taken over");
 }
 
 fn effects(world: &World, subject: &str) -> Vec<usize> {
@@ -367,4 +451,32 @@ async fn a_new_run_is_leased_to_the_engine_that_inserted_it() {
         .unwrap()
         .succeeded());
     assert_eq!(world.done.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_late_renewal_never_takes_a_run_back() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let a = engine(&url, &world).await;
+        let id = a
+            .start("test", "late", json!({"hold_at": 1}))
+            .await
+            .unwrap();
+        started(&world, "late", 1, 1).await;
+        let b = engine(&url, &world).await;
+        take_over(&url, &id, &b).await;
+        started(&world, "late", 1, 2).await;
+        let (new_owner, _) = owner_of(&url, &id).await;
+        // A's renewals keep coming while its step runs; none may take the run back.
+        let until = tokio::time::Instant::now() + HOLD / 2;
+        while tokio::time::Instant::now() < until {
+            assert_eq!(owner_of(&url, &id).await.0, new_owner, "{url}: taken back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let rec = b.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert!(rec.succeeded(), "{url}: {rec:?}");
+        assert_eq!(owner_of(&url, &id).await.0, new_owner, "{url}");
+        assert_eq!(effects(&world, "late"), vec![0, 1, 2, 3], "{url}");
+        assert_eq!(world.done.load(Ordering::SeqCst), 1, "{url}");
+    }
 }
