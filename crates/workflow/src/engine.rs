@@ -2,6 +2,7 @@
 //! backoff, cancellation and crash injection.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use ferrostack_db::sqlx::{self, Row};
 use ferrostack_db::{Backend, Db, DbRow, Migration, RowExt, Tx};
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::{Handler, Run, StepError};
 
@@ -540,31 +542,51 @@ impl Engine {
         (self.base_backoff * factor).min(Duration::from_secs(5))
     }
 
+    /// Runs `id` under this engine's lease: takes it, keeps it renewed while the steps run,
+    /// and stops without another write the moment the lease is found lost.
     async fn execute(self: &Arc<Self>, id: &str) -> Result<(), WorkflowError> {
         if !self.take_lease(id).await? {
             return Ok(());
         }
-        // Keep the lease alive while a long step runs.
-        let renewer = {
-            let engine = self.clone();
-            let id = id.to_string();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(engine.lease / 3).await;
-                    if engine.is_dead() || !engine.renew_lease(&id).await.unwrap_or(false) {
-                        return;
-                    }
-                }
-            })
-        };
-        let result = self.step_loop(id).await;
+        let (verdict, lease) = watch::channel(LeaseState::Held);
+        let renewer = self.spawn_renewer(id, verdict);
+        let result = self.step_loop(id, &Lease(lease)).await;
         renewer.abort();
         result
     }
 
-    async fn step_loop(&self, id: &str) -> Result<(), WorkflowError> {
+    /// Keeps the lease alive while a long step runs; reports when a renewal finds the run
+    /// no longer this engine's (another node took it over, or it was deleted).
+    fn spawn_renewer(
+        self: &Arc<Self>,
+        id: &str,
+        verdict: watch::Sender<LeaseState>,
+    ) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(engine.lease / 3).await;
+                if engine.is_dead() {
+                    return;
+                }
+                match engine.renew_lease(&id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let _ = verdict.send(LeaseState::Lost);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(run = %id, error = %e, "could not renew a workflow lease")
+                    }
+                }
+            }
+        })
+    }
+
+    async fn step_loop(&self, id: &str, lease: &Lease) -> Result<(), WorkflowError> {
         loop {
-            if self.is_dead() {
+            if self.is_dead() || lease.lost() {
                 return Ok(());
             }
             let rec = self
@@ -576,8 +598,8 @@ impl Engine {
                 return Ok(());
             };
             let next = match rec.state.as_str() {
-                RUNNING => self.forward(&*handler, rec).await?,
-                UNDOING => self.backward(&*handler, rec).await?,
+                RUNNING => self.forward(&*handler, rec, lease).await?,
+                UNDOING => self.backward(&*handler, rec, lease).await?,
                 _ => Next::Stop,
             };
             if let Next::Stop = next {
@@ -586,44 +608,55 @@ impl Engine {
         }
     }
 
-    async fn forward(&self, h: &dyn Handler, rec: RunRecord) -> Result<Next, WorkflowError> {
-        let steps = h.steps();
+    /// Records progress; when the write finds the run no longer where this engine left it
+    /// (taken over), the engine drops the run without running or writing anything more.
+    async fn advance(&self, from: &RunRecord, to: Progress<'_>) -> Result<Next, WorkflowError> {
+        if self.record(from, to).await? {
+            return Ok(Next::Continue);
+        }
+        if !self.is_dead() {
+            tracing::warn!(run = %from.id, kind = %from.kind, "workflow run taken over by another engine; dropping it here");
+        }
+        Ok(Next::Stop)
+    }
+
+    /// Pauses before a retry, unless the lease is lost meanwhile.
+    async fn pause(&self, next: Next, attempt: i64, lease: &Lease) -> Next {
+        match next {
+            Next::Continue => match lease.guard(tokio::time::sleep(self.backoff(attempt))).await {
+                Some(()) => Next::Continue,
+                None => Next::Stop,
+            },
+            Next::Stop => Next::Stop,
+        }
+    }
+
+    async fn forward(
+        &self,
+        h: &dyn Handler,
+        rec: RunRecord,
+        lease: &Lease,
+    ) -> Result<Next, WorkflowError> {
         let step = rec.step.max(0) as usize;
-        let mut run = Run {
-            id: rec.id.clone(),
-            kind: rec.kind.clone(),
-            subject: rec.subject.clone(),
-            data: rec.data.clone(),
-            step,
-            attempt: rec.attempts as u32,
-        };
         // Past the last step every effect is in place: a cancel that arrives now is too late
         // (undoing finished work would also run both completion hooks), so the run finishes.
-        if step >= steps.len() {
-            h.on_done(&run).await;
-            if self.is_dead() {
-                return Ok(Next::Stop);
-            }
-            self.record(&rec, Progress::new(DONE, step as i64, &rec.data))
-                .await?;
-            tracing::debug!(run = %rec.id, kind = %rec.kind, "workflow done");
-            return Ok(Next::Stop);
+        if step >= h.steps().len() {
+            return self.finish(h, &rec, lease).await;
         }
         if rec.cancel_requested {
             tracing::info!(run = %rec.id, kind = %rec.kind, step, "workflow cancelled; unwinding");
             // Step `step` has not started, or crashed half-way: undo it too (undos are
             // idempotent).
-            self.record(
-                &rec,
-                Progress::new(UNDOING, step as i64, &rec.data).error("cancelled"),
-            )
-            .await?;
-            return Ok(Next::Continue);
+            let to = Progress::new(UNDOING, step as i64, &rec.data).error("cancelled");
+            return self.advance(&rec, to).await;
         }
         if self.crash_here(&rec.kind, step, CrashWhen::BeforeStep) {
             return Ok(Next::Stop);
         }
-        let outcome = h.run_step(step, &mut run).await;
+        let mut run = Run::of(&rec);
+        let Some(outcome) = lease.guard(h.run_step(step, &mut run)).await else {
+            return Ok(Next::Stop);
+        };
         if self.is_dead() {
             return Ok(Next::Stop);
         }
@@ -632,68 +665,74 @@ impl Engine {
                 if self.crash_here(&rec.kind, step, CrashWhen::AfterStep) {
                     return Ok(Next::Stop);
                 }
-                let owned = self
-                    .record(&rec, Progress::new(RUNNING, step as i64 + 1, &run.data))
-                    .await?;
-                Ok(if owned { Next::Continue } else { Next::Stop })
+                let to = Progress::new(RUNNING, step as i64 + 1, &run.data);
+                self.advance(&rec, to).await
             }
             Err(StepError::Retry(why)) if (rec.attempts as u32) < h.max_retries() => {
-                tracing::debug!(run = %rec.id, kind = %rec.kind, step = steps[step], attempt = rec.attempts, %why, "step will be retried");
-                let owned = self
-                    .record(
-                        &rec,
-                        Progress::new(RUNNING, step as i64, &run.data).attempts(rec.attempts + 1),
-                    )
-                    .await?;
-                tokio::time::sleep(self.backoff(rec.attempts)).await;
-                Ok(if owned { Next::Continue } else { Next::Stop })
+                tracing::debug!(run = %rec.id, kind = %rec.kind, step = h.steps()[step], attempt = rec.attempts, %why, "step will be retried");
+                let to = Progress::new(RUNNING, step as i64, &run.data).attempts(rec.attempts + 1);
+                let next = self.advance(&rec, to).await?;
+                Ok(self.pause(next, rec.attempts, lease).await)
             }
-            Err(e) => {
-                let (public, detail) = match e {
-                    StepError::Retry(why) => (
-                        "The operation did not succeed in time; it was undone.".to_string(),
-                        format!("gave up retrying: {why}"),
-                    ),
-                    StepError::Fail { public, detail } => (public, detail),
-                };
-                tracing::warn!(run = %rec.id, kind = %rec.kind, step = steps[step], %public, %detail, "step failed; unwinding");
-                self.record(
-                    &rec,
-                    Progress::new(UNDOING, step as i64, &run.data).error(&public),
-                )
-                .await?;
-                Ok(Next::Continue)
-            }
+            Err(e) => self.fail_step(h, &rec, &run, e).await,
         }
     }
 
-    async fn backward(&self, h: &dyn Handler, rec: RunRecord) -> Result<Next, WorkflowError> {
-        let public = rec
-            .error
-            .clone()
-            .unwrap_or_else(|| "The operation failed.".to_string());
-        let mut run = Run {
-            id: rec.id.clone(),
-            kind: rec.kind.clone(),
-            subject: rec.subject.clone(),
-            data: rec.data.clone(),
-            step: rec.step.max(0) as usize,
-            attempt: rec.attempts as u32,
-        };
-        if rec.step < 0 {
-            h.on_failed(&run, &public).await;
-            if self.is_dead() {
-                return Ok(Next::Stop);
-            }
-            self.record(&rec, Progress::new(FAILED, -1, &rec.data))
-                .await?;
+    /// The last step is done: the completion hook, then the final state.
+    async fn finish(
+        &self,
+        h: &dyn Handler,
+        rec: &RunRecord,
+        lease: &Lease,
+    ) -> Result<Next, WorkflowError> {
+        let run = Run::of(rec);
+        if lease.guard(h.on_done(&run)).await.is_none() || self.is_dead() {
             return Ok(Next::Stop);
+        }
+        self.advance(rec, Progress::new(DONE, rec.step, &rec.data))
+            .await?;
+        tracing::debug!(run = %rec.id, kind = %rec.kind, "workflow done");
+        Ok(Next::Stop)
+    }
+
+    /// A step failed for good (or ran out of retries): unwind from it.
+    async fn fail_step(
+        &self,
+        h: &dyn Handler,
+        rec: &RunRecord,
+        run: &Run,
+        e: StepError,
+    ) -> Result<Next, WorkflowError> {
+        let (public, detail) = match e {
+            StepError::Retry(why) => (
+                "The operation did not succeed in time; it was undone.".to_string(),
+                format!("gave up retrying: {why}"),
+            ),
+            StepError::Fail { public, detail } => (public, detail),
+        };
+        let step = run.step;
+        tracing::warn!(run = %rec.id, kind = %rec.kind, step = h.steps()[step], %public, %detail, "step failed; unwinding");
+        let to = Progress::new(UNDOING, step as i64, &run.data).error(&public);
+        self.advance(rec, to).await
+    }
+
+    async fn backward(
+        &self,
+        h: &dyn Handler,
+        rec: RunRecord,
+        lease: &Lease,
+    ) -> Result<Next, WorkflowError> {
+        if rec.step < 0 {
+            return self.finish_failed(h, &rec, lease).await;
         }
         let step = rec.step as usize;
         if self.crash_here(&rec.kind, step, CrashWhen::BeforeUndo) {
             return Ok(Next::Stop);
         }
-        let outcome = h.undo_step(step, &mut run).await;
+        let mut run = Run::of(&rec);
+        let Some(outcome) = lease.guard(h.undo_step(step, &mut run)).await else {
+            return Ok(Next::Stop);
+        };
         if self.is_dead() {
             return Ok(Next::Stop);
         }
@@ -702,29 +741,89 @@ impl Engine {
                 if self.crash_here(&rec.kind, step, CrashWhen::AfterUndo) {
                     return Ok(Next::Stop);
                 }
-                let owned = self
-                    .record(&rec, Progress::new(UNDOING, step as i64 - 1, &run.data))
-                    .await?;
-                Ok(if owned { Next::Continue } else { Next::Stop })
+                let to = Progress::new(UNDOING, step as i64 - 1, &run.data);
+                self.advance(&rec, to).await
             }
             Err(e) => {
                 let attempts = rec.attempts + 1;
                 tracing::warn!(run = %rec.id, kind = %rec.kind, step, attempt = attempts, error = %e, "undo failed; will retry");
-                let owned = self
-                    .record(
-                        &rec,
-                        Progress::new(UNDOING, step as i64, &run.data).attempts(attempts),
-                    )
-                    .await?;
+                let to = Progress::new(UNDOING, step as i64, &run.data).attempts(attempts);
+                let next = self.advance(&rec, to).await?;
                 if attempts as u32 > h.max_retries() {
                     // Left for the next resume (an operator sees it as unfinished), never
                     // dropped: an undo that cannot run is a leak waiting to be cleaned.
                     tracing::error!(run = %rec.id, kind = %rec.kind, step, "undo keeps failing; the run stays unwinding until the next restart");
                     return Ok(Next::Stop);
                 }
-                tokio::time::sleep(self.backoff(rec.attempts)).await;
-                Ok(if owned { Next::Continue } else { Next::Stop })
+                Ok(self.pause(next, rec.attempts, lease).await)
             }
+        }
+    }
+
+    /// Every undo ran: the failure hook, then the final state.
+    async fn finish_failed(
+        &self,
+        h: &dyn Handler,
+        rec: &RunRecord,
+        lease: &Lease,
+    ) -> Result<Next, WorkflowError> {
+        let public = rec.error.as_deref().unwrap_or("The operation failed.");
+        let run = Run::of(rec);
+        if lease.guard(h.on_failed(&run, public)).await.is_none() || self.is_dead() {
+            return Ok(Next::Stop);
+        }
+        self.advance(rec, Progress::new(FAILED, -1, &rec.data))
+            .await?;
+        Ok(Next::Stop)
+    }
+}
+
+impl Run {
+    /// The run as its steps see it, from the stored record.
+    fn of(rec: &RunRecord) -> Run {
+        Run {
+            id: rec.id.clone(),
+            kind: rec.kind.clone(),
+            subject: rec.subject.clone(),
+            data: rec.data.clone(),
+            step: rec.step.max(0) as usize,
+            attempt: rec.attempts as u32,
+        }
+    }
+}
+
+/// Whether this engine still holds the lease of a run it executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseState {
+    Held,
+    /// A renewal found the run no longer this engine's: another node may be running it.
+    Lost,
+}
+
+/// One execution's view of its lease, as the renewer last found it.
+struct Lease(watch::Receiver<LeaseState>);
+
+impl Lease {
+    fn lost(&self) -> bool {
+        *self.0.borrow() == LeaseState::Lost
+    }
+
+    /// Runs `work` unless the lease is lost first; `None` when it is. Lost work is dropped
+    /// at its next await, as a crash would stop it (steps are idempotent and the new owner
+    /// runs it again), so two nodes do not keep running the same step side by side.
+    async fn guard<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        let mut verdict = self.0.clone();
+        let lost = async move {
+            let _ = verdict.wait_for(|s| *s == LeaseState::Lost).await;
+            if *verdict.borrow() != LeaseState::Lost {
+                // The renewer ended without a verdict (the engine halted): no news.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            () = lost => None,
+            out = work => Some(out),
         }
     }
 }

@@ -17,6 +17,9 @@
 //! - With several control nodes on one PostgreSQL database, a run is executed by the node
 //!   that holds its lease (`owner`, `lease_until`), renewed while it runs; a node takes over
 //!   runs whose lease expired. SQLite has one node by definition and takes every run at start.
+//!   A renewal only extends a lease the node still holds. A node that finds it no longer
+//!   holds a run (a renewal or a progress write matches no row) drops the run: the step in
+//!   progress stops at its next await, as in a crash, and the node writes nothing more.
 //!
 //! Crash injection for tests: [`Engine::set_crash_point`], or the environment variable
 //! `FERROSTACK_CRASH_AT=<kind>:<step>:<before|after|before-undo|after-undo>`, which aborts the

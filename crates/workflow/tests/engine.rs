@@ -18,6 +18,8 @@ const STEPS: &[&str] = &["a", "b", "c", "d"];
 /// The test engines' lease, and how long a `hold_at` step takes (five leases).
 const LEASE: Duration = Duration::from_millis(200);
 const HOLD: Duration = Duration::from_millis(1000);
+/// A lease end that never comes (milliseconds since the epoch).
+const FAR: i64 = i64::MAX / 2;
 
 /// The outside world: effects of done steps, keyed by (subject, step).
 #[derive(Default)]
@@ -31,6 +33,8 @@ struct World {
     completed: Mutex<Vec<(String, usize)>>,
     /// The engine a step may call back into (the latest one built for this world).
     engine: Mutex<Weak<Engine>>,
+    /// The database those engines use.
+    url: Mutex<String>,
 }
 
 struct TestHandler(Arc<World>);
@@ -49,6 +53,15 @@ impl Handler for TestHandler {
                 .lock()
                 .unwrap()
                 .push((run.subject.clone(), step));
+            if run.data["taken_in"].as_u64() == Some(step as u64) {
+                // Another node takes the run over just before this step returns.
+                let url = self.0.url.lock().unwrap().clone();
+                let update = format!(
+                    "UPDATE workflow_runs SET owner = 'another-node', lease_until = {FAR} WHERE id = '{}'",
+                    run.id
+                );
+                sql(&url, &update).await;
+            }
             if run.data["fail_at"].as_u64() == Some(step as u64) {
                 // Half-happened: the effect is there, then the step fails.
                 self.0
@@ -145,6 +158,7 @@ async fn engine(url: &str, world: &Arc<World>) -> Arc<Engine> {
     let e = Engine::with_lease(db, LEASE).await.unwrap();
     e.register(Arc::new(TestHandler(world.clone())));
     *world.engine.lock().unwrap() = Arc::downgrade(&e);
+    *world.url.lock().unwrap() = url.to_string();
     e
 }
 
@@ -478,5 +492,57 @@ async fn a_late_renewal_never_takes_a_run_back() {
         assert_eq!(owner_of(&url, &id).await.0, new_owner, "{url}");
         assert_eq!(effects(&world, "late"), vec![0, 1, 2, 3], "{url}");
         assert_eq!(world.done.load(Ordering::SeqCst), 1, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn an_engine_that_loses_its_lease_drops_the_run() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let a = engine(&url, &world).await;
+        // The renewal finds the run taken while a step runs: the step stops there.
+        let id = a
+            .start("test", "lost", json!({"hold_at": 1}))
+            .await
+            .unwrap();
+        started(&world, "lost", 1, 1).await;
+        let update = format!(
+            "UPDATE workflow_runs SET owner = 'another-node', lease_until = {FAR} WHERE id = '{id}'"
+        );
+        sql(&url, &update).await;
+        let before = owner_of(&url, &id).await;
+        tokio::time::sleep(HOLD + HOLD / 2).await;
+        assert_eq!(
+            runs_of(&world, "lost", 1),
+            (1, 0),
+            "{url}: the step went on"
+        );
+        assert_eq!(
+            runs_of(&world, "lost", 2),
+            (0, 0),
+            "{url}: a later step ran"
+        );
+        assert_eq!(
+            owner_of(&url, &id).await,
+            before,
+            "{url}: written after the loss"
+        );
+        // A progress write finds the run taken (after a failing step): nothing runs again,
+        // nothing unwinds, no hook runs.
+        let id = a
+            .start("test", "taken", json!({"taken_in": 1, "fail_at": 1}))
+            .await
+            .unwrap();
+        started(&world, "taken", 1, 1).await;
+        tokio::time::sleep(LEASE * 3).await;
+        assert_eq!(
+            runs_of(&world, "taken", 1).0,
+            1,
+            "{url}: the step ran again"
+        );
+        let rec = a.get(&id).await.unwrap().unwrap();
+        assert_eq!((rec.state.as_str(), rec.step), ("running", 1), "{url}");
+        assert_eq!(world.failed.load(Ordering::SeqCst), 0, "{url}");
+        assert_eq!(world.done.load(Ordering::SeqCst), 0, "{url}");
     }
 }
