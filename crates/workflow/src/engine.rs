@@ -11,6 +11,7 @@ use ferrostack_db::sqlx::{self, Row};
 use ferrostack_db::{Backend, Db, DbRow, Migration, RowExt, Tx};
 use serde_json::Value;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::{Handler, Run, StepError};
 
@@ -44,6 +45,8 @@ pub enum WorkflowError {
     NotFound(String),
     #[error("workflow run {0} did not finish in time")]
     Timeout(String),
+    #[error("workflow run {0}: the lease could not be confirmed in time")]
+    LeaseUnconfirmed(String),
 }
 
 /// Where a crash is injected.
@@ -295,9 +298,7 @@ impl Engine {
         let engine = self.clone();
         let id = run_id.to_string();
         tokio::spawn(async move {
-            if let Err(e) = engine.execute(&id).await {
-                tracing::warn!(run = %id, error = %e, "workflow run interrupted; it resumes later");
-            }
+            engine.drive(&id, Take::Start).await;
             engine
                 .active
                 .lock()
@@ -470,10 +471,10 @@ impl Engine {
 
     /// Takes this engine's lease on a run; false when another node holds it or it is
     /// finished.
-    async fn take_lease(&self, id: &str) -> Result<bool, WorkflowError> {
+    async fn take_lease(&self, id: &str, take: Take) -> Result<bool, WorkflowError> {
         let t = now_ms();
         let until = t + self.lease.as_millis() as i64;
-        let single_node = self.db.backend() == Backend::Sqlite;
+        let single_node = matches!(take, Take::Start) && self.db.backend() == Backend::Sqlite;
         let done = sqlx::query(
             "UPDATE workflow_runs SET owner = $1, lease_until = $2 WHERE id = $3 AND state IN ($4, $5) \
              AND (owner IS NULL OR owner = $1 OR lease_until < $6 OR $7)",
@@ -542,21 +543,53 @@ impl Engine {
         (self.base_backoff * factor).min(Duration::from_secs(5))
     }
 
+    /// Drives a run until it ends, another engine holds it, or this engine halts. A database
+    /// error (a lost connection while recording progress, say) or a lease that could not be
+    /// confirmed pauses the run, which then goes on here once the lease is taken again;
+    /// left alone it would wait for the next process start.
+    async fn drive(self: &Arc<Self>, id: &str, first: Take) {
+        let mut take = first;
+        let mut pauses = 0;
+        loop {
+            match self.execute(id, take).await {
+                Ok(()) => return,
+                Err(WorkflowError::NotFound(_)) => return,
+                Err(e) if !self.is_dead() => {
+                    let pause = self.backoff(pauses);
+                    tracing::warn!(run = %id, error = %e, ?pause, "workflow run paused; it goes on after the pause");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(_) => return,
+            }
+            if self.is_dead() {
+                return;
+            }
+            // Not again at start: another node may have taken the run over meanwhile.
+            take = Take::IfFree;
+            pauses += 1;
+        }
+    }
+
     /// Runs `id` under this engine's lease: takes it, keeps it renewed while the steps run,
     /// and stops without another write the moment the lease is found lost.
-    async fn execute(self: &Arc<Self>, id: &str) -> Result<(), WorkflowError> {
-        if !self.take_lease(id).await? {
+    async fn execute(self: &Arc<Self>, id: &str, take: Take) -> Result<(), WorkflowError> {
+        if !self.take_lease(id, take).await? {
             return Ok(());
         }
-        let (verdict, lease) = watch::channel(LeaseState::Held);
+        let (verdict, watched) = watch::channel(LeaseState::Held);
         let renewer = self.spawn_renewer(id, verdict);
-        let result = self.step_loop(id, &Lease(lease)).await;
+        let lease = Lease {
+            id: id.to_string(),
+            verdict: watched,
+        };
+        let result = self.step_loop(id, &lease).await;
         renewer.abort();
         result
     }
 
     /// Keeps the lease alive while a long step runs; reports when a renewal finds the run
-    /// no longer this engine's (another node took it over, or it was deleted).
+    /// no longer this engine's (another node took it over, or it was deleted), or when the
+    /// lease ran out before any renewal got through (another node may take it now).
     fn spawn_renewer(
         self: &Arc<Self>,
         id: &str,
@@ -565,19 +598,27 @@ impl Engine {
         let engine = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
+            // The lease was taken just before.
+            let mut confirmed_until = Instant::now() + engine.lease;
             loop {
                 tokio::time::sleep(engine.lease / 3).await;
                 if engine.is_dead() {
                     return;
                 }
-                match engine.renew_lease(&id).await {
-                    Ok(true) => {}
-                    Ok(false) => {
+                let asked = Instant::now();
+                let left = confirmed_until.saturating_duration_since(asked);
+                match tokio::time::timeout(left, engine.renew_lease(&id)).await {
+                    Ok(Ok(true)) => confirmed_until = asked + engine.lease,
+                    Ok(Ok(false)) => {
                         let _ = verdict.send(LeaseState::Lost);
                         return;
                     }
-                    Err(e) => {
-                        tracing::warn!(run = %id, error = %e, "could not renew a workflow lease")
+                    Ok(Err(e)) if Instant::now() < confirmed_until => {
+                        tracing::warn!(run = %id, error = %e, "could not renew a workflow lease; trying again")
+                    }
+                    Ok(Err(_)) | Err(_) => {
+                        let _ = verdict.send(LeaseState::Unconfirmed);
+                        return;
                     }
                 }
             }
@@ -586,7 +627,7 @@ impl Engine {
 
     async fn step_loop(&self, id: &str, lease: &Lease) -> Result<(), WorkflowError> {
         loop {
-            if self.is_dead() || lease.lost() {
+            if self.is_dead() || !lease.held()? {
                 return Ok(());
             }
             let rec = self
@@ -621,14 +662,18 @@ impl Engine {
     }
 
     /// Pauses before a retry, unless the lease is lost meanwhile.
-    async fn pause(&self, next: Next, attempt: i64, lease: &Lease) -> Next {
-        match next {
-            Next::Continue => match lease.guard(tokio::time::sleep(self.backoff(attempt))).await {
-                Some(()) => Next::Continue,
-                None => Next::Stop,
-            },
-            Next::Stop => Next::Stop,
+    async fn pause(&self, next: Next, attempt: i64, lease: &Lease) -> Result<Next, WorkflowError> {
+        if let Next::Stop = next {
+            return Ok(Next::Stop);
         }
+        let slept = lease
+            .guard(tokio::time::sleep(self.backoff(attempt)))
+            .await?;
+        Ok(if slept.is_some() {
+            Next::Continue
+        } else {
+            Next::Stop
+        })
     }
 
     async fn forward(
@@ -654,7 +699,7 @@ impl Engine {
             return Ok(Next::Stop);
         }
         let mut run = Run::of(&rec);
-        let Some(outcome) = lease.guard(h.run_step(step, &mut run)).await else {
+        let Some(outcome) = lease.guard(h.run_step(step, &mut run)).await? else {
             return Ok(Next::Stop);
         };
         if self.is_dead() {
@@ -672,7 +717,7 @@ impl Engine {
                 tracing::debug!(run = %rec.id, kind = %rec.kind, step = h.steps()[step], attempt = rec.attempts, %why, "step will be retried");
                 let to = Progress::new(RUNNING, step as i64, &run.data).attempts(rec.attempts + 1);
                 let next = self.advance(&rec, to).await?;
-                Ok(self.pause(next, rec.attempts, lease).await)
+                self.pause(next, rec.attempts, lease).await
             }
             Err(e) => self.fail_step(h, &rec, &run, e).await,
         }
@@ -686,7 +731,7 @@ impl Engine {
         lease: &Lease,
     ) -> Result<Next, WorkflowError> {
         let run = Run::of(rec);
-        if lease.guard(h.on_done(&run)).await.is_none() || self.is_dead() {
+        if lease.guard(h.on_done(&run)).await?.is_none() || self.is_dead() {
             return Ok(Next::Stop);
         }
         self.advance(rec, Progress::new(DONE, rec.step, &rec.data))
@@ -730,7 +775,7 @@ impl Engine {
             return Ok(Next::Stop);
         }
         let mut run = Run::of(&rec);
-        let Some(outcome) = lease.guard(h.undo_step(step, &mut run)).await else {
+        let Some(outcome) = lease.guard(h.undo_step(step, &mut run)).await? else {
             return Ok(Next::Stop);
         };
         if self.is_dead() {
@@ -755,7 +800,7 @@ impl Engine {
                     tracing::error!(run = %rec.id, kind = %rec.kind, step, "undo keeps failing; the run stays unwinding until the next restart");
                     return Ok(Next::Stop);
                 }
-                Ok(self.pause(next, rec.attempts, lease).await)
+                self.pause(next, rec.attempts, lease).await
             }
         }
     }
@@ -769,7 +814,7 @@ impl Engine {
     ) -> Result<Next, WorkflowError> {
         let public = rec.error.as_deref().unwrap_or("The operation failed.");
         let run = Run::of(rec);
-        if lease.guard(h.on_failed(&run, public)).await.is_none() || self.is_dead() {
+        if lease.guard(h.on_failed(&run, public)).await?.is_none() || self.is_dead() {
             return Ok(Next::Stop);
         }
         self.advance(rec, Progress::new(FAILED, -1, &rec.data))
@@ -792,38 +837,60 @@ impl Run {
     }
 }
 
+/// How a lease is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// At start: on SQLite whatever the lease says, since with one node a live lease is
+    /// that of a process that died; on PostgreSQL as [`Take::IfFree`].
+    Start,
+    /// Where the run has no owner, its lease expired, or it is already this engine's.
+    IfFree,
+}
+
 /// Whether this engine still holds the lease of a run it executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LeaseState {
     Held,
     /// A renewal found the run no longer this engine's: another node may be running it.
     Lost,
+    /// No renewal got through before the lease ran out (the database is out of reach):
+    /// another node may take the run, so this one pauses it and takes it again later.
+    Unconfirmed,
 }
 
-/// One execution's view of its lease, as the renewer last found it.
-struct Lease(watch::Receiver<LeaseState>);
+/// One execution's view of its lease on run `id`, as the renewer last found it.
+struct Lease {
+    id: String,
+    verdict: watch::Receiver<LeaseState>,
+}
 
 impl Lease {
-    fn lost(&self) -> bool {
-        *self.0.borrow() == LeaseState::Lost
+    /// True while held, false once lost; an error when it could not be confirmed.
+    fn held(&self) -> Result<bool, WorkflowError> {
+        match *self.verdict.borrow() {
+            LeaseState::Held => Ok(true),
+            LeaseState::Lost => Ok(false),
+            LeaseState::Unconfirmed => Err(WorkflowError::LeaseUnconfirmed(self.id.clone())),
+        }
     }
 
-    /// Runs `work` unless the lease is lost first; `None` when it is. Lost work is dropped
-    /// at its next await, as a crash would stop it (steps are idempotent and the new owner
-    /// runs it again), so two nodes do not keep running the same step side by side.
-    async fn guard<T>(&self, work: impl Future<Output = T>) -> Option<T> {
-        let mut verdict = self.0.clone();
-        let lost = async move {
-            let _ = verdict.wait_for(|s| *s == LeaseState::Lost).await;
-            if *verdict.borrow() != LeaseState::Lost {
+    /// Runs `work` unless the lease is lost first; `None` when it is, an error when it
+    /// could not be confirmed. Interrupted work is dropped at its next await, as a crash
+    /// would stop it (steps are idempotent and the next owner runs it again), so two nodes
+    /// do not keep running the same step side by side.
+    async fn guard<T>(&self, work: impl Future<Output = T>) -> Result<Option<T>, WorkflowError> {
+        let mut verdict = self.verdict.clone();
+        let ended = async move {
+            let _ = verdict.wait_for(|s| *s != LeaseState::Held).await;
+            if *verdict.borrow() == LeaseState::Held {
                 // The renewer ended without a verdict (the engine halted): no news.
                 std::future::pending::<()>().await;
             }
         };
         tokio::select! {
             biased;
-            () = lost => None,
-            out = work => Some(out),
+            () = ended => self.held().map(|_| None),
+            out = work => Ok(Some(out)),
         }
     }
 }
@@ -856,7 +923,7 @@ mod tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert!(engine.take_lease(&id).await.unwrap());
+        assert!(engine.take_lease(&id, Take::IfFree).await.unwrap());
         engine.get(&id).await.unwrap().unwrap()
     }
 

@@ -20,6 +20,9 @@
 //!   A renewal only extends a lease the node still holds. A node that finds it no longer
 //!   holds a run (a renewal or a progress write matches no row) drops the run: the step in
 //!   progress stops at its next await, as in a crash, and the node writes nothing more.
+//! - A database error during a run (a lost connection while recording progress), or a lease
+//!   no renewal could confirm before it ran out, pauses the run; the engine takes its lease
+//!   again after a backoff and goes on from the recorded step.
 //!
 //! Crash injection for tests: [`Engine::set_crash_point`], or the environment variable
 //! `FERROSTACK_CRASH_AT=<kind>:<step>:<before|after|before-undo|after-undo>`, which aborts the

@@ -546,3 +546,37 @@ async fn an_engine_that_loses_its_lease_drops_the_run() {
         assert_eq!(world.done.load(Ordering::SeqCst), 0, "{url}");
     }
 }
+
+#[tokio::test]
+async fn a_database_error_pauses_the_run_and_retries_it() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let e = engine(&url, &world).await;
+        let id = e
+            .start("test", "outage", json!({"hold_at": 1}))
+            .await
+            .unwrap();
+        started(&world, "outage", 1, 1).await;
+        // The runs table is out of reach while the step runs and for a while after: lease
+        // renewals and the progress write fail, as with a lost connection.
+        sql(
+            &url,
+            "ALTER TABLE workflow_runs RENAME TO workflow_runs_away",
+        )
+        .await;
+        tokio::time::sleep(HOLD + LEASE).await;
+        sql(
+            &url,
+            "ALTER TABLE workflow_runs_away RENAME TO workflow_runs",
+        )
+        .await;
+        // The same engine, with no restart and no poller, finishes the run.
+        let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert!(rec.succeeded(), "{url}: {rec:?}");
+        assert_eq!(effects(&world, "outage"), vec![0, 1, 2, 3], "{url}");
+        // The step in progress stopped when the lease could no longer be confirmed, and ran
+        // again once the database was back.
+        assert_eq!(runs_of(&world, "outage", 1), (2, 1), "{url}");
+        assert_eq!(world.done.load(Ordering::SeqCst), 1, "{url}");
+    }
+}
