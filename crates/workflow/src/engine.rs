@@ -286,56 +286,79 @@ impl Engine {
 
     /// Executes a committed run in a task of its own (no-op when it already runs here).
     pub fn kick(self: &Arc<Self>, run_id: &str) {
-        if self.is_dead() {
-            return;
+        if !self.is_dead() && self.reserve(run_id) {
+            self.spawn_drive(run_id, false);
         }
-        {
-            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-            if !active.insert(run_id.to_string()) {
-                return;
-            }
-        }
+    }
+
+    /// Marks a run as executing here; false when it already is.
+    fn reserve(&self, id: &str) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string())
+    }
+
+    fn release(&self, id: &str) {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.finished.notify_waiters();
+    }
+
+    /// Drives a reserved run in a task of its own, then releases it.
+    fn spawn_drive(self: &Arc<Self>, id: &str, held: bool) {
         let engine = self.clone();
-        let id = run_id.to_string();
+        let id = id.to_string();
         tokio::spawn(async move {
-            engine.drive(&id, Take::Start).await;
-            engine
-                .active
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-            engine.finished.notify_waiters();
+            engine.drive(&id, held).await;
+            engine.release(&id);
         });
     }
 
     /// Picks up unfinished runs: on SQLite all of them (one node), on PostgreSQL those whose
-    /// lease expired. Returns how many were started.
+    /// lease expired. Each is leased here before its task starts, so the count is of the
+    /// runs this call took (not of those already running here or taken by another node
+    /// meanwhile).
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT id, owner, lease_until FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at",
-        )
-        .bind(RUNNING)
-        .bind(UNDOING)
-        .fetch_all(self.db.pool())
-        .await?;
-        let t = now_ms();
         let mut n = 0;
-        for r in &rows {
-            let id: String = r.get("id");
-            let lease: i64 = r.get("lease_until");
-            let owner: Option<String> = r.get("owner");
-            let takeable = self.db.backend() == Backend::Sqlite
-                || lease < t
-                || owner.as_deref() == Some(self.owner.as_str());
-            if takeable {
-                self.kick(&id);
-                n += 1;
+        for id in self.takeable().await? {
+            if self.is_dead() || !self.reserve(&id) {
+                continue;
+            }
+            match self.take_lease(&id, Take::Start).await {
+                Ok(true) => {
+                    self.spawn_drive(&id, true);
+                    n += 1;
+                }
+                Ok(false) => self.release(&id),
+                Err(e) => {
+                    self.release(&id);
+                    return Err(e);
+                }
             }
         }
         if n > 0 {
             tracing::info!(runs = n, "resumed unfinished workflows");
         }
         Ok(n)
+    }
+
+    /// Unfinished runs this engine may take at start, oldest first.
+    async fn takeable(&self) -> Result<Vec<String>, WorkflowError> {
+        let rows = sqlx::query(
+            "SELECT id FROM workflow_runs WHERE state IN ($1, $2) \
+             AND (owner IS NULL OR owner = $3 OR lease_until < $4 OR $5) ORDER BY created_at",
+        )
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .bind(&self.owner)
+        .bind(now_ms())
+        .bind(self.db.backend() == Backend::Sqlite)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
     /// Keeps picking up runs other nodes left behind (their lease expired) every `every`.
@@ -547,11 +570,11 @@ impl Engine {
     /// error (a lost connection while recording progress, say) or a lease that could not be
     /// confirmed pauses the run, which then goes on here once the lease is taken again;
     /// left alone it would wait for the next process start.
-    async fn drive(self: &Arc<Self>, id: &str, first: Take) {
-        let mut take = first;
+    async fn drive(self: &Arc<Self>, id: &str, held: bool) {
+        let mut held = held;
         let mut pauses = 0;
         loop {
-            match self.execute(id, take).await {
+            match self.execute(id, held).await {
                 Ok(()) => return,
                 Err(WorkflowError::NotFound(_)) => return,
                 Err(e) if !self.is_dead() => {
@@ -564,16 +587,15 @@ impl Engine {
             if self.is_dead() {
                 return;
             }
-            // Not again at start: another node may have taken the run over meanwhile.
-            take = Take::IfFree;
+            held = false;
             pauses += 1;
         }
     }
 
-    /// Runs `id` under this engine's lease: takes it, keeps it renewed while the steps run,
-    /// and stops without another write the moment the lease is found lost.
-    async fn execute(self: &Arc<Self>, id: &str, take: Take) -> Result<(), WorkflowError> {
-        if !self.take_lease(id, take).await? {
+    /// Runs `id` under this engine's lease: takes it (unless `held`), keeps it renewed
+    /// while the steps run, and stops without another write the moment the lease is lost.
+    async fn execute(self: &Arc<Self>, id: &str, held: bool) -> Result<(), WorkflowError> {
+        if !held && !self.take_lease(id, Take::IfFree).await? {
             return Ok(());
         }
         let (verdict, watched) = watch::channel(LeaseState::Held);

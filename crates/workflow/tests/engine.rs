@@ -580,3 +580,25 @@ async fn a_database_error_pauses_the_run_and_retries_it() {
         assert_eq!(world.done.load(Ordering::SeqCst), 1, "{url}");
     }
 }
+
+#[tokio::test]
+async fn resume_all_counts_only_the_runs_it_takes() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let a = engine(&url, &world).await;
+        let id = a
+            .start("test", "busy", json!({"hold_at": 1}))
+            .await
+            .unwrap();
+        started(&world, "busy", 1, 1).await;
+        // The run is unfinished but already running here: nothing is taken.
+        assert_eq!(a.resume_all().await.unwrap(), 0, "{url}");
+        assert!(a
+            .wait(&id, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .succeeded());
+        assert_eq!(runs_of(&world, "busy", 1), (1, 1), "{url}");
+        assert_eq!(a.resume_all().await.unwrap(), 0, "{url}");
+    }
+}
