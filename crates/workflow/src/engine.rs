@@ -15,20 +15,30 @@ use tokio::time::Instant;
 
 use crate::{Handler, Run, StepError};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "workflow_runs",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "workflow_runs",
+        sql: r#"
 CREATE TABLE workflow_runs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL, step BIGINT NOT NULL, data TEXT NOT NULL, attempts BIGINT NOT NULL, error TEXT, cancel_requested BOOLEAN NOT NULL, owner TEXT, lease_until BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
 CREATE INDEX workflow_runs_state ON workflow_runs (state);
 CREATE INDEX workflow_runs_subject ON workflow_runs (subject, state);
 "#,
-    postgres: None,
-}];
+        postgres: None,
+    },
+    // The latest step or undo error, for operators; `error` stays the public one.
+    Migration {
+        version: 2,
+        name: "workflow_runs_last_error",
+        sql: "ALTER TABLE workflow_runs ADD COLUMN last_error TEXT;\n",
+        postgres: None,
+    },
+];
 
 /// The columns [`RunRecord::from_row`] reads, named so that a later migration adding a
 /// column can never shift what a query returns.
-const RUN_COLUMNS: &str = "id, kind, subject, state, step, data, attempts, error, cancel_requested";
+const RUN_COLUMNS: &str =
+    "id, kind, subject, state, step, data, attempts, error, last_error, cancel_requested";
 
 const RUNNING: &str = "running";
 const UNDOING: &str = "undoing";
@@ -111,7 +121,10 @@ pub struct RunRecord {
     pub step: i64,
     pub data: Value,
     pub attempts: i64,
+    /// The public error: that of the step that failed, or "cancelled".
     pub error: Option<String>,
+    /// The latest error of a step or an undo, with its detail, for operators and logs.
+    pub last_error: Option<String>,
     pub cancel_requested: bool,
 }
 
@@ -127,6 +140,7 @@ impl RunRecord {
             data: serde_json::from_str(&data).unwrap_or(Value::Null),
             attempts: r.get("attempts"),
             error: r.get("error"),
+            last_error: r.get("last_error"),
             cancel_requested: r.flag("cancel_requested"),
         }
     }
@@ -168,6 +182,8 @@ struct Progress<'a> {
     attempts: i64,
     /// The public error; `None` keeps the one recorded.
     error: Option<&'a str>,
+    /// The latest step or undo error; `None` keeps the one recorded.
+    last_error: Option<&'a str>,
 }
 
 impl<'a> Progress<'a> {
@@ -178,6 +194,7 @@ impl<'a> Progress<'a> {
             data,
             attempts: 0,
             error: None,
+            last_error: None,
         }
     }
 
@@ -188,6 +205,11 @@ impl<'a> Progress<'a> {
 
     fn error(mut self, error: &'a str) -> Self {
         self.error = Some(error);
+        self
+    }
+
+    fn last_error(mut self, last_error: &'a str) -> Self {
+        self.last_error = Some(last_error);
         self
     }
 }
@@ -543,7 +565,8 @@ impl Engine {
         let t = now_ms();
         let done = sqlx::query(
             "UPDATE workflow_runs SET state = $1, step = $2, data = $3, attempts = $4, error = COALESCE($5, error), \
-             updated_at = $6, lease_until = $7 WHERE id = $8 AND owner = $9 AND state = $10 AND step = $11",
+             last_error = COALESCE($12, last_error), updated_at = $6, lease_until = $7 \
+             WHERE id = $8 AND owner = $9 AND state = $10 AND step = $11",
         )
         .bind(to.state)
         .bind(to.step)
@@ -556,6 +579,7 @@ impl Engine {
         .bind(&self.owner)
         .bind(&from.state)
         .bind(from.step)
+        .bind(to.last_error)
         .execute(self.db.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -737,7 +761,10 @@ impl Engine {
             }
             Err(StepError::Retry(why)) if (rec.attempts as u32) < h.max_retries() => {
                 tracing::debug!(run = %rec.id, kind = %rec.kind, step = h.steps()[step], attempt = rec.attempts, %why, "step will be retried");
-                let to = Progress::new(RUNNING, step as i64, &run.data).attempts(rec.attempts + 1);
+                let last = format!("step {}: {why}", h.steps()[step]);
+                let to = Progress::new(RUNNING, step as i64, &run.data)
+                    .attempts(rec.attempts + 1)
+                    .last_error(&last);
                 let next = self.advance(&rec, to).await?;
                 self.pause(next, rec.attempts, lease).await
             }
@@ -779,7 +806,10 @@ impl Engine {
         };
         let step = run.step;
         tracing::warn!(run = %rec.id, kind = %rec.kind, step = h.steps()[step], %public, %detail, "step failed; unwinding");
-        let to = Progress::new(UNDOING, step as i64, &run.data).error(&public);
+        let last = format!("step {}: {detail}", h.steps()[step]);
+        let to = Progress::new(UNDOING, step as i64, &run.data)
+            .error(&public)
+            .last_error(&last);
         self.advance(rec, to).await
     }
 
@@ -813,8 +843,13 @@ impl Engine {
             }
             Err(e) => {
                 let attempts = rec.attempts + 1;
-                tracing::warn!(run = %rec.id, kind = %rec.kind, step, attempt = attempts, error = %e, "undo failed; will retry");
-                let to = Progress::new(UNDOING, step as i64, &run.data).attempts(attempts);
+                // The public error stays that of the step that failed; this one is the
+                // operators' (with the detail a permanent error keeps from the user).
+                let last = format!("undo of step {}: {}", h.steps()[step], detail_of(&e));
+                tracing::warn!(run = %rec.id, kind = %rec.kind, step, attempt = attempts, error = %last, "undo failed; will retry");
+                let to = Progress::new(UNDOING, step as i64, &run.data)
+                    .attempts(attempts)
+                    .last_error(&last);
                 let next = self.advance(&rec, to).await?;
                 if attempts as u32 > h.max_retries() {
                     // Left for the next resume (an operator sees it as unfinished), never
@@ -842,6 +877,14 @@ impl Engine {
         self.advance(rec, Progress::new(FAILED, -1, &rec.data))
             .await?;
         Ok(Next::Stop)
+    }
+}
+
+/// What the log and `last_error` keep of a step error: its detail, not the public text.
+fn detail_of(e: &StepError) -> &str {
+    match e {
+        StepError::Retry(why) => why,
+        StepError::Fail { detail, .. } => detail,
     }
 }
 

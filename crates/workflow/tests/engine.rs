@@ -28,6 +28,8 @@ struct World {
     done: AtomicUsize,
     failed: AtomicUsize,
     flaky_left: AtomicUsize,
+    /// Transient failures left for the undo of step `undo_flaky_at`.
+    undo_flaky_left: AtomicUsize,
     /// Steps as they start and as they complete, repeats included.
     started: Mutex<Vec<(String, usize)>>,
     completed: Mutex<Vec<(String, usize)>>,
@@ -109,6 +111,13 @@ impl Handler for TestHandler {
     }
     fn undo_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
         Box::pin(async move {
+            if run.data["undo_flaky_at"].as_u64() == Some(step as u64) {
+                let left = self.0.undo_flaky_left.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.0.undo_flaky_left.store(left - 1, Ordering::SeqCst);
+                    return Err(StepError::Retry(format!("undo {step} not yet")));
+                }
+            }
             self.0
                 .effects
                 .lock()
@@ -600,5 +609,25 @@ async fn resume_all_counts_only_the_runs_it_takes() {
             .succeeded());
         assert_eq!(runs_of(&world, "busy", 1), (1, 1), "{url}");
         assert_eq!(a.resume_all().await.unwrap(), 0, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn undo_errors_are_kept_apart_from_the_public_error() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        let e = engine(&url, &world).await;
+        world.undo_flaky_left.store(2, Ordering::SeqCst);
+        let id = e
+            .start("test", "undo", json!({"fail_at": 3, "undo_flaky_at": 2}))
+            .await
+            .unwrap();
+        let rec = e.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(rec.state, "failed", "{url}");
+        // The user reads why the operation failed, not why an undo had to be retried.
+        assert_eq!(rec.error.as_deref(), Some("step 3 broke"), "{url}");
+        let last = rec.last_error.as_deref().unwrap_or_default();
+        assert!(last.contains("undo 2 not yet"), "{url}: {last:?}");
+        assert!(effects(&world, "undo").is_empty(), "{url}");
     }
 }
