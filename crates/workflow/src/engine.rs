@@ -515,14 +515,17 @@ impl Engine {
     }
 
     /// Takes this engine's lease on a run; false when another node holds it or it is
-    /// finished.
+    /// finished. Taking a run from another engine (a resume) starts its retry count again:
+    /// the limit is per resume, so transient errors met before a crash do not make the new
+    /// engine give up at its first one.
     async fn take_lease(&self, id: &str, take: Take) -> Result<bool, WorkflowError> {
         let t = now_ms();
         let until = t + self.lease.as_millis() as i64;
         let single_node = matches!(take, Take::Start) && self.db.backend() == Backend::Sqlite;
         let done = sqlx::query(
-            "UPDATE workflow_runs SET owner = $1, lease_until = $2 WHERE id = $3 AND state IN ($4, $5) \
-             AND (owner IS NULL OR owner = $1 OR lease_until < $6 OR $7)",
+            "UPDATE workflow_runs SET owner = $1, lease_until = $2, \
+             attempts = CASE WHEN owner = $1 THEN attempts ELSE 0 END \
+             WHERE id = $3 AND state IN ($4, $5) AND (owner IS NULL OR owner = $1 OR lease_until < $6 OR $7)",
         )
         .bind(&self.owner)
         .bind(until)

@@ -11,7 +11,9 @@
 //!   run to `undoing`: the undo of the failing step (which may have half-happened) runs, then
 //!   each earlier one down to step 0, and the run ends `failed`. A cancel that arrives once
 //!   the last step completed is too late: the run ends `done`. Transient errors
-//!   ([`StepError::Retry`]) retry the same step with backoff, up to the handler's limit.
+//!   ([`StepError::Retry`]) retry the same step (or undo) with backoff, up to the handler's
+//!   limit, counted afresh when an engine resumes a run another one left. An undo that
+//!   keeps failing leaves the run `undoing` for the next resume, never dropped.
 //! - The completion hooks ([`Handler::on_done`], [`Handler::on_failed`]) run before the final
 //!   state is recorded, so a crash between the two runs them again: they must be idempotent.
 //! - With several control nodes on one PostgreSQL database, a run is executed by the node

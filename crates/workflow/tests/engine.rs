@@ -631,3 +631,46 @@ async fn undo_errors_are_kept_apart_from_the_public_error() {
         assert!(effects(&world, "undo").is_empty(), "{url}");
     }
 }
+
+#[tokio::test]
+async fn undo_retries_count_afresh_after_a_restart() {
+    for url in databases().await {
+        let world = Arc::new(World::default());
+        world.undo_flaky_left.store(100, Ordering::SeqCst);
+        let first = engine(&url, &world).await;
+        let id = first
+            .start("test", "again", json!({"fail_at": 3, "undo_flaky_at": 2}))
+            .await
+            .unwrap();
+        // The undo of step 2 fails a few times, then the process dies.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while first.get(&id).await.unwrap().unwrap().attempts < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "{url}: no retries");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        first.set_crash_point(Some(CrashPoint {
+            kind: "test".into(),
+            step: 2,
+            when: CrashWhen::BeforeUndo,
+            action: CrashAction::Halt,
+        }));
+        while !first.is_dead() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url}: never halted"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Fewer transient failures to come than the limit allows: the restarted engine's
+        // count starts again, so the run unwinds to the end.
+        world.undo_flaky_left.store(2, Ordering::SeqCst);
+        tokio::time::sleep(LEASE + LEASE / 4).await;
+        let second = engine(&url, &world).await;
+        assert_eq!(second.resume_all().await.unwrap(), 1, "{url}");
+        let rec = second.wait(&id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(rec.state, "failed", "{url}");
+        assert_eq!(rec.error.as_deref(), Some("step 3 broke"), "{url}");
+        assert!(effects(&world, "again").is_empty(), "{url}");
+        assert_eq!(world.failed.load(Ordering::SeqCst), 1, "{url}");
+    }
+}
