@@ -18,7 +18,8 @@
 //!   state is recorded, so a crash between the two runs them again: they must be idempotent.
 //! - With several control nodes on one PostgreSQL database, a run is executed by the node
 //!   that holds its lease (`owner`, `lease_until`), renewed while it runs; a node takes over
-//!   runs whose lease expired. SQLite has one node by definition and takes every run at start.
+//!   runs whose lease expired. A new run is leased to the engine that inserts it, in the
+//!   INSERT itself. SQLite has one node by definition and takes every run at start.
 //!   A renewal only extends a lease the node still holds. A node that finds it no longer
 //!   holds a run (a renewal or a progress write matches no row) drops the run: the step in
 //!   progress stops at its next await, as in a crash, and the node writes nothing more.

@@ -1,7 +1,11 @@
 //! The engine against SQLite (always) and PostgreSQL (when the test script provides one):
-//! happy path, failure at each step unwinding everything before it, retries, cancellation,
-//! and a crash (Halt) at every step and every point, after which a fresh engine on the same
-//! database must finish the run with nothing leaked.
+//! happy path, failure at each step unwinding everything before it, retries, cancellation
+//! (and a cancel too late to matter), and a crash (Halt) at every step and every point,
+//! after which a fresh engine on the same database must finish the run with nothing leaked.
+//! Then the ways a lease changes hands: a take-over that a late renewal must not undo, an
+//! engine that finds its lease lost and must stop, a database outage the run must survive
+//! without a restart, new runs leased to their inserting engine, resume counts, and undo
+//! errors kept apart from the public error with retries counted per resume.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
