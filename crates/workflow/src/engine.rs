@@ -1,5 +1,9 @@
-//! The engine: the `workflow_runs` table, ownership leases, the step loop, retries and
-//! backoff, cancellation and crash injection.
+//! The engine: the `workflow_runs` table, the public operations (insert, kick, resume,
+//! cancel, wait, queries) and crash injection. Leases are in [`lease`], the step loop with
+//! its retries, backoff and unwinding in [`steps`].
+
+mod lease;
+mod steps;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,18 +14,33 @@ use ferrostack_db::sqlx::{self, Row};
 use ferrostack_db::{Backend, Db, DbRow, Migration, RowExt, Tx};
 use serde_json::Value;
 
-use crate::{Handler, Run, StepError};
+use crate::Handler;
+use lease::Take;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "workflow_runs",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "workflow_runs",
+        sql: r#"
 CREATE TABLE workflow_runs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL, step BIGINT NOT NULL, data TEXT NOT NULL, attempts BIGINT NOT NULL, error TEXT, cancel_requested BOOLEAN NOT NULL, owner TEXT, lease_until BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
 CREATE INDEX workflow_runs_state ON workflow_runs (state);
 CREATE INDEX workflow_runs_subject ON workflow_runs (subject, state);
 "#,
-    postgres: None,
-}];
+        postgres: None,
+    },
+    // The latest step or undo error, for operators; `error` stays the public one.
+    Migration {
+        version: 2,
+        name: "workflow_runs_last_error",
+        sql: "ALTER TABLE workflow_runs ADD COLUMN last_error TEXT;\n",
+        postgres: None,
+    },
+];
+
+/// The columns [`RunRecord::from_row`] reads, named so that a later migration adding a
+/// column can never shift what a query returns.
+const RUN_COLUMNS: &str =
+    "id, kind, subject, state, step, data, attempts, error, last_error, cancel_requested";
 
 const RUNNING: &str = "running";
 const UNDOING: &str = "undoing";
@@ -38,6 +57,8 @@ pub enum WorkflowError {
     NotFound(String),
     #[error("workflow run {0} did not finish in time")]
     Timeout(String),
+    #[error("workflow run {0}: the lease could not be confirmed in time")]
+    LeaseUnconfirmed(String),
 }
 
 /// Where a crash is injected.
@@ -102,7 +123,10 @@ pub struct RunRecord {
     pub step: i64,
     pub data: Value,
     pub attempts: i64,
+    /// The public error: that of the step that failed, or "cancelled".
     pub error: Option<String>,
+    /// The latest error of a step or an undo, with its detail, for operators and logs.
+    pub last_error: Option<String>,
     pub cancel_requested: bool,
 }
 
@@ -118,6 +142,7 @@ impl RunRecord {
             data: serde_json::from_str(&data).unwrap_or(Value::Null),
             attempts: r.get("attempts"),
             error: r.get("error"),
+            last_error: r.get("last_error"),
             cancel_requested: r.flag("cancel_requested"),
         }
     }
@@ -149,12 +174,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// What the step loop does after looking at a run.
-enum Next {
-    Continue,
-    Stop,
 }
 
 impl Engine {
@@ -200,7 +219,10 @@ impl Engine {
         self.dead.load(Ordering::SeqCst)
     }
 
-    /// Inserts a run in the caller's transaction; nothing runs until [`Engine::kick`].
+    /// Inserts a run in the caller's transaction; nothing runs until [`Engine::kick`]. The
+    /// run is leased to this engine from the start, so no other node's poller takes it
+    /// between the commit and the kick (if this node dies before kicking, the lease expires
+    /// and another node takes it over).
     pub async fn insert(
         &self,
         tx: &mut Tx<'_>,
@@ -212,13 +234,15 @@ impl Engine {
         let t = now_ms();
         sqlx::query(
             "INSERT INTO workflow_runs (id, kind, subject, state, step, data, attempts, cancel_requested, \
-             owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, 0, FALSE, NULL, 0, $6, $6)",
+             owner, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, 0, FALSE, $6, $7, $8, $8)",
         )
         .bind(&id)
         .bind(kind)
         .bind(subject)
         .bind(RUNNING)
         .bind(data.to_string())
+        .bind(&self.owner)
+        .bind(t + self.lease.as_millis() as i64)
         .bind(t)
         .execute(&mut **tx)
         .await?;
@@ -240,58 +264,79 @@ impl Engine {
 
     /// Executes a committed run in a task of its own (no-op when it already runs here).
     pub fn kick(self: &Arc<Self>, run_id: &str) {
-        if self.is_dead() {
-            return;
+        if !self.is_dead() && self.reserve(run_id) {
+            self.spawn_drive(run_id, false);
         }
-        {
-            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-            if !active.insert(run_id.to_string()) {
-                return;
-            }
-        }
+    }
+
+    /// Marks a run as executing here; false when it already is.
+    fn reserve(&self, id: &str) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string())
+    }
+
+    fn release(&self, id: &str) {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.finished.notify_waiters();
+    }
+
+    /// Drives a reserved run in a task of its own, then releases it.
+    fn spawn_drive(self: &Arc<Self>, id: &str, held: bool) {
         let engine = self.clone();
-        let id = run_id.to_string();
+        let id = id.to_string();
         tokio::spawn(async move {
-            if let Err(e) = engine.execute(&id).await {
-                tracing::warn!(run = %id, error = %e, "workflow run interrupted; it resumes later");
-            }
-            engine
-                .active
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-            engine.finished.notify_waiters();
+            engine.drive(&id, held).await;
+            engine.release(&id);
         });
     }
 
     /// Picks up unfinished runs: on SQLite all of them (one node), on PostgreSQL those whose
-    /// lease expired. Returns how many were started.
+    /// lease expired. Each is leased here before its task starts, so the count is of the
+    /// runs this call took (not of those already running here or taken by another node
+    /// meanwhile).
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT id, owner, lease_until FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at",
-        )
-        .bind(RUNNING)
-        .bind(UNDOING)
-        .fetch_all(self.db.pool())
-        .await?;
-        let t = now_ms();
         let mut n = 0;
-        for r in &rows {
-            let id: String = r.get("id");
-            let lease: i64 = r.get("lease_until");
-            let owner: Option<String> = r.get("owner");
-            let takeable = self.db.backend() == Backend::Sqlite
-                || lease < t
-                || owner.as_deref() == Some(self.owner.as_str());
-            if takeable {
-                self.kick(&id);
-                n += 1;
+        for id in self.takeable().await? {
+            if self.is_dead() || !self.reserve(&id) {
+                continue;
+            }
+            match self.take_lease(&id, Take::Start).await {
+                Ok(true) => {
+                    self.spawn_drive(&id, true);
+                    n += 1;
+                }
+                Ok(false) => self.release(&id),
+                Err(e) => {
+                    self.release(&id);
+                    return Err(e);
+                }
             }
         }
         if n > 0 {
             tracing::info!(runs = n, "resumed unfinished workflows");
         }
         Ok(n)
+    }
+
+    /// Unfinished runs this engine may take at start, oldest first.
+    async fn takeable(&self) -> Result<Vec<String>, WorkflowError> {
+        let rows = sqlx::query(
+            "SELECT id FROM workflow_runs WHERE state IN ($1, $2) \
+             AND (owner IS NULL OR owner = $3 OR lease_until < $4 OR $5) ORDER BY created_at",
+        )
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .bind(&self.owner)
+        .bind(now_ms())
+        .bind(self.db.backend() == Backend::Sqlite)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
     /// Keeps picking up runs other nodes left behind (their lease expired) every `every`.
@@ -330,18 +375,21 @@ impl Engine {
     }
 
     pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, WorkflowError> {
-        let row = sqlx::query("SELECT * FROM workflow_runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1"
+        ))
+        .bind(run_id)
+        .fetch_optional(self.db.pool())
+        .await?;
         Ok(row.as_ref().map(RunRecord::from_row))
     }
 
     /// Unfinished runs about `subject`.
     pub async fn active_for_subject(&self, subject: &str) -> Result<Vec<RunRecord>, WorkflowError> {
-        let rows = sqlx::query(
-            "SELECT * FROM workflow_runs WHERE subject = $1 AND state IN ($2, $3) ORDER BY created_at",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE subject = $1 AND state IN ($2, $3) \
+             ORDER BY created_at"
+        ))
         .bind(subject)
         .bind(RUNNING)
         .bind(UNDOING)
@@ -352,12 +400,13 @@ impl Engine {
 
     /// Every unfinished run (for leak checks and operators).
     pub async fn unfinished(&self) -> Result<Vec<RunRecord>, WorkflowError> {
-        let rows =
-            sqlx::query("SELECT * FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at")
-                .bind(RUNNING)
-                .bind(UNDOING)
-                .fetch_all(self.db.pool())
-                .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE state IN ($1, $2) ORDER BY created_at"
+        ))
+        .bind(RUNNING)
+        .bind(UNDOING)
+        .fetch_all(self.db.pool())
+        .await?;
         Ok(rows.iter().map(RunRecord::from_row).collect())
     }
 
@@ -418,246 +467,6 @@ impl Engine {
                 }
             }
             _ => false,
-        }
-    }
-
-    /// Takes (or renews) this engine's lease on a run; false when another node holds it or it
-    /// is finished.
-    async fn take_lease(&self, id: &str) -> Result<bool, WorkflowError> {
-        let t = now_ms();
-        let until = t + self.lease.as_millis() as i64;
-        let single_node = self.db.backend() == Backend::Sqlite;
-        let done = sqlx::query(
-            "UPDATE workflow_runs SET owner = $1, lease_until = $2 WHERE id = $3 AND state IN ($4, $5) \
-             AND (owner IS NULL OR owner = $1 OR lease_until < $6 OR $7)",
-        )
-        .bind(&self.owner)
-        .bind(until)
-        .bind(id)
-        .bind(RUNNING)
-        .bind(UNDOING)
-        .bind(t)
-        .bind(single_node)
-        .execute(self.db.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Records progress if this engine still owns the run.
-    async fn record(
-        &self,
-        id: &str,
-        state: &str,
-        step: i64,
-        data: &Value,
-        attempts: i64,
-        error: Option<&str>,
-    ) -> Result<bool, WorkflowError> {
-        if self.is_dead() {
-            return Ok(false);
-        }
-        let t = now_ms();
-        let done = sqlx::query(
-            "UPDATE workflow_runs SET state = $1, step = $2, data = $3, attempts = $4, error = COALESCE($5, error), \
-             updated_at = $6, lease_until = $7 WHERE id = $8 AND owner = $9",
-        )
-        .bind(state)
-        .bind(step)
-        .bind(data.to_string())
-        .bind(attempts)
-        .bind(error)
-        .bind(t)
-        .bind(t + self.lease.as_millis() as i64)
-        .bind(id)
-        .bind(&self.owner)
-        .execute(self.db.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    fn backoff(&self, attempt: i64) -> Duration {
-        let factor = 1u32 << attempt.clamp(0, 7) as u32;
-        (self.base_backoff * factor).min(Duration::from_secs(5))
-    }
-
-    async fn execute(self: &Arc<Self>, id: &str) -> Result<(), WorkflowError> {
-        if !self.take_lease(id).await? {
-            return Ok(());
-        }
-        // Keep the lease alive while a long step runs.
-        let renewer = {
-            let engine = self.clone();
-            let id = id.to_string();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(engine.lease / 3).await;
-                    if engine.is_dead() || !engine.take_lease(&id).await.unwrap_or(false) {
-                        return;
-                    }
-                }
-            })
-        };
-        let result = self.step_loop(id).await;
-        renewer.abort();
-        result
-    }
-
-    async fn step_loop(&self, id: &str) -> Result<(), WorkflowError> {
-        loop {
-            if self.is_dead() {
-                return Ok(());
-            }
-            let rec = self
-                .get(id)
-                .await?
-                .ok_or_else(|| WorkflowError::NotFound(id.to_string()))?;
-            let Some(handler) = self.handler(&rec.kind) else {
-                tracing::warn!(run = id, kind = %rec.kind, "no handler registered for workflow kind");
-                return Ok(());
-            };
-            let next = match rec.state.as_str() {
-                RUNNING => self.forward(&*handler, rec).await?,
-                UNDOING => self.backward(&*handler, rec).await?,
-                _ => Next::Stop,
-            };
-            if let Next::Stop = next {
-                return Ok(());
-            }
-        }
-    }
-
-    async fn forward(&self, h: &dyn Handler, rec: RunRecord) -> Result<Next, WorkflowError> {
-        let steps = h.steps();
-        let step = rec.step.max(0) as usize;
-        let mut run = Run {
-            id: rec.id.clone(),
-            kind: rec.kind.clone(),
-            subject: rec.subject.clone(),
-            data: rec.data.clone(),
-            step,
-            attempt: rec.attempts as u32,
-        };
-        if rec.cancel_requested {
-            tracing::info!(run = %rec.id, kind = %rec.kind, step, "workflow cancelled; unwinding");
-            // Step `step` has not started, or crashed half-way: undo it too (undos are
-            // idempotent), unless the run already passed its last step.
-            let from = step.min(steps.len().saturating_sub(1)) as i64;
-            self.record(&rec.id, UNDOING, from, &rec.data, 0, Some("cancelled"))
-                .await?;
-            return Ok(Next::Continue);
-        }
-        if step >= steps.len() {
-            h.on_done(&run).await;
-            if self.is_dead() {
-                return Ok(Next::Stop);
-            }
-            self.record(&rec.id, DONE, step as i64, &rec.data, 0, None)
-                .await?;
-            tracing::debug!(run = %rec.id, kind = %rec.kind, "workflow done");
-            return Ok(Next::Stop);
-        }
-        if self.crash_here(&rec.kind, step, CrashWhen::BeforeStep) {
-            return Ok(Next::Stop);
-        }
-        let outcome = h.run_step(step, &mut run).await;
-        if self.is_dead() {
-            return Ok(Next::Stop);
-        }
-        match outcome {
-            Ok(()) => {
-                if self.crash_here(&rec.kind, step, CrashWhen::AfterStep) {
-                    return Ok(Next::Stop);
-                }
-                let owned = self
-                    .record(&rec.id, RUNNING, step as i64 + 1, &run.data, 0, None)
-                    .await?;
-                Ok(if owned { Next::Continue } else { Next::Stop })
-            }
-            Err(StepError::Retry(why)) if (rec.attempts as u32) < h.max_retries() => {
-                tracing::debug!(run = %rec.id, kind = %rec.kind, step = steps[step], attempt = rec.attempts, %why, "step will be retried");
-                let owned = self
-                    .record(
-                        &rec.id,
-                        RUNNING,
-                        step as i64,
-                        &run.data,
-                        rec.attempts + 1,
-                        None,
-                    )
-                    .await?;
-                tokio::time::sleep(self.backoff(rec.attempts)).await;
-                Ok(if owned { Next::Continue } else { Next::Stop })
-            }
-            Err(e) => {
-                let (public, detail) = match e {
-                    StepError::Retry(why) => (
-                        "The operation did not succeed in time; it was undone.".to_string(),
-                        format!("gave up retrying: {why}"),
-                    ),
-                    StepError::Fail { public, detail } => (public, detail),
-                };
-                tracing::warn!(run = %rec.id, kind = %rec.kind, step = steps[step], %public, %detail, "step failed; unwinding");
-                self.record(&rec.id, UNDOING, step as i64, &run.data, 0, Some(&public))
-                    .await?;
-                Ok(Next::Continue)
-            }
-        }
-    }
-
-    async fn backward(&self, h: &dyn Handler, rec: RunRecord) -> Result<Next, WorkflowError> {
-        let public = rec
-            .error
-            .clone()
-            .unwrap_or_else(|| "The operation failed.".to_string());
-        let mut run = Run {
-            id: rec.id.clone(),
-            kind: rec.kind.clone(),
-            subject: rec.subject.clone(),
-            data: rec.data.clone(),
-            step: rec.step.max(0) as usize,
-            attempt: rec.attempts as u32,
-        };
-        if rec.step < 0 {
-            h.on_failed(&run, &public).await;
-            if self.is_dead() {
-                return Ok(Next::Stop);
-            }
-            self.record(&rec.id, FAILED, -1, &rec.data, 0, None).await?;
-            return Ok(Next::Stop);
-        }
-        let step = rec.step as usize;
-        if self.crash_here(&rec.kind, step, CrashWhen::BeforeUndo) {
-            return Ok(Next::Stop);
-        }
-        let outcome = h.undo_step(step, &mut run).await;
-        if self.is_dead() {
-            return Ok(Next::Stop);
-        }
-        match outcome {
-            Ok(()) => {
-                if self.crash_here(&rec.kind, step, CrashWhen::AfterUndo) {
-                    return Ok(Next::Stop);
-                }
-                let owned = self
-                    .record(&rec.id, UNDOING, step as i64 - 1, &run.data, 0, None)
-                    .await?;
-                Ok(if owned { Next::Continue } else { Next::Stop })
-            }
-            Err(e) => {
-                let attempts = rec.attempts + 1;
-                tracing::warn!(run = %rec.id, kind = %rec.kind, step, attempt = attempts, error = %e, "undo failed; will retry");
-                let owned = self
-                    .record(&rec.id, UNDOING, step as i64, &run.data, attempts, None)
-                    .await?;
-                if attempts as u32 > h.max_retries() {
-                    // Left for the next resume (an operator sees it as unfinished), never
-                    // dropped: an undo that cannot run is a leak waiting to be cleaned.
-                    tracing::error!(run = %rec.id, kind = %rec.kind, step, "undo keeps failing; the run stays unwinding until the next restart");
-                    return Ok(Next::Stop);
-                }
-                tokio::time::sleep(self.backoff(rec.attempts)).await;
-                Ok(if owned { Next::Continue } else { Next::Stop })
-            }
         }
     }
 }

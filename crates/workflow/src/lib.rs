@@ -9,13 +9,23 @@
 //!   a crash the recorded step runs again.
 //! - A step that fails for good ([`StepError::Fail`]) or a run that is cancelled switches the
 //!   run to `undoing`: the undo of the failing step (which may have half-happened) runs, then
-//!   each earlier one down to step 0, and the run ends `failed`. Transient errors
-//!   ([`StepError::Retry`]) retry the same step with backoff, up to the handler's limit.
+//!   each earlier one down to step 0, and the run ends `failed`. A cancel that arrives once
+//!   the last step completed is too late: the run ends `done`. Transient errors
+//!   ([`StepError::Retry`]) retry the same step (or undo) with backoff, up to the handler's
+//!   limit, counted afresh when an engine resumes a run another one left. An undo that
+//!   keeps failing leaves the run `undoing` for the next resume, never dropped.
 //! - The completion hooks ([`Handler::on_done`], [`Handler::on_failed`]) run before the final
 //!   state is recorded, so a crash between the two runs them again: they must be idempotent.
 //! - With several control nodes on one PostgreSQL database, a run is executed by the node
 //!   that holds its lease (`owner`, `lease_until`), renewed while it runs; a node takes over
-//!   runs whose lease expired. SQLite has one node by definition and takes every run at start.
+//!   runs whose lease expired. A new run is leased to the engine that inserts it, in the
+//!   INSERT itself. SQLite has one node by definition and takes every run at start.
+//!   A renewal only extends a lease the node still holds. A node that finds it no longer
+//!   holds a run (a renewal or a progress write matches no row) drops the run: the step in
+//!   progress stops at its next await, as in a crash, and the node writes nothing more.
+//! - A database error during a run (a lost connection while recording progress), or a lease
+//!   no renewal could confirm before it ran out, pauses the run; the engine takes its lease
+//!   again after a backoff and goes on from the recorded step.
 //!
 //! Crash injection for tests: [`Engine::set_crash_point`], or the environment variable
 //! `FERROSTACK_CRASH_AT=<kind>:<step>:<before|after|before-undo|after-undo>`, which aborts the
