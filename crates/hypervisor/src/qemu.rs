@@ -1,12 +1,15 @@
 //! The QEMU driver: each VM is a `qemu-system-x86_64` process, started daemonized so it
-//! outlives the agent (a restarted agent re-adopts it from its pidfile), and controlled over
-//! its QMP socket. Its files live in `<instances_dir>/<uuid>/`: `disk.qcow2` (an overlay on
-//! the cached base image), `console.log` (the serial port, appended across power cycles),
-//! `qmp.sock`, `qemu.pid`, `spec.json` (what to start it with again) and, while suspended,
+//! outlives the agent (a restarted agent re-adopts it by its recorded pid), and controlled
+//! over its QMP socket. Its files live in `<instances_dir>/<uuid>/`: `disk.qcow2` (an
+//! overlay on the cached base image), `console.log` (the serial port, appended across power
+//! cycles), `qmp.sock`, `qemu.pid` (QEMU's) and `process.pid` (the driver's, see
+//! [`process`]), `spec.json` (what to start it with again) and, while suspended,
 //! `memory.state` (the guest's RAM, saved by migrating to a file).
 //!
 //! The accelerator is KVM where `/dev/kvm` works, and TCG otherwise: on hosts whose KVM is
 //! `kvm_pvm` (nested, no VMX/SVM) stock kernels cannot boot, so it counts as absent.
+
+mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,6 +20,8 @@ use crate::{
     qmp, BootSource, BoxFut, HostResources, HvError, Hypervisor, HypervisorInfo, NicBackend,
     PowerState, VmSpec, VmStatus,
 };
+
+pub use process::resident_kib;
 
 #[derive(Debug, Clone, Default)]
 pub struct QemuConfig {
@@ -32,12 +37,15 @@ pub struct QemuDriver {
     binary: PathBuf,
     accel: String,
     version: u64,
+    start_timeout: Duration,
     /// Serializes operations per VM (a reboot and a status poll must not interleave).
     locks:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long QEMU may take to start and answer QMP before it is killed.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which accelerator to use: `/dev/kvm` present and usable, and not `kvm_pvm`.
 pub fn choose_accel(kvm_usable: bool, kvm_pvm_loaded: bool) -> &'static str {
@@ -97,7 +105,7 @@ pub fn command_line(spec: &VmSpec, dir: &Path, accel: &str, incoming: bool) -> V
         &spec.vcpus.max(1).to_string(),
     ]);
     push(&["-nodefaults", "-no-user-config", "-display", "none", "-S"]);
-    push(&["-daemonize", "-pidfile", &p("qemu.pid")]);
+    push(&["-daemonize", "-pidfile", &p(process::QEMU_PIDFILE)]);
     push(&[
         "-qmp",
         &format!("unix:{},server=on,wait=off", p("qmp.sock")),
@@ -188,25 +196,6 @@ pub fn command_line(spec: &VmSpec, dir: &Path, accel: &str, incoming: bool) -> V
     a
 }
 
-/// Whether `pid` is a live (not zombie) process whose command line names `uuid`.
-fn process_of(pid: u32, uuid: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("");
-    if state == "Z" || state == "X" {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains(uuid))
-        .unwrap_or(false)
-}
-
 impl QemuDriver {
     pub fn new(config: QemuConfig) -> Result<QemuDriver, HvError> {
         std::fs::create_dir_all(&config.instances_dir)
@@ -235,8 +224,15 @@ impl QemuDriver {
             binary,
             accel,
             version,
+            start_timeout: START_TIMEOUT,
             locks: Default::default(),
         })
+    }
+
+    /// How long QEMU may take to start and answer QMP (default 60 s) before it is killed.
+    pub fn with_start_timeout(mut self, timeout: Duration) -> QemuDriver {
+        self.start_timeout = timeout;
+        self
     }
 
     fn vm_dir(&self, uuid: &str) -> Result<PathBuf, HvError> {
@@ -256,13 +252,9 @@ impl QemuDriver {
             .clone()
     }
 
+    /// The VM's live QEMU (not merely a pidfile: see [`process`]).
     fn pid(&self, dir: &Path, uuid: &str) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(dir.join("qemu.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        process_of(pid, uuid).then_some(pid)
+        process::live_pid(dir, uuid)
     }
 
     fn spec_of(&self, dir: &Path) -> Result<VmSpec, HvError> {
@@ -322,52 +314,29 @@ impl QemuDriver {
     /// Starts the VM's QEMU (paused), then continues it unless `incoming` (resume does that
     /// once the memory is loaded).
     async fn start(&self, dir: &Path, spec: &VmSpec, incoming: bool) -> Result<(), HvError> {
-        let _ = std::fs::remove_file(dir.join("qmp.sock"));
         let args = command_line(spec, dir, &self.accel, incoming);
-        let out = tokio::process::Command::new(&self.binary)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| HvError::Failed(format!("starting QEMU: {e}")))?;
-        if !out.status.success() {
-            return Err(HvError::Failed(format!(
-                "QEMU did not start: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        if self.pid(dir, &spec.uuid).is_none() {
-            return Err(HvError::Failed("QEMU exited right after starting".into()));
-        }
+        process::launch(&self.binary, &args, dir, &spec.uuid, self.start_timeout).await?;
         if !incoming {
             self.qmp(dir, "cont", None).await?;
         }
         Ok(())
     }
 
-    /// Waits for the VM's process to end; kills it after `timeout`.
-    async fn wait_exit(&self, dir: &Path, uuid: &str, timeout: Duration) {
-        let end = Instant::now() + timeout;
-        while self.pid(dir, uuid).is_some() && Instant::now() < end {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if let Some(pid) = self.pid(dir, uuid) {
-            // SAFETY: kill(2) with a pid we verified belongs to this VM's QEMU.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            let end = Instant::now() + Duration::from_secs(10);
-            while self.pid(dir, uuid).is_some() && Instant::now() < end {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+    /// Gives the VM's process `timeout` to end, then kills it; returns once it is gone (not
+    /// merely its pidfile, so the disk's lock is free for the next start).
+    async fn wait_exit(&self, dir: &Path, uuid: &str, timeout: Duration) -> Result<(), HvError> {
+        match self.pid(dir, uuid) {
+            Some(pid) => process::end(pid, uuid, timeout).await,
+            None => Ok(()),
         }
     }
 
-    async fn hard_stop(&self, dir: &Path, uuid: &str) {
+    async fn hard_stop(&self, dir: &Path, uuid: &str) -> Result<(), HvError> {
         if self.pid(dir, uuid).is_some() {
             let _ = self.qmp(dir, "quit", None).await;
-            self.wait_exit(dir, uuid, Duration::from_secs(5)).await;
+            self.wait_exit(dir, uuid, Duration::from_secs(5)).await?;
         }
+        Ok(())
     }
 
     async fn overlay(&self, dir: &Path, spec: &VmSpec) -> Result<(), HvError> {
@@ -413,7 +382,19 @@ impl QemuDriver {
 
     async fn create_locked(&self, spec: &VmSpec) -> Result<(), HvError> {
         let dir = self.vm_dir(&spec.uuid)?;
-        if !dir.join("spec.json").exists() {
+        let new = !dir.join("spec.json").exists();
+        let result = self.create_in(&dir, spec, new).await;
+        if result.is_err() && new && dir.exists() {
+            // A VM that never ran is not left behind for the caller to clean up.
+            let _ = self.wait_exit(&dir, &spec.uuid, Duration::ZERO).await;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    }
+
+    async fn create_in(&self, dir: &Path, spec: &VmSpec, new: bool) -> Result<(), HvError> {
+        let dir = dir.to_path_buf();
+        if new {
             // Built next to its place and renamed: a crash leaves a temp dir, never a
             // half-made VM that `list` would report.
             let tmp = self
@@ -527,10 +508,7 @@ impl Hypervisor for QemuDriver {
             if !dir.exists() {
                 return Ok(());
             }
-            self.wait_exit(&dir, uuid, Duration::ZERO).await;
-            if self.pid(&dir, uuid).is_some() {
-                return Err(HvError::Failed(format!("QEMU of {uuid} does not die")));
-            }
+            self.wait_exit(&dir, uuid, Duration::ZERO).await?;
             std::fs::remove_dir_all(&dir)
                 .map_err(|e| HvError::Failed(format!("removing {}: {e}", dir.display())))
         })
@@ -565,10 +543,9 @@ impl Hypervisor for QemuDriver {
             // A paused guest cannot see the power button.
             if self.status_is(&dir, "running").await {
                 let _ = self.qmp(&dir, "system_powerdown", None).await;
-                self.wait_exit(&dir, uuid, timeout).await;
+                self.wait_exit(&dir, uuid, timeout).await?;
             }
-            self.hard_stop(&dir, uuid).await;
-            Ok(())
+            self.hard_stop(&dir, uuid).await
         })
     }
 
@@ -586,7 +563,7 @@ impl Hypervisor for QemuDriver {
                     return Ok(());
                 }
                 let _ = self.qmp(&dir, "system_powerdown", None).await;
-                self.wait_exit(&dir, uuid, Duration::from_secs(60)).await;
+                self.wait_exit(&dir, uuid, Duration::from_secs(60)).await?;
             }
             let _ = std::fs::remove_file(dir.join("memory.state"));
             let spec = self.spec_of(&dir)?;
@@ -655,8 +632,7 @@ impl Hypervisor for QemuDriver {
                 }
             }
             std::fs::rename(&tmp, &state).map_err(|e| HvError::Failed(e.to_string()))?;
-            self.hard_stop(&dir, uuid).await;
-            Ok(())
+            self.hard_stop(&dir, uuid).await
         })
     }
 
@@ -674,7 +650,7 @@ impl Hypervisor for QemuDriver {
                 if !state.exists() {
                     return self.qmp(&dir, "cont", None).await.map(|_| ());
                 }
-                self.hard_stop(&dir, uuid).await;
+                self.hard_stop(&dir, uuid).await?;
             }
             if !state.exists() {
                 return Err(HvError::InvalidState(format!("{uuid} is not suspended")));
@@ -832,6 +808,108 @@ mod tests {
         assert!(!a.contains("-incoming"));
         let kvm = command_line(&spec(), Path::new("/vm"), "kvm", true).join(" ");
         assert!(kvm.contains("-cpu host") && kvm.contains("-incoming defer"));
+    }
+
+    /// A scratch directory with a tiny base image and a stand-in for QEMU: a shell script
+    /// that answers `--version` and otherwise runs `body`.
+    struct Bench {
+        work: PathBuf,
+        driver: QemuDriver,
+        spec: VmSpec,
+    }
+
+    impl Bench {
+        fn new(body: &str) -> Bench {
+            let work = std::env::temp_dir().join(format!("fs-fakeqemu-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&work).unwrap();
+            let script = work.join("qemu");
+            std::fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'QEMU emulator version 10.0.2 (fake)'; exit 0; fi\n{body}\n"
+                ),
+            )
+            .unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&script)
+                .status()
+                .unwrap();
+            let base = work.join("base.qcow2");
+            let made = std::process::Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2"])
+                .arg(&base)
+                .arg("1M")
+                .status()
+                .expect("qemu-img is missing (scripts/install-qemu.sh installs it)");
+            assert!(made.success());
+            let driver = QemuDriver::new(QemuConfig {
+                instances_dir: work.join("instances"),
+                qemu_binary: Some(script),
+                accel: Some("tcg".into()),
+            })
+            .unwrap()
+            .with_start_timeout(Duration::from_secs(2));
+            let mut spec = spec();
+            spec.uuid = uuid::Uuid::new_v4().to_string();
+            spec.root_disk.base_image = base;
+            spec.config_drive = None;
+            Bench { work, driver, spec }
+        }
+
+        fn instances(&self) -> Vec<String> {
+            std::fs::read_dir(self.work.join("instances"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        }
+    }
+
+    impl Drop for Bench {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_qemu_that_hangs_while_starting_is_killed_and_cleaned_up() {
+        let b =
+            Bench::new("echo 'fake qemu: stuck opening the disk' >&2\nwhile :; do sleep 0.1; done");
+        let t = Instant::now();
+        let err = b.driver.create(&b.spec).await.unwrap_err().to_string();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(err.contains("did not start in time"), "{err}");
+        assert!(err.contains("stuck opening the disk"), "stderr lost: {err}");
+        assert!(b.instances().is_empty(), "{:?}", b.instances());
+    }
+
+    #[tokio::test]
+    async fn a_qemu_whose_qmp_never_answers_is_killed_and_cleaned_up() {
+        // Daemonizes like QEMU (a child naming the VM's arguments, its pid in -pidfile)
+        // but never opens the QMP socket. The pid is also noted beside the script. Like
+        // QEMU, it returns only once the daemon runs (a process that has just begun its
+        // exec shows an empty command line for a moment).
+        let b = Bench::new(
+            "for a in \"$@\"; do [ \"$prev\" = -pidfile ] && pidfile=$a; prev=$a; done\n\
+             echo 'fake qemu: monitor never answers' >&2\n\
+             sh -c 'while :; do sleep 0.1; done' \"$@\" </dev/null >/dev/null 2>&1 &\n\
+             echo $! > \"$pidfile\"; echo $! > \"$(dirname \"$0\")/daemon.pid\"\n\
+             sleep 0.3",
+        );
+        let record = b.work.join("daemon.pid");
+        let err = b.driver.create(&b.spec).await.unwrap_err().to_string();
+        assert!(err.contains("QMP did not answer"), "{err}");
+        assert!(err.contains("monitor never answers"), "stderr lost: {err}");
+        let pid: u32 = std::fs::read_to_string(&record)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            !process::process_of(pid, &b.spec.uuid),
+            "QEMU {pid} left running"
+        );
+        assert!(b.instances().is_empty(), "{:?}", b.instances());
     }
 
     #[test]
