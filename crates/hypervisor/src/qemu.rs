@@ -9,6 +9,7 @@
 //! The accelerator is KVM where `/dev/kvm` works, and TCG otherwise: on hosts whose KVM is
 //! `kvm_pvm` (nested, no VMX/SVM) stock kernels cannot boot, so it counts as absent.
 
+mod disk;
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::{
     PowerState, VmSpec, VmStatus,
 };
 
+pub use disk::direct_io_works;
 pub use process::resident_kib;
 
 #[derive(Debug, Clone, Default)]
@@ -32,10 +34,20 @@ pub struct QemuConfig {
     pub accel: Option<String>,
 }
 
+/// How this host runs every VM, decided once when the driver starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSetup {
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// The root disk's `cache=`: `none` where the instances directory does O_DIRECT,
+    /// else `writeback`.
+    pub disk_cache: String,
+}
+
 pub struct QemuDriver {
     dir: PathBuf,
     binary: PathBuf,
-    accel: String,
+    host: HostSetup,
     version: u64,
     start_timeout: Duration,
     /// Serializes operations per VM (a reboot and a status poll must not interleave).
@@ -84,8 +96,9 @@ pub fn parse_version(text: &str) -> u64 {
 }
 
 /// The QEMU command line of a VM (without the binary), as a pure function of its spec.
-pub fn command_line(spec: &VmSpec, dir: &Path, accel: &str, incoming: bool) -> Vec<String> {
+pub fn command_line(spec: &VmSpec, dir: &Path, host: &HostSetup, incoming: bool) -> Vec<String> {
     let p = |name: &str| dir.join(name).display().to_string();
+    let accel = host.accel.as_str();
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&["-name", &format!("guest={},debug-threads=on", spec.name)]);
@@ -130,8 +143,9 @@ pub fn command_line(spec: &VmSpec, dir: &Path, accel: &str, incoming: bool) -> V
     push(&[
         "-drive",
         &format!(
-            "file={},if=none,id=disk0,format=qcow2,cache=none,aio=threads",
-            p("disk.qcow2")
+            "file={},if=none,id=disk0,format=qcow2,cache={},aio=threads",
+            p("disk.qcow2"),
+            host.disk_cache
         ),
     ]);
     let boot_index = match spec.boot {
@@ -214,15 +228,18 @@ impl QemuDriver {
                 ))
             })?;
         let version = parse_version(&String::from_utf8_lossy(&out.stdout));
-        let accel = config
-            .accel
-            .clone()
-            .unwrap_or_else(|| detect_accel().to_string());
-        tracing::info!(accel = %accel, qemu_version = version, kvm_pvm = Path::new("/sys/module/kvm_pvm").exists(), "QEMU driver ready");
+        let host = HostSetup {
+            accel: config
+                .accel
+                .clone()
+                .unwrap_or_else(|| detect_accel().to_string()),
+            disk_cache: disk::cache_mode(&config.instances_dir).to_string(),
+        };
+        tracing::info!(accel = %host.accel, disk_cache = %host.disk_cache, qemu_version = version, kvm_pvm = Path::new("/sys/module/kvm_pvm").exists(), "QEMU driver ready");
         Ok(QemuDriver {
             dir: config.instances_dir,
             binary,
-            accel,
+            host,
             version,
             start_timeout: START_TIMEOUT,
             locks: Default::default(),
@@ -233,6 +250,10 @@ impl QemuDriver {
     pub fn with_start_timeout(mut self, timeout: Duration) -> QemuDriver {
         self.start_timeout = timeout;
         self
+    }
+
+    pub fn host_setup(&self) -> &HostSetup {
+        &self.host
     }
 
     fn vm_dir(&self, uuid: &str) -> Result<PathBuf, HvError> {
@@ -314,7 +335,7 @@ impl QemuDriver {
     /// Starts the VM's QEMU (paused), then continues it unless `incoming` (resume does that
     /// once the memory is loaded).
     async fn start(&self, dir: &Path, spec: &VmSpec, incoming: bool) -> Result<(), HvError> {
-        let args = command_line(spec, dir, &self.accel, incoming);
+        let args = command_line(spec, dir, &self.host, incoming);
         process::launch(&self.binary, &args, dir, &spec.uuid, self.start_timeout).await?;
         if !incoming {
             self.qmp(dir, "cont", None).await?;
@@ -335,47 +356,6 @@ impl QemuDriver {
         if self.pid(dir, uuid).is_some() {
             let _ = self.qmp(dir, "quit", None).await;
             self.wait_exit(dir, uuid, Duration::from_secs(5)).await?;
-        }
-        Ok(())
-    }
-
-    async fn overlay(&self, dir: &Path, spec: &VmSpec) -> Result<(), HvError> {
-        let base = &spec.root_disk.base_image;
-        let info = tokio::process::Command::new("qemu-img")
-            .args(["info", "--output=json", "-U"])
-            .arg(base)
-            .output()
-            .await
-            .map_err(|e| HvError::Failed(format!("qemu-img: {e}")))?;
-        let virtual_size = serde_json::from_slice::<Value>(&info.stdout)
-            .ok()
-            .and_then(|v| v.get("virtual-size").and_then(Value::as_u64))
-            .ok_or_else(|| HvError::Failed(format!("cannot read base image {}", base.display())))?;
-        let wanted = spec.root_disk.size_gb << 30;
-        let mut cmd = tokio::process::Command::new("qemu-img");
-        cmd.args([
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            &spec.root_disk.base_format,
-            "-b",
-        ])
-        .arg(base)
-        .arg(dir.join("disk.qcow2"));
-        if wanted > virtual_size {
-            cmd.arg(wanted.to_string());
-        }
-        let out = cmd
-            .output()
-            .await
-            .map_err(|e| HvError::Failed(format!("qemu-img: {e}")))?;
-        if !out.status.success() {
-            return Err(HvError::Failed(format!(
-                "creating the disk: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
         }
         Ok(())
     }
@@ -402,7 +382,7 @@ impl QemuDriver {
                 .join(format!(".tmp-{}-{}", spec.uuid, uuid::Uuid::new_v4()));
             std::fs::create_dir_all(&tmp).map_err(|e| HvError::Failed(e.to_string()))?;
             let made = async {
-                self.overlay(&tmp, spec).await?;
+                disk::create_overlay(&tmp, spec).await?;
                 let text = serde_json::to_string_pretty(spec)
                     .map_err(|e| HvError::Failed(e.to_string()))?;
                 std::fs::write(tmp.join("spec.json"), text)
@@ -447,7 +427,7 @@ impl Hypervisor for QemuDriver {
     fn info(&self) -> HypervisorInfo {
         HypervisorInfo {
             hypervisor_type: "QEMU".into(),
-            accel: self.accel.clone(),
+            accel: self.host.accel.clone(),
             version: self.version,
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .unwrap_or_default()
@@ -763,6 +743,13 @@ mod tests {
     use super::*;
     use crate::{DiskSpec, NicSpec};
 
+    fn host(accel: &str) -> HostSetup {
+        HostSetup {
+            accel: accel.into(),
+            disk_cache: "none".into(),
+        }
+    }
+
     fn spec() -> VmSpec {
         VmSpec {
             uuid: "6f1c3a2e-0000-4000-8000-000000000001".into(),
@@ -789,7 +776,7 @@ mod tests {
 
     #[test]
     fn command_line_has_the_devices_nova_would_give() {
-        let a = command_line(&spec(), Path::new("/vm"), "tcg", false).join(" ");
+        let a = command_line(&spec(), Path::new("/vm"), &host("tcg"), false).join(" ");
         for needle in [
             "-accel tcg",
             "-cpu max",
@@ -806,8 +793,17 @@ mod tests {
             assert!(a.contains(needle), "missing {needle} in {a}");
         }
         assert!(!a.contains("-incoming"));
-        let kvm = command_line(&spec(), Path::new("/vm"), "kvm", true).join(" ");
+        let kvm = command_line(&spec(), Path::new("/vm"), &host("kvm"), true).join(" ");
         assert!(kvm.contains("-cpu host") && kvm.contains("-incoming defer"));
+        let no_direct_io = HostSetup {
+            disk_cache: "writeback".into(),
+            ..host("tcg")
+        };
+        let a = command_line(&spec(), Path::new("/vm"), &no_direct_io, false).join(" ");
+        assert!(
+            a.contains("format=qcow2,cache=writeback,aio=threads"),
+            "{a}"
+        );
     }
 
     /// A scratch directory with a tiny base image and a stand-in for QEMU: a shell script
