@@ -1,13 +1,15 @@
-//! The fake driver: VMs are records in memory with the same state rules as the QEMU driver
-//! (pause needs a running VM, resume a suspended one...), so workflow tests mean something,
-//! and cost nothing, so scale tests can run hundreds of servers on two cores. A per-call
-//! delay imitates a slower hypervisor, and a failure can be armed for one call kind.
+//! The fake driver: VMs are records in memory that follow the same power-state table as the
+//! QEMU driver ([`crate::rules`]: pause needs a running VM, resume a suspended one...) and
+//! refuse the same specs, so workflow tests mean something, and cost nothing, so scale
+//! tests can run hundreds of servers on two cores. A per-call delay imitates a slower
+//! hypervisor, and a failure can be armed for one call kind.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::rules::{self, Action, Op};
 use crate::{
     BoxFut, DiskSpec, HostResources, HvError, Hypervisor, HypervisorInfo, PowerState, VmSpec,
     VmStatus,
@@ -113,35 +115,30 @@ impl FakeDriver {
         Ok(())
     }
 
-    /// Moves a VM from one of `from` to `to`.
-    fn transition(
-        &self,
-        uuid: &str,
-        from: &[PowerState],
-        to: PowerState,
-        what: &str,
-    ) -> Result<(), HvError> {
+    /// Carries out `op` by the rules table: the record moves to the step's state, and a
+    /// step that boots the guest leaves the guest's ready line on the console.
+    fn apply(&self, uuid: &str, op: Op) -> Result<(), HvError> {
         let mut vms = self.lock();
         let vm = vms
             .get_mut(uuid)
             .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
-        if vm.state == to && to != PowerState::Running {
-            return Ok(());
-        }
-        if !from.contains(&vm.state) {
-            return Err(HvError::InvalidState(format!(
-                "cannot {what} a VM that is {:?}",
-                vm.state
-            )));
-        }
-        vm.state = to;
-        if to == PowerState::Running {
+        let step = rules::plan(op, vm.state)?;
+        if matches!(
+            step.action,
+            Action::Boot | Action::Reset | Action::AcpiReboot
+        ) {
             vm.console.push_str(&format!(
                 "ferrostack-guest ready: hostname={} ip=none\n",
                 vm.spec.name
             ));
         }
+        vm.state = step.to;
         Ok(())
+    }
+
+    async fn run(&self, name: &str, uuid: &str, op: Op) -> Result<(), HvError> {
+        self.enter(name).await?;
+        self.apply(uuid, op)
     }
 }
 
@@ -162,20 +159,15 @@ impl Hypervisor for FakeDriver {
     fn create<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             self.enter("create").await?;
-            let mut vms = self.lock();
-            let vm = vms.entry(spec.uuid.clone()).or_insert_with(|| FakeVm {
-                spec: spec.clone(),
-                state: PowerState::Shutdown,
-                console: String::new(),
-            });
-            if vm.state != PowerState::Running {
-                vm.state = PowerState::Running;
-                vm.console.push_str(&format!(
-                    "ferrostack-guest ready: hostname={} ip=none\n",
-                    spec.name
-                ));
-            }
-            Ok(())
+            crate::check_spec(spec)?;
+            self.lock()
+                .entry(spec.uuid.clone())
+                .or_insert_with(|| FakeVm {
+                    spec: spec.clone(),
+                    state: PowerState::Shutdown,
+                    console: String::new(),
+                });
+            self.apply(&spec.uuid, Op::Create)
         })
     }
 
@@ -276,19 +268,7 @@ impl Hypervisor for FakeDriver {
     }
 
     fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("power_on").await?;
-            self.transition(
-                uuid,
-                &[
-                    PowerState::Shutdown,
-                    PowerState::Crashed,
-                    PowerState::Running,
-                ],
-                PowerState::Running,
-                "start",
-            )
-        })
+        Box::pin(self.run("power_on", uuid, Op::PowerOn))
     }
 
     fn power_off<'a>(
@@ -296,71 +276,28 @@ impl Hypervisor for FakeDriver {
         uuid: &'a str,
         _timeout: Duration,
     ) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("power_off").await?;
-            self.transition(
-                uuid,
-                &[PowerState::Running, PowerState::Paused, PowerState::Crashed],
-                PowerState::Shutdown,
-                "stop",
-            )
-        })
+        Box::pin(self.run("power_off", uuid, Op::PowerOff))
     }
 
-    fn reboot<'a>(&'a self, uuid: &'a str, _hard: bool) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("reboot").await?;
-            self.transition(
-                uuid,
-                &[
-                    PowerState::Running,
-                    PowerState::Shutdown,
-                    PowerState::Paused,
-                    PowerState::Crashed,
-                    PowerState::Suspended,
-                ],
-                PowerState::Running,
-                "reboot",
-            )
-        })
+    fn reboot<'a>(&'a self, uuid: &'a str, hard: bool) -> BoxFut<'a, Result<(), HvError>> {
+        let op = if hard { Op::RebootHard } else { Op::RebootSoft };
+        Box::pin(self.run("reboot", uuid, op))
     }
 
     fn pause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("pause").await?;
-            self.transition(uuid, &[PowerState::Running], PowerState::Paused, "pause")
-        })
+        Box::pin(self.run("pause", uuid, Op::Pause))
     }
 
     fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("unpause").await?;
-            self.transition(uuid, &[PowerState::Paused], PowerState::Running, "unpause")
-        })
+        Box::pin(self.run("unpause", uuid, Op::Unpause))
     }
 
     fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("suspend").await?;
-            self.transition(
-                uuid,
-                &[PowerState::Running, PowerState::Paused],
-                PowerState::Suspended,
-                "suspend",
-            )
-        })
+        Box::pin(self.run("suspend", uuid, Op::Suspend))
     }
 
     fn resume<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            self.enter("resume").await?;
-            self.transition(
-                uuid,
-                &[PowerState::Suspended],
-                PowerState::Running,
-                "resume",
-            )
-        })
+        Box::pin(self.run("resume", uuid, Op::Resume))
     }
 
     fn status<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<Option<VmStatus>, HvError>> {
@@ -435,33 +372,44 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn follows_the_state_rules() {
-        let d = FakeDriver::new(HostResources {
+    fn driver() -> FakeDriver {
+        FakeDriver::new(HostResources {
             vcpus: 2,
             memory_mb: 4096,
             disk_gb: 10,
             cpu_model: "fake".into(),
-        });
+        })
+    }
+
+    async fn power(d: &FakeDriver, uuid: &str) -> PowerState {
+        d.status(uuid).await.unwrap().unwrap().power_state
+    }
+
+    fn refused(r: Result<(), HvError>) -> bool {
+        matches!(r, Err(HvError::InvalidState(_)))
+    }
+
+    #[tokio::test]
+    async fn follows_the_state_rules() {
+        let d = driver();
         d.create(&spec("a")).await.unwrap();
         d.create(&spec("a")).await.unwrap();
         assert_eq!(d.count(), 1);
-        assert!(matches!(
-            d.unpause("a").await,
-            Err(HvError::InvalidState(_))
-        ));
+        d.unpause("a").await.unwrap(); // running: nothing to do
+        d.resume("a").await.unwrap(); // likewise
+        assert_eq!(power(&d, "a").await, PowerState::Running);
         d.pause("a").await.unwrap();
-        assert_eq!(
-            d.status("a").await.unwrap().unwrap().power_state,
-            PowerState::Paused
-        );
-        assert!(matches!(d.resume("a").await, Err(HvError::InvalidState(_))));
+        assert_eq!(power(&d, "a").await, PowerState::Paused);
+        assert!(refused(d.resume("a").await));
+        assert!(refused(d.power_on("a").await));
         d.unpause("a").await.unwrap();
         d.power_off("a", Duration::ZERO).await.unwrap();
         d.power_off("a", Duration::ZERO).await.unwrap();
-        assert!(matches!(d.pause("a").await, Err(HvError::InvalidState(_))));
+        assert!(refused(d.pause("a").await));
         d.power_on("a").await.unwrap();
         d.suspend("a").await.unwrap();
+        assert!(refused(d.power_on("a").await));
+        assert!(refused(d.power_off("a", Duration::ZERO).await));
         d.resume("a").await.unwrap();
         assert!(d
             .console_log("a", 1000)
@@ -475,5 +423,42 @@ mod tests {
         d.destroy("a").await.unwrap();
         assert!(d.status("a").await.unwrap().is_none());
         assert!(matches!(d.pause("a").await, Err(HvError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn create_brings_any_state_back_to_running() {
+        let d = driver();
+        d.create(&spec("a")).await.unwrap();
+        let boots = |log: String| log.matches("ferrostack-guest ready").count();
+        d.suspend("a").await.unwrap();
+        d.create(&spec("a")).await.unwrap();
+        assert_eq!(power(&d, "a").await, PowerState::Running);
+        d.pause("a").await.unwrap();
+        d.create(&spec("a")).await.unwrap();
+        assert_eq!(power(&d, "a").await, PowerState::Running);
+        // Resumed and continued, not booted again: the guest kept its memory.
+        assert_eq!(boots(d.console_log("a", 1 << 16).await.unwrap()), 1);
+        d.pause("a").await.unwrap();
+        d.reboot("a", false).await.unwrap();
+        assert_eq!(power(&d, "a").await, PowerState::Running);
+        assert_eq!(boots(d.console_log("a", 1 << 16).await.unwrap()), 2);
+    }
+
+    #[tokio::test]
+    async fn a_tap_nic_is_refused_before_anything_is_made() {
+        let d = driver();
+        let mut s = spec("a");
+        s.nics.push(crate::NicSpec {
+            port_id: "p0".into(),
+            mac: "fa:16:3e:00:00:01".into(),
+            backend: crate::NicBackend::Tap {
+                bridge: "br-int".into(),
+            },
+        });
+        assert!(matches!(
+            d.create(&s).await,
+            Err(HvError::Unsupported(m)) if m.contains("p0")
+        ));
+        assert_eq!(d.count(), 0);
     }
 }

@@ -5,10 +5,13 @@
 //!
 //! Every call is idempotent where the workflows need it to be (`create` of a VM that exists,
 //! `destroy` of one that does not), because a workflow step interrupted by a crash runs again.
+//! Which power operation is allowed from which state, and where it leads, is one table
+//! ([`rules`]) that every driver follows.
 
 pub mod fake;
 pub mod qemu;
 pub mod qmp;
+pub mod rules;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -91,6 +94,24 @@ pub enum NicBackend {
     User { ssh_forward_port: Option<u16> },
 }
 
+/// Refuses what no driver can run yet, before anything of the VM is made. A tap NIC needs
+/// the networking service to plug it into OVS; QEMU would otherwise get a tap that goes
+/// nowhere and the guest would boot without a network.
+pub fn check_spec(spec: &VmSpec) -> Result<(), HvError> {
+    spec.nics.iter().try_for_each(check_nic)
+}
+
+/// See [`check_spec`].
+pub fn check_nic(nic: &NicSpec) -> Result<(), HvError> {
+    match &nic.backend {
+        NicBackend::User { .. } => Ok(()),
+        NicBackend::Tap { bridge } => Err(HvError::Unsupported(format!(
+            "tap NIC for port {} on bridge {bridge}: tap networking comes with the networking service",
+            nic.port_id
+        ))),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct HypervisorInfo {
     /// `QEMU` or `fake`.
@@ -131,13 +152,16 @@ pub enum HvError {
 pub trait Hypervisor: Send + Sync + 'static {
     fn info(&self) -> HypervisorInfo;
     fn host_resources(&self) -> HostResources;
-    /// Creates the VM's files and starts it. Exists and runs: nothing changes; exists but
-    /// stopped: started.
+    /// Creates the VM's files and makes sure it runs: one that runs is left alone, a stopped
+    /// one is started, a paused one continued, a suspended one resumed. A spec the driver
+    /// cannot run is refused (`Unsupported`) before any file is made.
     fn create<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>>;
     /// Stops the VM hard and deletes its files; fine when unknown.
     fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
+    /// Starts a stopped VM; refused for a paused or suspended one.
     fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>>;
-    /// ACPI power button, then a hard stop after `timeout`; fine when already off.
+    /// ACPI power button, then a hard stop after `timeout`; fine when already off. Returns
+    /// once the VM's process has ended.
     fn power_off<'a>(&'a self, uuid: &'a str, timeout: Duration)
         -> BoxFut<'a, Result<(), HvError>>;
     fn reboot<'a>(&'a self, uuid: &'a str, hard: bool) -> BoxFut<'a, Result<(), HvError>>;

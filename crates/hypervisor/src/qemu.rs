@@ -1,22 +1,36 @@
 //! The QEMU driver: each VM is a `qemu-system-x86_64` process, started daemonized so it
-//! outlives the agent (a restarted agent re-adopts it from its pidfile), and controlled over
-//! its QMP socket. Its files live in `<instances_dir>/<uuid>/`: `disk.qcow2` (an overlay on
-//! the cached base image), `console.log` (the serial port, appended across power cycles),
-//! `qmp.sock`, `qemu.pid`, `spec.json` (what to start it with again) and, while suspended,
-//! `memory.state` (the guest's RAM, saved by migrating to a file).
+//! outlives the agent (a restarted agent re-adopts it by its recorded pid), and controlled
+//! over its QMP socket. Its files live in `<instances_dir>/<uuid>/`: `disk.qcow2` (an
+//! overlay on the cached base image), `console.log` (the serial port, appended across power
+//! cycles), `qmp.sock`, `qemu.pid` (QEMU's) and `process.pid` (the driver's, see
+//! [`process`]), `spec.json` (what to start it with again) and, while suspended,
+//! `memory.state` (the guest's RAM, saved by migrating to a file; see [`state`]).
+//!
+//! Every power operation takes the VM's lock, finishes what an interrupted operation left
+//! (a crash mid-suspend, say), reads the power state, and asks the shared rules table
+//! ([`crate::rules`]) what to do; the fake driver follows the same table.
 //!
 //! The accelerator is KVM where `/dev/kvm` works, and TCG otherwise: on hosts whose KVM is
 //! `kvm_pvm` (nested, no VMX/SVM) stock kernels cannot boot, so it counts as absent.
+
+mod disk;
+mod process;
+mod state;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::rules::{self, Action, Op};
 use crate::{
-    qmp, BootSource, BoxFut, HostResources, HvError, Hypervisor, HypervisorInfo, NicBackend,
-    PowerState, VmSpec, VmStatus,
+    qmp, BootSource, BoxFut, HostResources, HvError, Hypervisor, HypervisorInfo, NicSpec, VmSpec,
+    VmStatus,
 };
+use state::{Repair, Seen, SAVED, SAVING};
+
+pub use disk::direct_io_works;
+pub use process::resident_kib;
 
 #[derive(Debug, Clone, Default)]
 pub struct QemuConfig {
@@ -27,17 +41,44 @@ pub struct QemuConfig {
     pub accel: Option<String>,
 }
 
+/// How this host runs every VM, decided once when the driver starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSetup {
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// The root disk's `cache=`: `none` where the instances directory does O_DIRECT,
+    /// else `writeback`.
+    pub disk_cache: String,
+}
+
 pub struct QemuDriver {
     dir: PathBuf,
     binary: PathBuf,
-    accel: String,
+    host: HostSetup,
     version: u64,
-    /// Serializes operations per VM (a reboot and a status poll must not interleave).
+    start_timeout: Duration,
+    /// Serializes operations per VM (a reboot and a pause must not interleave).
     locks:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long QEMU may take to start and answer QMP before it is killed.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a soft reboot waits for the guest to shut down before it is stopped hard.
+const REBOOT_SHUTDOWN: Duration = Duration::from_secs(60);
+/// How long QEMU gets to exit after `quit` before SIGKILL.
+const QUIT_GRACE: Duration = Duration::from_secs(5);
+/// Saving or loading the guest's memory longer than this counts as failed.
+const MEMORY_TIMEOUT: Duration = Duration::from_secs(300);
+/// A save still running after this has a guest that dirties memory faster than the file
+/// takes it: the guest is paused so that the last pass can finish.
+const SAVE_CONVERGE: Duration = Duration::from_secs(10);
+/// Migration bandwidth for saving to a local file: no cap (QEMU's default cap of 128 MiB/s
+/// is meant for networks).
+const FILE_BANDWIDTH: u64 = 100 << 30;
+/// The guest pause QEMU may take for the last pass of a save, in ms.
+const SAVE_DOWNTIME_MS: u64 = 2000;
 
 /// Which accelerator to use: `/dev/kvm` present and usable, and not `kvm_pvm`.
 pub fn choose_accel(kvm_usable: bool, kvm_pvm_loaded: bool) -> &'static str {
@@ -75,142 +116,153 @@ pub fn parse_version(text: &str) -> u64 {
         + v.get(2).copied().unwrap_or(0)
 }
 
+/// A command line under construction.
+#[derive(Default)]
+struct Args(Vec<String>);
+
+impl Args {
+    fn push(&mut self, items: &[&str]) {
+        self.0.extend(items.iter().map(|s| s.to_string()));
+    }
+}
+
 /// The QEMU command line of a VM (without the binary), as a pure function of its spec.
-pub fn command_line(spec: &VmSpec, dir: &Path, accel: &str, incoming: bool) -> Vec<String> {
+/// Refuses (`Unsupported`) what this driver cannot run.
+pub fn command_line(
+    spec: &VmSpec,
+    dir: &Path,
+    host: &HostSetup,
+    incoming: bool,
+) -> Result<Vec<String>, HvError> {
+    let mut a = Args::default();
+    machine_args(&mut a, spec, dir, host);
+    disk_args(&mut a, spec, dir, host);
+    for (i, nic) in spec.nics.iter().enumerate() {
+        nic_args(&mut a, i, nic)?;
+    }
+    a.push(&["-device", "virtio-rng-pci"]);
+    boot_args(&mut a, spec);
+    if incoming {
+        a.push(&["-incoming", "defer"]);
+    }
+    Ok(a.0)
+}
+
+fn machine_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
     let p = |name: &str| dir.join(name).display().to_string();
-    let mut a: Vec<String> = Vec::new();
-    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-    push(&["-name", &format!("guest={},debug-threads=on", spec.name)]);
-    push(&["-uuid", &spec.uuid]);
-    push(&[
-        "-accel",
-        accel,
-        "-machine",
-        "q35",
-        "-cpu",
-        if accel == "kvm" { "host" } else { "max" },
-    ]);
-    push(&[
-        "-m",
-        &spec.memory_mb.to_string(),
-        "-smp",
-        &spec.vcpus.max(1).to_string(),
-    ]);
-    push(&["-nodefaults", "-no-user-config", "-display", "none", "-S"]);
-    push(&["-daemonize", "-pidfile", &p("qemu.pid")]);
-    push(&[
+    let accel = host.accel.as_str();
+    a.push(&["-name", &format!("guest={},debug-threads=on", spec.name)]);
+    a.push(&["-uuid", &spec.uuid]);
+    let cpu = if accel == "kvm" { "host" } else { "max" };
+    a.push(&["-accel", accel, "-machine", "q35", "-cpu", cpu]);
+    let (mem, cpus) = (spec.memory_mb.to_string(), spec.vcpus.max(1).to_string());
+    a.push(&["-m", &mem, "-smp", &cpus]);
+    a.push(&["-nodefaults", "-no-user-config", "-display", "none", "-S"]);
+    a.push(&["-daemonize", "-pidfile", &p(process::QEMU_PIDFILE)]);
+    a.push(&[
         "-qmp",
         &format!("unix:{},server=on,wait=off", p("qmp.sock")),
     ]);
-    push(&[
-        "-chardev",
-        &format!("file,id=serial0,path={},append=on", p("console.log")),
-        "-serial",
-        "chardev:serial0",
-    ]);
+    let serial = format!("file,id=serial0,path={},append=on", p("console.log"));
+    a.push(&["-chardev", &serial, "-serial", "chardev:serial0"]);
     // Root ports for later hot-plug (q35 cannot hot-plug onto the root bus).
-    push(&[
-        "-device",
-        "pcie-root-port,id=hotplug0,chassis=1",
-        "-device",
-        "pcie-root-port,id=hotplug1,chassis=2",
-    ]);
-    let threads = spec.iothreads.max(1);
-    for i in 0..threads {
-        push(&["-object", &format!("iothread,id=iothread{i}")]);
+    a.push(&["-device", "pcie-root-port,id=hotplug0,chassis=1"]);
+    a.push(&["-device", "pcie-root-port,id=hotplug1,chassis=2"]);
+    for i in 0..spec.iothreads.max(1) {
+        a.push(&["-object", &format!("iothread,id=iothread{i}")]);
     }
-    push(&[
-        "-drive",
-        &format!(
-            "file={},if=none,id=disk0,format=qcow2,cache=none,aio=threads",
-            p("disk.qcow2")
-        ),
-    ]);
+}
+
+fn disk_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
+    let root = dir.join("disk.qcow2").display().to_string();
+    let drive = format!(
+        "file={root},if=none,id=disk0,format=qcow2,cache={},aio=threads",
+        host.disk_cache
+    );
+    a.push(&["-drive", &drive]);
     let boot_index = match spec.boot {
         BootSource::Disk => ",bootindex=0",
         BootSource::Kernel { .. } => "",
     };
-    push(&[
-        "-device",
-        &format!("virtio-blk-pci,drive=disk0,iothread=iothread0,serial=root{boot_index}"),
-    ]);
+    let dev = format!("virtio-blk-pci,drive=disk0,iothread=iothread0,serial=root{boot_index}");
+    a.push(&["-device", &dev]);
     if let Some(cd) = &spec.config_drive {
-        push(&[
-            "-drive",
-            &format!(
-                "file={},if=none,id=config0,format=raw,readonly=on",
-                cd.display()
-            ),
-        ]);
-        push(&[
-            "-device",
-            &format!(
-                "virtio-blk-pci,drive=config0,iothread=iothread{}",
-                (threads - 1).min(1)
-            ),
-        ]);
+        let drive = format!(
+            "file={},if=none,id=config0,format=raw,readonly=on",
+            cd.display()
+        );
+        // The second IOThread when there is one, so the root disk keeps the first alone.
+        let thread = (spec.iothreads.max(1) - 1).min(1);
+        let dev = format!("virtio-blk-pci,drive=config0,iothread=iothread{thread}");
+        a.push(&["-drive", &drive, "-device", &dev]);
     }
-    for (i, nic) in spec.nics.iter().enumerate() {
-        let netdev = match &nic.backend {
-            NicBackend::User { ssh_forward_port } => {
-                let mut n = format!("user,id=net{i},restrict=on");
-                if let Some(port) = ssh_forward_port {
-                    n.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:22"));
-                }
-                n
-            }
-            NicBackend::Tap { .. } => format!(
-                "tap,id=net{i},ifname=tap{},script=no,downscript=no",
-                &nic.port_id.chars().take(11).collect::<String>()
-            ),
-        };
-        push(&["-netdev", &netdev]);
-        push(&[
-            "-device",
-            &format!("virtio-net-pci,netdev=net{i},mac={},romfile=", nic.mac),
-        ]);
+}
+
+fn nic_args(a: &mut Args, i: usize, nic: &NicSpec) -> Result<(), HvError> {
+    crate::check_nic(nic)?;
+    let crate::NicBackend::User { ssh_forward_port } = &nic.backend else {
+        unreachable!("check_nic lets user-mode NICs through only");
+    };
+    let mut netdev = format!("user,id=net{i},restrict=on");
+    if let Some(port) = ssh_forward_port {
+        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:22"));
     }
-    push(&["-device", "virtio-rng-pci"]);
+    let dev = format!("virtio-net-pci,netdev=net{i},mac={},romfile=", nic.mac);
+    a.push(&["-netdev", &netdev, "-device", &dev]);
+    Ok(())
+}
+
+fn boot_args(a: &mut Args, spec: &VmSpec) {
     if let BootSource::Kernel {
         kernel,
         initrd,
         cmdline,
     } = &spec.boot
     {
-        push(&["-kernel", &kernel.display().to_string(), "-append", cmdline]);
+        a.push(&["-kernel", &kernel.display().to_string(), "-append", cmdline]);
         if let Some(i) = initrd {
-            push(&["-initrd", &i.display().to_string()]);
+            a.push(&["-initrd", &i.display().to_string()]);
         }
     }
-    if incoming {
-        push(&["-incoming", "defer"]);
-    }
-    a
 }
 
-/// Whether `pid` is a live (not zombie) process whose command line names `uuid`.
-fn process_of(pid: u32, uuid: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("");
-    if state == "Z" || state == "X" {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains(uuid))
-        .unwrap_or(false)
+/// The pid an action on a live VM needs; the rules only pick such actions for states that
+/// come from a live process.
+fn live(seen: &Seen) -> Result<u32, HvError> {
+    seen.pid
+        .ok_or_else(|| HvError::Failed("the VM's QEMU process is gone".into()))
+}
+
+fn io_err(what: &Path) -> impl Fn(std::io::Error) -> HvError + '_ {
+    move |e| HvError::Failed(format!("{}: {e}", what.display()))
+}
+
+/// Makes a finished save durable, then puts it in place: the rename is what turns a file
+/// being written into the suspended guest.
+async fn finish_save(dir: &Path) -> Result<(), HvError> {
+    let (tmp, saved, dir) = (dir.join(SAVING), dir.join(SAVED), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || -> Result<(), HvError> {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &saved).map_err(io_err(&saved))?;
+        std::fs::File::open(&dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&dir))
+    })
+    .await
+    .map_err(|e| HvError::Failed(format!("saving memory: {e}")))?
+}
+
+/// How a save to the file ended.
+enum SaveEnd {
+    Saved,
+    Failed(String),
 }
 
 impl QemuDriver {
     pub fn new(config: QemuConfig) -> Result<QemuDriver, HvError> {
-        std::fs::create_dir_all(&config.instances_dir)
-            .map_err(|e| HvError::Failed(format!("{}: {e}", config.instances_dir.display())))?;
+        std::fs::create_dir_all(&config.instances_dir).map_err(io_err(&config.instances_dir))?;
         let binary = config
             .qemu_binary
             .clone()
@@ -225,18 +277,33 @@ impl QemuDriver {
                 ))
             })?;
         let version = parse_version(&String::from_utf8_lossy(&out.stdout));
-        let accel = config
-            .accel
-            .clone()
-            .unwrap_or_else(|| detect_accel().to_string());
-        tracing::info!(accel = %accel, qemu_version = version, kvm_pvm = Path::new("/sys/module/kvm_pvm").exists(), "QEMU driver ready");
+        let host = HostSetup {
+            accel: config
+                .accel
+                .clone()
+                .unwrap_or_else(|| detect_accel().to_string()),
+            disk_cache: disk::cache_mode(&config.instances_dir).to_string(),
+        };
+        tracing::info!(accel = %host.accel, disk_cache = %host.disk_cache, qemu_version = version,
+            kvm_pvm = Path::new("/sys/module/kvm_pvm").exists(), "QEMU driver ready");
         Ok(QemuDriver {
             dir: config.instances_dir,
             binary,
-            accel,
+            host,
             version,
+            start_timeout: START_TIMEOUT,
             locks: Default::default(),
         })
+    }
+
+    /// How long QEMU may take to start and answer QMP (default 60 s) before it is killed.
+    pub fn with_start_timeout(mut self, timeout: Duration) -> QemuDriver {
+        self.start_timeout = timeout;
+        self
+    }
+
+    pub fn host_setup(&self) -> &HostSetup {
+        &self.host
     }
 
     fn vm_dir(&self, uuid: &str) -> Result<PathBuf, HvError> {
@@ -247,6 +314,14 @@ impl QemuDriver {
         Ok(self.dir.join(uuid))
     }
 
+    fn dir_checked(&self, uuid: &str) -> Result<PathBuf, HvError> {
+        let dir = self.vm_dir(uuid)?;
+        if !dir.join("spec.json").exists() {
+            return Err(HvError::NotFound(uuid.to_string()));
+        }
+        Ok(dir)
+    }
+
     fn lock(&self, uuid: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
         self.locks
             .lock()
@@ -254,15 +329,6 @@ impl QemuDriver {
             .entry(uuid.to_string())
             .or_default()
             .clone()
-    }
-
-    fn pid(&self, dir: &Path, uuid: &str) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(dir.join("qemu.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        process_of(pid, uuid).then_some(pid)
     }
 
     fn spec_of(&self, dir: &Path) -> Result<VmSpec, HvError> {
@@ -275,6 +341,10 @@ impl QemuDriver {
         qmp::execute(&dir.join("qmp.sock"), command, args, QMP_TIMEOUT).await
     }
 
+    async fn qmp_unit(&self, dir: &Path, command: &str) -> Result<(), HvError> {
+        self.qmp(dir, command, None).await.map(|_| ())
+    }
+
     async fn run_status(&self, dir: &Path) -> Result<String, HvError> {
         let st = self.qmp(dir, "query-status", None).await?;
         Ok(st
@@ -284,181 +354,302 @@ impl QemuDriver {
             .to_string())
     }
 
-    async fn status_is(&self, dir: &Path, status: &str) -> bool {
-        self.run_status(dir).await.is_ok_and(|s| s == status)
+    async fn is_running(&self, dir: &Path) -> bool {
+        self.run_status(dir).await.is_ok_and(|s| s == "running")
     }
 
-    async fn state(&self, uuid: &str) -> Result<Option<VmStatus>, HvError> {
-        let dir = self.vm_dir(uuid)?;
-        if !dir.join("spec.json").exists() {
-            return Ok(None);
+    /// The VM's process, run status and saved-memory files.
+    async fn observe(&self, dir: &Path, uuid: &str) -> Seen {
+        let pid = process::live_pid(dir, uuid);
+        let run = match pid {
+            Some(_) => self.run_status(dir).await.ok(),
+            None => None,
+        };
+        // No answer from a process that has just exited is a stopped VM, not an unknown one.
+        let pid = pid.filter(|&p| run.is_some() || process::process_of(p, uuid));
+        Seen {
+            pid,
+            run,
+            saved: dir.join(SAVED).exists(),
+            saving: dir.join(SAVING).exists(),
         }
-        let Some(pid) = self.pid(&dir, uuid) else {
-            let ps = if dir.join("memory.state").exists() {
-                PowerState::Suspended
-            } else {
-                PowerState::Shutdown
+    }
+
+    /// Finishes what an interrupted operation left (see [`state::repair`]) and returns the
+    /// VM as it then is.
+    async fn settle(&self, dir: &Path, uuid: &str) -> Result<Seen, HvError> {
+        // Each repair removes its own cause, so a few rounds always suffice.
+        for _ in 0..4 {
+            let seen = self.observe(dir, uuid).await;
+            let Some(repair) = state::repair(&seen) else {
+                return Ok(seen);
             };
-            return Ok(Some(VmStatus {
-                power_state: ps,
-                pid: None,
-            }));
-        };
-        let ps = match self.run_status(&dir).await.as_deref() {
-            Ok("running") => PowerState::Running,
-            Ok("paused") | Ok("prelaunch") | Ok("suspended") | Ok("inmigrate")
-            | Ok("restore-vm") | Ok("save-vm") | Ok("debug") => PowerState::Paused,
-            Ok("postmigrate") => PowerState::Suspended,
-            Ok("shutdown") => PowerState::Shutdown,
-            Ok("guest-panicked") | Ok("internal-error") | Ok("io-error") => PowerState::Crashed,
-            Ok(_) | Err(_) => PowerState::NoState,
-        };
-        Ok(Some(VmStatus {
-            power_state: ps,
-            pid: Some(pid),
-        }))
+            tracing::info!(vm = %uuid, ?repair, "finishing an interrupted operation");
+            self.repair(dir, uuid, &seen, repair).await?;
+        }
+        Ok(self.observe(dir, uuid).await)
+    }
+
+    async fn repair(
+        &self,
+        dir: &Path,
+        uuid: &str,
+        seen: &Seen,
+        repair: Repair,
+    ) -> Result<(), HvError> {
+        match repair {
+            Repair::DropPartialSave => remove_if_there(&dir.join(SAVING)),
+            Repair::AwaitSave => self.await_save(dir).await.map(|_| ()),
+            Repair::FinishSave => finish_save(dir).await,
+            Repair::EndSavedProcess => self.hard_stop(dir, uuid, live(seen)?).await,
+            Repair::DropStaleSave => remove_if_there(&dir.join(SAVED)),
+        }
+    }
+
+    /// One power operation, under the VM's lock.
+    async fn operate(&self, uuid: &str, op: Op, timeout: Duration) -> Result<(), HvError> {
+        let lock = self.lock(uuid);
+        let _held = lock.lock().await;
+        let dir = self.dir_checked(uuid)?;
+        self.operate_locked(&dir, uuid, op, timeout).await
+    }
+
+    async fn operate_locked(
+        &self,
+        dir: &Path,
+        uuid: &str,
+        op: Op,
+        timeout: Duration,
+    ) -> Result<(), HvError> {
+        let seen = self.settle(dir, uuid).await?;
+        let step = rules::plan(op, state::power_state(&seen))?;
+        self.carry_out(dir, uuid, &seen, step.action, timeout).await
+    }
+
+    /// Does what the rules table said; `timeout` is how long a guest shutdown may take.
+    async fn carry_out(
+        &self,
+        dir: &Path,
+        uuid: &str,
+        seen: &Seen,
+        action: Action,
+        timeout: Duration,
+    ) -> Result<(), HvError> {
+        match action {
+            Action::Nothing => Ok(()),
+            Action::Boot => self.boot(dir, uuid, seen.pid).await,
+            Action::Restore => self.restore(dir, uuid, seen.pid).await,
+            Action::Continue => self.qmp_unit(dir, "cont").await,
+            Action::Pause => self.qmp_unit(dir, "stop").await,
+            Action::Reset => self.reset(dir).await,
+            Action::AcpiShutdown => self.shut_down(dir, uuid, live(seen)?, timeout).await,
+            Action::AcpiReboot => {
+                self.shut_down(dir, uuid, live(seen)?, timeout).await?;
+                self.boot(dir, uuid, None).await
+            }
+            Action::HardStop => self.hard_stop(dir, uuid, live(seen)?).await,
+            Action::Save => self.save(dir, uuid, live(seen)?).await,
+        }
     }
 
     /// Starts the VM's QEMU (paused), then continues it unless `incoming` (resume does that
     /// once the memory is loaded).
     async fn start(&self, dir: &Path, spec: &VmSpec, incoming: bool) -> Result<(), HvError> {
-        let _ = std::fs::remove_file(dir.join("qmp.sock"));
-        let args = command_line(spec, dir, &self.accel, incoming);
-        let out = tokio::process::Command::new(&self.binary)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| HvError::Failed(format!("starting QEMU: {e}")))?;
-        if !out.status.success() {
-            return Err(HvError::Failed(format!(
-                "QEMU did not start: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        if self.pid(dir, &spec.uuid).is_none() {
-            return Err(HvError::Failed("QEMU exited right after starting".into()));
-        }
+        let args = command_line(spec, dir, &self.host, incoming)?;
+        process::launch(&self.binary, &args, dir, &spec.uuid, self.start_timeout).await?;
         if !incoming {
-            self.qmp(dir, "cont", None).await?;
+            self.qmp_unit(dir, "cont").await?;
         }
         Ok(())
     }
 
-    /// Waits for the VM's process to end; kills it after `timeout`.
-    async fn wait_exit(&self, dir: &Path, uuid: &str, timeout: Duration) {
-        let end = Instant::now() + timeout;
-        while self.pid(dir, uuid).is_some() && Instant::now() < end {
+    /// A cold boot from the disk: any process left is ended, and a saved memory (a hard
+    /// reboot of a suspended VM) discarded.
+    async fn boot(&self, dir: &Path, uuid: &str, pid: Option<u32>) -> Result<(), HvError> {
+        if let Some(pid) = pid {
+            self.hard_stop(dir, uuid, pid).await?;
+        }
+        remove_if_there(&dir.join(SAVED))?;
+        let spec = self.spec_of(dir)?;
+        self.start(dir, &spec, false).await
+    }
+
+    async fn reset(&self, dir: &Path) -> Result<(), HvError> {
+        self.qmp_unit(dir, "system_reset").await?;
+        // A reset keeps a paused guest paused.
+        if !self.is_running(dir).await {
+            self.qmp_unit(dir, "cont").await?;
+        }
+        Ok(())
+    }
+
+    /// The ACPI power button, then a hard stop if the guest has not shut down in `timeout`.
+    async fn shut_down(
+        &self,
+        dir: &Path,
+        uuid: &str,
+        pid: u32,
+        timeout: Duration,
+    ) -> Result<(), HvError> {
+        let _ = self.qmp(dir, "system_powerdown", None).await;
+        if process::wait_gone(pid, uuid, timeout).await {
+            return Ok(());
+        }
+        self.hard_stop(dir, uuid, pid).await
+    }
+
+    /// `quit`, then SIGKILL; returns once the process is gone (not merely its pidfile, so
+    /// the disk's lock is free for the next start).
+    async fn hard_stop(&self, dir: &Path, uuid: &str, pid: u32) -> Result<(), HvError> {
+        let _ = qmp::execute(&dir.join("qmp.sock"), "quit", None, QUIT_GRACE).await;
+        process::end(pid, uuid, QUIT_GRACE).await
+    }
+
+    /// Suspend: the guest's memory goes to a file while it runs, and the process ends.
+    async fn save(&self, dir: &Path, uuid: &str, pid: u32) -> Result<(), HvError> {
+        let was_running = self.is_running(dir).await;
+        remove_if_there(&dir.join(SAVING))?;
+        let params = json!({"max-bandwidth": FILE_BANDWIDTH, "downtime-limit": SAVE_DOWNTIME_MS});
+        self.qmp(dir, "migrate-set-parameters", Some(params))
+            .await?;
+        let uri = format!("file:{}", dir.join(SAVING).display());
+        self.qmp(dir, "migrate", Some(json!({ "uri": uri })))
+            .await?;
+        match self.await_save(dir).await? {
+            SaveEnd::Saved => self.hard_stop(dir, uuid, pid).await,
+            SaveEnd::Failed(why) => {
+                // The guest may have been paused to converge: give back what it had.
+                if was_running && !self.is_running(dir).await {
+                    let _ = self.qmp(dir, "cont", None).await;
+                }
+                Err(HvError::Failed(format!("saving memory failed: {why}")))
+            }
+        }
+    }
+
+    /// Waits for the running save to end. Done: the file is put in place. Failed (or
+    /// none running): the partial file is dropped.
+    async fn await_save(&self, dir: &Path) -> Result<SaveEnd, HvError> {
+        let started = Instant::now();
+        let mut forced = false;
+        loop {
+            let m = self.qmp(dir, "query-migrate", None).await?;
+            let status = m.get("status").and_then(Value::as_str).unwrap_or("none");
+            let failure = match status {
+                "completed" => return finish_save(dir).await.map(|()| SaveEnd::Saved),
+                "failed" | "cancelled" | "none" => Some(format!(
+                    "{status} {}",
+                    m.get("error-desc").and_then(Value::as_str).unwrap_or("")
+                )),
+                _ if started.elapsed() > MEMORY_TIMEOUT => {
+                    let _ = self.qmp(dir, "migrate_cancel", None).await;
+                    Some(format!("timed out after {MEMORY_TIMEOUT:?}"))
+                }
+                _ => None,
+            };
+            if let Some(why) = failure {
+                remove_if_there(&dir.join(SAVING))?;
+                return Ok(SaveEnd::Failed(why.trim().to_string()));
+            }
+            if !forced && started.elapsed() > SAVE_CONVERGE {
+                forced = true;
+                // Refused only when the migration just reached its own final stop.
+                let _ = self.qmp(dir, "stop", None).await;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if let Some(pid) = self.pid(dir, uuid) {
-            // SAFETY: kill(2) with a pid we verified belongs to this VM's QEMU.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            let end = Instant::now() + Duration::from_secs(10);
-            while self.pid(dir, uuid).is_some() && Instant::now() < end {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
     }
 
-    async fn hard_stop(&self, dir: &Path, uuid: &str) {
-        if self.pid(dir, uuid).is_some() {
-            let _ = self.qmp(dir, "quit", None).await;
-            self.wait_exit(dir, uuid, Duration::from_secs(5)).await;
+    /// Resume: a new QEMU loads the saved memory and continues. The file is deleted only
+    /// once the guest runs again; until then it is still the guest.
+    async fn restore(&self, dir: &Path, uuid: &str, pid: Option<u32>) -> Result<(), HvError> {
+        if let Some(pid) = pid {
+            self.hard_stop(dir, uuid, pid).await?;
         }
+        let spec = self.spec_of(dir)?;
+        self.start(dir, &spec, true).await?;
+        let loaded = self.load(dir).await;
+        if let Err(e) = loaded {
+            // Leave a plain suspended VM (file, no process), not a half-loaded one.
+            if let Some(pid) = process::live_pid(dir, uuid) {
+                let _ = self.hard_stop(dir, uuid, pid).await;
+            }
+            return Err(e);
+        }
+        self.qmp_unit(dir, "cont").await?;
+        remove_if_there(&dir.join(SAVED))
     }
 
-    async fn overlay(&self, dir: &Path, spec: &VmSpec) -> Result<(), HvError> {
-        let base = &spec.root_disk.base_image;
-        let info = tokio::process::Command::new("qemu-img")
-            .args(["info", "--output=json", "-U"])
-            .arg(base)
-            .output()
-            .await
-            .map_err(|e| HvError::Failed(format!("qemu-img: {e}")))?;
-        let virtual_size = serde_json::from_slice::<Value>(&info.stdout)
-            .ok()
-            .and_then(|v| v.get("virtual-size").and_then(Value::as_u64))
-            .ok_or_else(|| HvError::Failed(format!("cannot read base image {}", base.display())))?;
-        let wanted = spec.root_disk.size_gb << 30;
-        let mut cmd = tokio::process::Command::new("qemu-img");
-        cmd.args([
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            &spec.root_disk.base_format,
-            "-b",
-        ])
-        .arg(base)
-        .arg(dir.join("disk.qcow2"));
-        if wanted > virtual_size {
-            cmd.arg(wanted.to_string());
-        }
-        let out = cmd
-            .output()
-            .await
-            .map_err(|e| HvError::Failed(format!("qemu-img: {e}")))?;
-        if !out.status.success() {
-            return Err(HvError::Failed(format!(
-                "creating the disk: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+    async fn load(&self, dir: &Path) -> Result<(), HvError> {
+        let uri = format!("file:{}", dir.join(SAVED).display());
+        self.qmp(dir, "migrate-incoming", Some(json!({ "uri": uri })))
+            .await?;
+        let end = Instant::now() + MEMORY_TIMEOUT;
+        while self.run_status(dir).await? == "inmigrate" {
+            if Instant::now() > end {
+                return Err(HvError::Failed("loading memory timed out".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
+    }
+
+    /// Makes the VM's files: built next to their place and renamed, so a crash leaves a
+    /// temp dir (removed by `list`), never a half-made VM that `list` would report.
+    async fn make_files(&self, dir: &Path, spec: &VmSpec) -> Result<(), HvError> {
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{}-{}", spec.uuid, uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        let made = async {
+            disk::create_overlay(&tmp, spec).await?;
+            let text =
+                serde_json::to_string_pretty(spec).map_err(|e| HvError::Failed(e.to_string()))?;
+            std::fs::write(tmp.join("spec.json"), text).map_err(io_err(&tmp))?;
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::rename(&tmp, dir).map_err(io_err(dir))
+        }
+        .await;
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        made
     }
 
     async fn create_locked(&self, spec: &VmSpec) -> Result<(), HvError> {
         let dir = self.vm_dir(&spec.uuid)?;
-        if !dir.join("spec.json").exists() {
-            // Built next to its place and renamed: a crash leaves a temp dir, never a
-            // half-made VM that `list` would report.
-            let tmp = self
-                .dir
-                .join(format!(".tmp-{}-{}", spec.uuid, uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&tmp).map_err(|e| HvError::Failed(e.to_string()))?;
-            let made = async {
-                self.overlay(&tmp, spec).await?;
-                let text = serde_json::to_string_pretty(spec)
-                    .map_err(|e| HvError::Failed(e.to_string()))?;
-                std::fs::write(tmp.join("spec.json"), text)
-                    .map_err(|e| HvError::Failed(e.to_string()))?;
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::rename(&tmp, &dir).map_err(|e| HvError::Failed(e.to_string()))
-            }
+        // Built before anything is made, so a spec QEMU cannot run leaves no trace.
+        command_line(spec, &dir, &self.host, false)?;
+        let new = !dir.join("spec.json").exists();
+        if new {
+            self.make_files(&dir, spec).await?;
+        }
+        let result = self
+            .operate_locked(&dir, &spec.uuid, Op::Create, REBOOT_SHUTDOWN)
             .await;
-            if made.is_err() {
-                let _ = std::fs::remove_dir_all(&tmp);
-            }
-            made?;
-        }
-        match self.state(&spec.uuid).await? {
-            Some(VmStatus {
-                pid: Some(_),
-                power_state,
-            }) => {
-                if power_state == PowerState::Paused && self.status_is(&dir, "prelaunch").await {
-                    // Started but never continued (crash during create).
-                    self.qmp(&dir, "cont", None).await?;
-                }
-                Ok(())
-            }
-            _ => {
-                let stored = self.spec_of(&dir)?;
-                self.start(&dir, &stored, false).await
+        if result.is_err() && new {
+            // A VM that never ran is not left behind for the caller to clean up.
+            if let Err(e) = self.remove_vm(&dir, &spec.uuid).await {
+                tracing::warn!(vm = %spec.uuid, error = %e, "removing a VM that failed to start");
             }
         }
+        result
     }
 
-    fn dir_checked(&self, uuid: &str) -> Result<PathBuf, HvError> {
-        let dir = self.vm_dir(uuid)?;
-        if !dir.join("spec.json").exists() {
-            return Err(HvError::NotFound(uuid.to_string()));
+    /// Kills the VM's process (waiting for it to be gone) and deletes its files.
+    async fn remove_vm(&self, dir: &Path, uuid: &str) -> Result<(), HvError> {
+        if let Some(pid) = process::live_pid(dir, uuid) {
+            process::end(pid, uuid, Duration::ZERO).await?;
         }
-        Ok(dir)
+        std::fs::remove_dir_all(dir).map_err(io_err(dir))
+    }
+}
+
+fn remove_if_there(path: &Path) -> Result<(), HvError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 
@@ -466,7 +657,7 @@ impl Hypervisor for QemuDriver {
     fn info(&self) -> HypervisorInfo {
         HypervisorInfo {
             hypervisor_type: "QEMU".into(),
-            accel: self.accel.clone(),
+            accel: self.host.accel.clone(),
             version: self.version,
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .unwrap_or_default()
@@ -514,7 +705,7 @@ impl Hypervisor for QemuDriver {
     fn create<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             let lock = self.lock(&spec.uuid);
-            let _g = lock.lock().await;
+            let _held = lock.lock().await;
             self.create_locked(spec).await
         })
     }
@@ -522,32 +713,17 @@ impl Hypervisor for QemuDriver {
     fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             let lock = self.lock(uuid);
-            let _g = lock.lock().await;
+            let _held = lock.lock().await;
             let dir = self.vm_dir(uuid)?;
             if !dir.exists() {
                 return Ok(());
             }
-            self.wait_exit(&dir, uuid, Duration::ZERO).await;
-            if self.pid(&dir, uuid).is_some() {
-                return Err(HvError::Failed(format!("QEMU of {uuid} does not die")));
-            }
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| HvError::Failed(format!("removing {}: {e}", dir.display())))
+            self.remove_vm(&dir, uuid).await
         })
     }
 
     fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let lock = self.lock(uuid);
-            let _g = lock.lock().await;
-            let dir = self.dir_checked(uuid)?;
-            if self.pid(&dir, uuid).is_some() {
-                return Ok(());
-            }
-            let _ = std::fs::remove_file(dir.join("memory.state"));
-            let spec = self.spec_of(&dir)?;
-            self.start(&dir, &spec, false).await
-        })
+        Box::pin(self.operate(uuid, Op::PowerOn, REBOOT_SHUTDOWN))
     }
 
     fn power_off<'a>(
@@ -555,156 +731,42 @@ impl Hypervisor for QemuDriver {
         uuid: &'a str,
         timeout: Duration,
     ) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let lock = self.lock(uuid);
-            let _g = lock.lock().await;
-            let dir = self.dir_checked(uuid)?;
-            if self.pid(&dir, uuid).is_none() {
-                return Ok(());
-            }
-            // A paused guest cannot see the power button.
-            if self.status_is(&dir, "running").await {
-                let _ = self.qmp(&dir, "system_powerdown", None).await;
-                self.wait_exit(&dir, uuid, timeout).await;
-            }
-            self.hard_stop(&dir, uuid).await;
-            Ok(())
-        })
+        Box::pin(self.operate(uuid, Op::PowerOff, timeout))
     }
 
     fn reboot<'a>(&'a self, uuid: &'a str, hard: bool) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let lock = self.lock(uuid);
-            let _g = lock.lock().await;
-            let dir = self.dir_checked(uuid)?;
-            if self.pid(&dir, uuid).is_some() {
-                if hard {
-                    self.qmp(&dir, "system_reset", None).await?;
-                    if !self.status_is(&dir, "running").await {
-                        self.qmp(&dir, "cont", None).await?;
-                    }
-                    return Ok(());
-                }
-                let _ = self.qmp(&dir, "system_powerdown", None).await;
-                self.wait_exit(&dir, uuid, Duration::from_secs(60)).await;
-            }
-            let _ = std::fs::remove_file(dir.join("memory.state"));
-            let spec = self.spec_of(&dir)?;
-            self.start(&dir, &spec, false).await
-        })
+        let op = if hard { Op::RebootHard } else { Op::RebootSoft };
+        Box::pin(self.operate(uuid, op, REBOOT_SHUTDOWN))
     }
 
     fn pause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let dir = self.dir_checked(uuid)?;
-            if self.pid(&dir, uuid).is_none() {
-                return Err(HvError::InvalidState(format!("{uuid} is not running")));
-            }
-            self.qmp(&dir, "stop", None).await.map(|_| ())
-        })
+        Box::pin(self.operate(uuid, Op::Pause, REBOOT_SHUTDOWN))
     }
 
     fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let dir = self.dir_checked(uuid)?;
-            if self.pid(&dir, uuid).is_none() {
-                return Err(HvError::InvalidState(format!("{uuid} is not running")));
-            }
-            self.qmp(&dir, "cont", None).await.map(|_| ())
-        })
+        Box::pin(self.operate(uuid, Op::Unpause, REBOOT_SHUTDOWN))
     }
 
     fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let lock = self.lock(uuid);
-            let _g = lock.lock().await;
-            let dir = self.dir_checked(uuid)?;
-            if self.pid(&dir, uuid).is_none() {
-                return if dir.join("memory.state").exists() {
-                    Ok(())
-                } else {
-                    Err(HvError::InvalidState(format!("{uuid} is not running")))
-                };
-            }
-            let state = dir.join("memory.state");
-            let tmp = dir.join("memory.state.tmp");
-            let _ = std::fs::remove_file(&tmp);
-            self.qmp(&dir, "stop", None).await?;
-            self.qmp(
-                &dir,
-                "migrate",
-                Some(json!({"uri": format!("file:{}", tmp.display())})),
-            )
-            .await?;
-            let end = Instant::now() + Duration::from_secs(300);
-            loop {
-                let m = self.qmp(&dir, "query-migrate", None).await?;
-                match m.get("status").and_then(Value::as_str) {
-                    Some("completed") => break,
-                    Some("failed") | Some("cancelled") => {
-                        let _ = self.qmp(&dir, "cont", None).await;
-                        return Err(HvError::Failed(format!(
-                            "saving memory failed: {}",
-                            m.get("error-desc").and_then(Value::as_str).unwrap_or("")
-                        )));
-                    }
-                    _ if Instant::now() > end => {
-                        return Err(HvError::Failed("saving memory timed out".into()))
-                    }
-                    _ => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-            std::fs::rename(&tmp, &state).map_err(|e| HvError::Failed(e.to_string()))?;
-            self.hard_stop(&dir, uuid).await;
-            Ok(())
-        })
+        Box::pin(self.operate(uuid, Op::Suspend, REBOOT_SHUTDOWN))
     }
 
     fn resume<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
-        Box::pin(async move {
-            let lock = self.lock(uuid);
-            let _g = lock.lock().await;
-            let dir = self.dir_checked(uuid)?;
-            let state = dir.join("memory.state");
-            if self.pid(&dir, uuid).is_some() {
-                if self.status_is(&dir, "running").await {
-                    return Ok(());
-                }
-                // A resume interrupted after the memory was loaded.
-                if !state.exists() {
-                    return self.qmp(&dir, "cont", None).await.map(|_| ());
-                }
-                self.hard_stop(&dir, uuid).await;
-            }
-            if !state.exists() {
-                return Err(HvError::InvalidState(format!("{uuid} is not suspended")));
-            }
-            let spec = self.spec_of(&dir)?;
-            self.start(&dir, &spec, true).await?;
-            self.qmp(
-                &dir,
-                "migrate-incoming",
-                Some(json!({"uri": format!("file:{}", state.display())})),
-            )
-            .await?;
-            let end = Instant::now() + Duration::from_secs(300);
-            loop {
-                match self.run_status(&dir).await?.as_str() {
-                    "inmigrate" if Instant::now() < end => {
-                        tokio::time::sleep(Duration::from_millis(50)).await
-                    }
-                    "inmigrate" => return Err(HvError::Failed("loading memory timed out".into())),
-                    _ => break,
-                }
-            }
-            self.qmp(&dir, "cont", None).await?;
-            let _ = std::fs::remove_file(&state);
-            Ok(())
-        })
+        Box::pin(self.operate(uuid, Op::Resume, REBOOT_SHUTDOWN))
     }
 
     fn status<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<Option<VmStatus>, HvError>> {
-        Box::pin(async move { self.state(uuid).await })
+        Box::pin(async move {
+            let dir = self.vm_dir(uuid)?;
+            if !dir.join("spec.json").exists() {
+                return Ok(None);
+            }
+            let seen = self.observe(&dir, uuid).await;
+            Ok(Some(VmStatus {
+                power_state: state::power_state(&seen),
+                pid: seen.pid,
+            }))
+        })
     }
 
     fn list<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, HvError>> {
@@ -753,11 +815,11 @@ impl Hypervisor for QemuDriver {
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             let lock = self.lock(uuid);
-            let _g = lock.lock().await;
+            let _held = lock.lock().await;
             let dir = self.dir_checked(uuid)?;
             // A paused guest writes nothing: the copy is consistent.
             let was_running =
-                self.pid(&dir, uuid).is_some() && self.status_is(&dir, "running").await;
+                process::live_pid(&dir, uuid).is_some() && self.is_running(&dir).await;
             if was_running {
                 self.qmp(&dir, "stop", None).await?;
             }
@@ -785,7 +847,14 @@ impl Hypervisor for QemuDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DiskSpec, NicSpec};
+    use crate::{DiskSpec, NicBackend, NicSpec};
+
+    fn host(accel: &str) -> HostSetup {
+        HostSetup {
+            accel: accel.into(),
+            disk_cache: "none".into(),
+        }
+    }
 
     fn spec() -> VmSpec {
         VmSpec {
@@ -813,7 +882,9 @@ mod tests {
 
     #[test]
     fn command_line_has_the_devices_nova_would_give() {
-        let a = command_line(&spec(), Path::new("/vm"), "tcg", false).join(" ");
+        let a = command_line(&spec(), Path::new("/vm"), &host("tcg"), false)
+            .unwrap()
+            .join(" ");
         for needle in [
             "-accel tcg",
             "-cpu max",
@@ -830,8 +901,135 @@ mod tests {
             assert!(a.contains(needle), "missing {needle} in {a}");
         }
         assert!(!a.contains("-incoming"));
-        let kvm = command_line(&spec(), Path::new("/vm"), "kvm", true).join(" ");
+        let kvm = command_line(&spec(), Path::new("/vm"), &host("kvm"), true)
+            .unwrap()
+            .join(" ");
         assert!(kvm.contains("-cpu host") && kvm.contains("-incoming defer"));
+        let no_direct_io = HostSetup {
+            disk_cache: "writeback".into(),
+            ..host("tcg")
+        };
+        let a = command_line(&spec(), Path::new("/vm"), &no_direct_io, false)
+            .unwrap()
+            .join(" ");
+        assert!(
+            a.contains("format=qcow2,cache=writeback,aio=threads"),
+            "{a}"
+        );
+    }
+
+    /// A scratch directory with a tiny base image and a stand-in for QEMU: a shell script
+    /// that answers `--version` and otherwise runs `body`.
+    struct Bench {
+        work: PathBuf,
+        driver: QemuDriver,
+        spec: VmSpec,
+    }
+
+    impl Bench {
+        fn new(body: &str) -> Bench {
+            let work = std::env::temp_dir().join(format!("fs-fakeqemu-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&work).unwrap();
+            let script = work.join("qemu");
+            std::fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'QEMU emulator version 10.0.2 (fake)'; exit 0; fi\n{body}\n"
+                ),
+            )
+            .unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&script)
+                .status()
+                .unwrap();
+            let base = work.join("base.qcow2");
+            let made = std::process::Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2"])
+                .arg(&base)
+                .arg("1M")
+                .status()
+                .expect("qemu-img is missing (scripts/install-qemu.sh installs it)");
+            assert!(made.success());
+            let driver = QemuDriver::new(QemuConfig {
+                instances_dir: work.join("instances"),
+                qemu_binary: Some(script),
+                accel: Some("tcg".into()),
+            })
+            .unwrap()
+            .with_start_timeout(Duration::from_secs(2));
+            let mut spec = spec();
+            spec.uuid = uuid::Uuid::new_v4().to_string();
+            spec.root_disk.base_image = base;
+            spec.config_drive = None;
+            Bench { work, driver, spec }
+        }
+
+        fn instances(&self) -> Vec<String> {
+            std::fs::read_dir(self.work.join("instances"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        }
+    }
+
+    impl Drop for Bench {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tap_nic_is_refused_before_any_file_is_made() {
+        let b = Bench::new("exit 1");
+        let mut spec = b.spec.clone();
+        spec.nics[0].backend = NicBackend::Tap {
+            bridge: "br-int".into(),
+        };
+        let err = b.driver.create(&spec).await.unwrap_err();
+        assert!(matches!(err, HvError::Unsupported(_)), "{err}");
+        assert!(b.instances().is_empty(), "{:?}", b.instances());
+    }
+
+    #[tokio::test]
+    async fn a_qemu_that_hangs_while_starting_is_killed_and_cleaned_up() {
+        let b =
+            Bench::new("echo 'fake qemu: stuck opening the disk' >&2\nwhile :; do sleep 0.1; done");
+        let t = Instant::now();
+        let err = b.driver.create(&b.spec).await.unwrap_err().to_string();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(err.contains("did not start in time"), "{err}");
+        assert!(err.contains("stuck opening the disk"), "stderr lost: {err}");
+        assert!(b.instances().is_empty(), "{:?}", b.instances());
+    }
+
+    #[tokio::test]
+    async fn a_qemu_whose_qmp_never_answers_is_killed_and_cleaned_up() {
+        // Daemonizes like QEMU (a child naming the VM's arguments, its pid in -pidfile)
+        // but never opens the QMP socket. The pid is also noted beside the script. Like
+        // QEMU, it returns only once the daemon runs (a process that has just begun its
+        // exec shows an empty command line for a moment).
+        let b = Bench::new(
+            "for a in \"$@\"; do [ \"$prev\" = -pidfile ] && pidfile=$a; prev=$a; done\n\
+             echo 'fake qemu: monitor never answers' >&2\n\
+             sh -c 'while :; do sleep 0.1; done' \"$@\" </dev/null >/dev/null 2>&1 &\n\
+             echo $! > \"$pidfile\"; echo $! > \"$(dirname \"$0\")/daemon.pid\"\n\
+             sleep 0.3",
+        );
+        let record = b.work.join("daemon.pid");
+        let err = b.driver.create(&b.spec).await.unwrap_err().to_string();
+        assert!(err.contains("QMP did not answer"), "{err}");
+        assert!(err.contains("monitor never answers"), "stderr lost: {err}");
+        let pid: u32 = std::fs::read_to_string(&record)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            !process::process_of(pid, &b.spec.uuid),
+            "QEMU {pid} left running"
+        );
+        assert!(b.instances().is_empty(), "{:?}", b.instances());
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! The QEMU driver with the project's guest image, for real (TCG on hosts whose KVM cannot
-//! boot stock kernels): boot with a config drive, read the console, pause, hard reboot,
-//! ACPI power-off, power-on, suspend to a file and resume, snapshot, re-adoption by a new
-//! driver, destroy. Prints the accelerator, the boot time and the VM's resident memory.
+//! boot stock kernels): boot with a config drive, read the console, the power-state rules
+//! (no-op unpause and resume of a running VM, refused power-on of a paused or suspended
+//! one), pause, soft reboot of a paused guest (at once, not after the shutdown timeout),
+//! re-adoption by a new driver, snapshot, ACPI power-off (a pause sent meanwhile waits for
+//! it) and an immediate power-on (the disk's lock must be free), suspend to a file and resume through `create`, a resume whose
+//! file removal was lost, destroy. One guest, three boots.
+//!
+//! Prints the accelerator, the disk cache mode, the time of each step, and QEMU's resident
+//! memory (VmRSS) at the ready line and after a resume, in lines starting `qemu-boot:` for
+//! the benchmark docs (`cargo test ... -- --nocapture`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ferrostack_hypervisor::qemu::{QemuConfig, QemuDriver};
+use ferrostack_hypervisor::qemu::{resident_kib, QemuConfig, QemuDriver};
 use ferrostack_hypervisor::{
-    BootSource, DiskSpec, Hypervisor, NicBackend, NicSpec, PowerState, VmSpec,
+    BootSource, DiskSpec, HvError, Hypervisor, NicBackend, NicSpec, PowerState, VmSpec,
 };
 
 fn guest_image() -> PathBuf {
@@ -49,6 +56,42 @@ async fn power(d: &QemuDriver, uuid: &str) -> PowerState {
     d.status(uuid).await.unwrap().unwrap().power_state
 }
 
+async fn pid(d: &QemuDriver, uuid: &str) -> u32 {
+    d.status(uuid)
+        .await
+        .unwrap()
+        .unwrap()
+        .pid
+        .expect("a QEMU process")
+}
+
+fn refused(r: &Result<(), HvError>) -> bool {
+    matches!(r, Err(HvError::InvalidState(_)))
+}
+
+/// Whether a process is gone (or a zombie, which holds no file or lock any more).
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+/// QEMU's resident memory, printed for the benchmark docs.
+fn report_rss(uuid: &str, pid: u32, memory_mb: u64, when: &str) -> u64 {
+    let kib = resident_kib(pid).expect("VmRSS of the QEMU process");
+    eprintln!(
+        "qemu-boot: vm={uuid} guest_memory_mb={memory_mb} qemu_rss_kib={kib} qemu_rss_mib={} at={when}",
+        kib / 1024
+    );
+    kib
+}
+
 #[tokio::test]
 async fn boots_and_controls_the_guest_image() {
     assert!(
@@ -79,7 +122,6 @@ async fn boots_and_controls_the_guest_image() {
         ..Default::default()
     })
     .unwrap();
-    eprintln!("accel: {}", driver.info().accel);
     let spec = VmSpec {
         uuid: uuid.clone(),
         name: "instance-00000001".into(),
@@ -101,6 +143,11 @@ async fn boots_and_controls_the_guest_image() {
         iothreads: 1,
         boot: BootSource::Disk,
     };
+    eprintln!(
+        "qemu-boot: accel={} disk_cache={}",
+        driver.info().accel,
+        driver.host_setup().disk_cache
+    );
     let t0 = Instant::now();
     driver.create(&spec).await.unwrap();
     let created = t0.elapsed();
@@ -111,17 +158,18 @@ async fn boots_and_controls_the_guest_image() {
         log.contains("hostname=qemu-test"),
         "the config drive was not read:\n{log}"
     );
-    let pid = driver.status(&uuid).await.unwrap().unwrap().pid.unwrap();
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .map(|l| l.to_string())
-        .unwrap_or_default();
-    eprintln!("create() {created:?}, process start to ready {boot:?}, QEMU {rss}");
+    let first = pid(&driver, &uuid).await;
+    let rss = report_rss(&uuid, first, spec.memory_mb, "ready");
+    assert!(rss > 16 * 1024, "a booted guest in {rss} KiB?");
+    eprintln!("qemu-boot: create={created:?} start_to_ready={boot:?}");
 
+    // The rules table: a running VM takes unpause and resume as no-ops.
+    driver.unpause(&uuid).await.unwrap();
+    driver.resume(&uuid).await.unwrap();
+    assert_eq!(power(&driver, &uuid).await, PowerState::Running);
     driver.pause(&uuid).await.unwrap();
     assert_eq!(power(&driver, &uuid).await, PowerState::Paused);
+    assert!(refused(&driver.power_on(&uuid).await));
     driver.unpause(&uuid).await.unwrap();
     assert_eq!(power(&driver, &uuid).await, PowerState::Running);
 
@@ -132,11 +180,21 @@ async fn boots_and_controls_the_guest_image() {
     })
     .unwrap();
     let st = again.status(&uuid).await.unwrap().unwrap();
-    assert_eq!((st.power_state, st.pid), (PowerState::Running, Some(pid)));
+    assert_eq!((st.power_state, st.pid), (PowerState::Running, Some(first)));
     assert_eq!(again.list().await.unwrap(), vec![uuid.clone()]);
 
-    driver.reboot(&uuid, true).await.unwrap();
+    // A paused guest cannot see the power button: a soft reboot resets it at once.
+    driver.pause(&uuid).await.unwrap();
+    let t = Instant::now();
+    driver.reboot(&uuid, false).await.unwrap();
+    let rebooted = t.elapsed();
+    assert!(
+        rebooted < Duration::from_secs(20),
+        "soft reboot of a paused guest took {rebooted:?}"
+    );
+    assert_eq!(power(&driver, &uuid).await, PowerState::Running);
     wait_ready(&driver, &uuid, 2).await;
+    eprintln!("qemu-boot: soft_reboot_of_paused={rebooted:?}");
 
     let snap = work.join("snap.qcow2");
     driver.snapshot(&uuid, &snap).await.unwrap();
@@ -152,19 +210,28 @@ async fn boots_and_controls_the_guest_image() {
     );
     assert_eq!(power(&driver, &uuid).await, PowerState::Running);
 
+    // Power-off returns once the process is gone, so a start right after it finds the
+    // disk's lock free. A pause sent meanwhile waits for the VM's lock: run between the
+    // power button and the shutdown, it would leave a guest that cannot shut down, and the
+    // power-off would run out its timeout.
     let t = Instant::now();
-    driver
-        .power_off(&uuid, Duration::from_secs(60))
-        .await
-        .unwrap();
-    eprintln!("ACPI power-off took {:?}", t.elapsed());
-    assert_eq!(power(&driver, &uuid).await, PowerState::Shutdown);
+    let (off, paused) = tokio::join!(driver.power_off(&uuid, Duration::from_secs(60)), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        driver.pause(&uuid).await
+    });
+    let took = t.elapsed();
+    off.unwrap();
     assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
+        refused(&paused),
+        "pause ran during the power-off: {paused:?}"
     );
+    assert!(took < Duration::from_secs(20), "power-off took {took:?}");
+    eprintln!("qemu-boot: acpi_power_off={took:?}");
+    assert!(
+        gone(first),
+        "power_off returned while QEMU {first} still lives"
+    );
+    assert_eq!(power(&driver, &uuid).await, PowerState::Shutdown);
     assert!(driver
         .console_log(&uuid, 4096)
         .await
@@ -174,14 +241,40 @@ async fn boots_and_controls_the_guest_image() {
         .power_off(&uuid, Duration::from_secs(1))
         .await
         .unwrap(); // idempotent
-
     driver.power_on(&uuid).await.unwrap();
     wait_ready(&driver, &uuid, 3).await;
 
+    // Suspend; `create` of a suspended VM resumes it (no cold boot: no new ready line).
+    let dir = instances.join(&uuid);
+    let t = Instant::now();
     driver.suspend(&uuid).await.unwrap();
+    eprintln!("qemu-boot: suspend={:?}", t.elapsed());
     assert_eq!(power(&driver, &uuid).await, PowerState::Suspended);
-    driver.resume(&uuid).await.unwrap();
+    assert!(dir.join("memory.state").exists() && !dir.join("memory.state.tmp").exists());
+    assert!(refused(&driver.power_on(&uuid).await));
+    let t = Instant::now();
+    driver.create(&spec).await.unwrap();
+    eprintln!("qemu-boot: resume_by_create={:?}", t.elapsed());
     assert_eq!(power(&driver, &uuid).await, PowerState::Running);
+    assert!(!dir.join("memory.state").exists());
+    report_rss(&uuid, pid(&driver, &uuid).await, spec.memory_mb, "resumed");
+
+    // A resume that crashed after the guest ran again but before it deleted the file: the
+    // VM runs, and a later stop must not read as suspended.
+    driver.suspend(&uuid).await.unwrap();
+    let kept = work.join("memory.state.copy");
+    std::fs::copy(dir.join("memory.state"), &kept).unwrap();
+    driver.resume(&uuid).await.unwrap();
+    std::fs::rename(&kept, dir.join("memory.state")).unwrap();
+    assert_eq!(power(&driver, &uuid).await, PowerState::Running);
+    driver
+        .power_off(&uuid, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(power(&driver, &uuid).await, PowerState::Shutdown);
+    assert!(!dir.join("memory.state").exists());
+    let log = driver.console_log(&uuid, 1 << 20).await.unwrap();
+    assert_eq!(log.matches("ferrostack-guest ready:").count(), 3, "{log}");
 
     driver.destroy(&uuid).await.unwrap();
     assert!(driver.status(&uuid).await.unwrap().is_none());
