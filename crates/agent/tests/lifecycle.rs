@@ -334,6 +334,7 @@ async fn a_crash_at_any_step_of_an_operation_resumes() {
                         );
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
+                    current.close().await;
                     current = Cloud::open(&url, &dir, vec![driver.clone()], false).await;
                     if kind == "server_resize" {
                         current.wait_status(&t, &id, "VERIFY_RESIZE").await;

@@ -12,7 +12,12 @@ use ferrostack_compute::http::metadata_api::{router, sign};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-async fn get(c: &Cloud, path: &str, instance: Option<&str>, signature: Option<String>) -> (StatusCode, String) {
+async fn get(
+    c: &Cloud,
+    path: &str,
+    instance: Option<&str>,
+    signature: Option<String>,
+) -> (StatusCode, String) {
     let mut req = Request::builder().uri(path);
     if let Some(id) = instance {
         req = req.header("x-instance-id", id);
@@ -25,7 +30,9 @@ async fn get(c: &Cloud, path: &str, instance: Option<&str>, signature: Option<St
         .await
         .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -34,9 +41,16 @@ async fn signed_requests_get_their_servers_metadata() {
     for url in common::urls().await {
         let c = Cloud::new(&url, 1).await;
         let t = c.token("alice", "alpha").await;
-        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGa8bM3nEj7rLw4bGQW1n8n4q9mWl1uKkqX0lA3bHcQe test";
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGa8bM3nEj7rLw4bGQW1n8n4q9mWl1uKkqX0lA3bHcQe test";
         let (st, _, _) = c
-            .call("POST", "/v2.1/os-keypairs", &t, "2.1", Some(json!({"keypair": {"name": "k", "public_key": key}})))
+            .call(
+                "POST",
+                "/v2.1/os-keypairs",
+                &t,
+                "2.1",
+                Some(json!({"keypair": {"name": "k", "public_key": key}})),
+            )
             .await;
         assert_eq!(st, StatusCode::OK);
         let (st, body, _) = c
@@ -56,12 +70,18 @@ async fn signed_requests_get_their_servers_metadata() {
         assert_eq!(doc["hostname"], "meta-box");
         assert_eq!(doc["meta"]["role"], "db");
         assert_eq!(doc["public_keys"]["k"], format!("{key}\n"));
-        assert!(doc.get("admin_pass").is_none(), "passwords only travel on config drives");
+        assert!(
+            doc.get("admin_pass").is_none(),
+            "passwords only travel on config drives"
+        );
         let (st, data) = get(&c, "/openstack/2018-08-27/user_data", Some(&id), signed()).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(data, "#!/bin/sh\necho hi");
         let (_, listing) = get(&c, "/openstack/latest/", Some(&id), signed()).await;
-        assert!(listing.lines().any(|l| l == "network_data.json"), "{listing}");
+        assert!(
+            listing.lines().any(|l| l == "network_data.json"),
+            "{listing}"
+        );
         let (_, versions) = get(&c, "/openstack", None, None).await;
         assert!(versions.lines().any(|l| l == "latest"));
 
@@ -71,9 +91,21 @@ async fn signed_requests_get_their_servers_metadata() {
         assert!(iid.starts_with("i-"), "{iid}");
         let (_, top) = get(&c, "/2009-04-04/meta-data/", Some(&id), signed()).await;
         assert!(top.lines().any(|l| l == "placement/"), "{top}");
-        let (_, zone) = get(&c, "/latest/meta-data/placement/availability-zone", Some(&id), signed()).await;
+        let (_, zone) = get(
+            &c,
+            "/latest/meta-data/placement/availability-zone",
+            Some(&id),
+            signed(),
+        )
+        .await;
         assert_eq!(zone, "nova");
-        let (_, openssh) = get(&c, "/latest/meta-data/public-keys/0/openssh-key", Some(&id), signed()).await;
+        let (_, openssh) = get(
+            &c,
+            "/latest/meta-data/public-keys/0/openssh-key",
+            Some(&id),
+            signed(),
+        )
+        .await;
         assert_eq!(openssh, format!("{key}\n"));
         let (_, ud) = get(&c, "/latest/user-data", Some(&id), signed()).await;
         assert_eq!(ud, "#!/bin/sh\necho hi");
@@ -88,9 +120,21 @@ async fn signed_requests_get_their_servers_metadata() {
         assert_eq!(st, StatusCode::FORBIDDEN);
         assert!(!body.contains("Meta Box"));
         let other = uuid::Uuid::new_v4().to_string();
-        let (st, _) = get(&c, "/openstack/latest/meta_data.json", Some(&other), Some(sign(common::METADATA_SECRET, &other))).await;
+        let (st, _) = get(
+            &c,
+            "/openstack/latest/meta_data.json",
+            Some(&other),
+            Some(sign(common::METADATA_SECRET, &other)),
+        )
+        .await;
         assert_eq!(st, StatusCode::NOT_FOUND);
-        let (st, _) = get(&c, "/openstack/1999-01-01/meta_data.json", Some(&id), signed()).await;
+        let (st, _) = get(
+            &c,
+            "/openstack/1999-01-01/meta_data.json",
+            Some(&id),
+            signed(),
+        )
+        .await;
         assert_eq!(st, StatusCode::NOT_FOUND);
     }
 }

@@ -339,6 +339,7 @@ async fn a_crash_at_any_step_resumes_or_unwinds() {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     // "Restart": new services on the same database, the same VMs.
+                    current.close().await;
                     current = Cloud::open(&url, &dir, vec![driver.clone()], false).await;
                     if kind == "server_boot" {
                         current.wait_status(&t, &id, "ACTIVE").await;

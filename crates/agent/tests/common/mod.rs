@@ -314,6 +314,14 @@ impl Cloud {
         }
     }
 
+    /// Closes this cloud's database connections, as a dead process's go away. A crash test
+    /// calls it before "restarting": the halted services' tasks may live on in the test
+    /// process, and their pools would otherwise hold PostgreSQL connections until the
+    /// server's limit is reached.
+    pub async fn close(&self) {
+        self.compute.db.pool().close().await;
+    }
+
     pub async fn project_id(&self, name: &str) -> String {
         self.identity
             .store

@@ -55,8 +55,14 @@ const EC2_VERSIONS: &[&str] = &[
 pub fn router(state: State) -> Router {
     Router::new()
         .route("/", get(|| async { text(EC2_VERSIONS.join("\n")) }))
-        .route("/openstack", get(|| async { text(OPENSTACK_VERSIONS.join("\n")) }))
-        .route("/openstack/", get(|| async { text(OPENSTACK_VERSIONS.join("\n")) }))
+        .route(
+            "/openstack",
+            get(|| async { text(OPENSTACK_VERSIONS.join("\n")) }),
+        )
+        .route(
+            "/openstack/",
+            get(|| async { text(OPENSTACK_VERSIONS.join("\n")) }),
+        )
         .route("/openstack/{version}", get(openstack_index))
         .route("/openstack/{version}/", get(openstack_index))
         .route("/openstack/{version}/{file}", get(openstack_file))
@@ -109,8 +115,12 @@ async fn requester(s: &State, headers: &HeaderMap) -> Result<Instance, Response>
         ));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let id = header("x-instance-id")
-        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "X-Instance-ID header is missing from request."))?;
+    let id = header("x-instance-id").ok_or_else(|| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "X-Instance-ID header is missing from request.",
+        )
+    })?;
     let signature = header("x-instance-id-signature").ok_or_else(|| {
         refuse(
             StatusCode::BAD_REQUEST,
@@ -127,7 +137,10 @@ async fn requester(s: &State, headers: &HeaderMap) -> Result<Instance, Response>
             == 0;
     if !same {
         tracing::warn!(instance = %id, "metadata request with a bad signature");
-        return Err(refuse(StatusCode::FORBIDDEN, "Invalid proxy request signature."));
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "Invalid proxy request signature.",
+        ));
     }
     match s.instance(id).await {
         Ok(Some(inst)) if !inst.deleted => Ok(inst),
@@ -152,7 +165,12 @@ async fn openstack_index(
     if !known_openstack(&version) {
         return not_found();
     }
-    let mut files = vec!["meta_data.json", "network_data.json", "vendor_data.json", "vendor_data2.json"];
+    let mut files = vec![
+        "meta_data.json",
+        "network_data.json",
+        "vendor_data.json",
+        "vendor_data2.json",
+    ];
     if inst.user_data.is_some() {
         files.push("user_data");
     }
@@ -177,7 +195,9 @@ async fn openstack_file(
         "network_data.json" => json_doc(&metadata::network_data(&inst)),
         "vendor_data.json" | "vendor_data2.json" => json_doc(&serde_json::json!({})),
         "user_data" => match metadata::user_data(&inst) {
-            Some(data) => ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response(),
+            Some(data) => {
+                ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
+            }
             None => not_found(),
         },
         _ => not_found(),
@@ -205,7 +225,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
         Value::Array(items) => {
             let text = items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             out.push((prefix.trim_end_matches('/').to_string(), text));
@@ -219,7 +243,9 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 fn children(tree: &[(String, String)], dir: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for (key, _) in tree {
-        let Some(rest) = key.strip_prefix(dir) else { continue };
+        let Some(rest) = key.strip_prefix(dir) else {
+            continue;
+        };
         let name = match rest.split_once('/') {
             Some((d, _)) => format!("{d}/"),
             None => rest.to_string(),
@@ -282,7 +308,7 @@ async fn ec2_user_data(
         Ok(i) => i,
         Err(r) => return r,
     };
-    if !EC2_VERSIONS.contains(&version) {
+    if !EC2_VERSIONS.contains(&version.as_str()) {
         return not_found();
     }
     match metadata::user_data(&inst) {
@@ -309,7 +335,10 @@ mod tests {
         let doc = serde_json::json!({"instance-id": "i-1", "placement": {"availability-zone": "nova"}, "public-keys": {"0": {"openssh-key": "k", "_name": "0=k"}}});
         let mut tree = Vec::new();
         flatten("", &doc, &mut tree);
-        assert_eq!(children(&tree, ""), vec!["instance-id", "placement/", "public-keys/"]);
+        assert_eq!(
+            children(&tree, ""),
+            vec!["instance-id", "placement/", "public-keys/"]
+        );
         assert_eq!(children(&tree, "placement/"), vec!["availability-zone"]);
         assert!(tree.contains(&("public-keys/0/openssh-key".into(), "k".into())));
     }
