@@ -312,6 +312,7 @@ impl Agent {
             nics: Vec::new(),
             iothreads: 1,
             boot: BootSource::Disk,
+            rescue: None,
         }
     }
 }

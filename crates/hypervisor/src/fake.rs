@@ -233,9 +233,8 @@ impl Hypervisor for FakeDriver {
                 .get_mut(uuid)
                 .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
             let mut rescued = self.rescued.lock().unwrap_or_else(|e| e.into_inner());
-            if rescued.remove(uuid).is_some() {
-                vm.state = PowerState::Running;
-            }
+            rescued.remove(uuid);
+            vm.state = PowerState::Running;
             Ok(())
         })
     }
@@ -369,6 +368,7 @@ mod tests {
             nics: vec![],
             iothreads: 1,
             boot: BootSource::Disk,
+            rescue: None,
         }
     }
 

@@ -57,6 +57,16 @@ pub struct VmSpec {
     pub nics: Vec<NicSpec>,
     pub iothreads: u32,
     pub boot: BootSource,
+    /// Set while the VM is rescued: it boots from this disk, with its own root disk second.
+    #[serde(default)]
+    pub rescue: Option<RescueSpec>,
+}
+
+/// A rescue system: a disk over the rescue image and its own config drive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RescueSpec {
+    pub disk: DiskSpec,
+    pub config_drive: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -208,8 +218,8 @@ pub trait Hypervisor: Send + Sync + 'static {
         let _ = (uuid, disk, config_drive);
         Box::pin(async { Err(HvError::Unsupported("rescue".into())) })
     }
-    /// Restarts a rescued VM from its own disk and deletes the rescue disk; fine when the
-    /// VM is not rescued.
+    /// Restarts a rescued VM from its own disk and deletes the rescue disk; a VM that is
+    /// not rescued is only made sure to run.
     fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
         let _ = uuid;
         Box::pin(async { Err(HvError::Unsupported("rescue".into())) })

@@ -15,6 +15,7 @@
 
 mod disk;
 mod process;
+mod reshape;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -24,8 +25,8 @@ use serde_json::{json, Value};
 
 use crate::rules::{self, Action, Op};
 use crate::{
-    qmp, BootSource, BoxFut, HostResources, HvError, Hypervisor, HypervisorInfo, NicSpec, VmSpec,
-    VmStatus,
+    qmp, BootSource, BoxFut, DiskSpec, HostResources, HvError, Hypervisor, HypervisorInfo, NicSpec,
+    VmSpec, VmStatus,
 };
 use state::{Repair, Seen, SAVED, SAVING};
 
@@ -174,7 +175,12 @@ fn machine_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
 }
 
 fn disk_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
-    let root = dir.join("disk.qcow2").display().to_string();
+    // A rescued VM boots from the rescue disk; its own disk follows, as Nova attaches it.
+    let (first, second) = match &spec.rescue {
+        Some(_) => (reshape::RESCUE_DISK, Some("disk.qcow2")),
+        None => ("disk.qcow2", None),
+    };
+    let root = dir.join(first).display().to_string();
     let drive = format!(
         "file={root},if=none,id=disk0,format=qcow2,cache={},aio=threads",
         host.disk_cache
@@ -186,7 +192,20 @@ fn disk_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
     };
     let dev = format!("virtio-blk-pci,drive=disk0,iothread=iothread0,serial=root{boot_index}");
     a.push(&["-device", &dev]);
-    if let Some(cd) = &spec.config_drive {
+    if let Some(own) = second {
+        let own = dir.join(own).display().to_string();
+        let drive = format!(
+            "file={own},if=none,id=disk1,format=qcow2,cache={},aio=threads",
+            host.disk_cache
+        );
+        let dev = "virtio-blk-pci,drive=disk1,iothread=iothread0,serial=rescued";
+        a.push(&["-drive", &drive, "-device", dev]);
+    }
+    let config_drive = match &spec.rescue {
+        Some(r) => &r.config_drive,
+        None => &spec.config_drive,
+    };
+    if let Some(cd) = config_drive {
         let drive = format!(
             "file={},if=none,id=config0,format=raw,readonly=on",
             cd.display()
@@ -812,6 +831,31 @@ impl Hypervisor for QemuDriver {
         })
     }
 
+    fn resize<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(self.resize_vm(spec))
+    }
+
+    fn confirm_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(self.confirm_resize_vm(uuid))
+    }
+
+    fn revert_resize<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(self.revert_resize_vm(uuid))
+    }
+
+    fn rescue<'a>(
+        &'a self,
+        uuid: &'a str,
+        disk: &'a DiskSpec,
+        config_drive: Option<&'a Path>,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(self.rescue_vm(uuid, disk, config_drive))
+    }
+
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(self.unrescue_vm(uuid))
+    }
+
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             let lock = self.lock(uuid);
@@ -877,6 +921,7 @@ mod tests {
             }],
             iothreads: 1,
             boot: BootSource::Disk,
+            rescue: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //! one), pause, soft reboot of a paused guest (at once, not after the shutdown timeout),
 //! re-adoption by a new driver, snapshot, ACPI power-off (a pause sent meanwhile waits for
 //! it) and an immediate power-on (the disk's lock must be free), suspend to a file and resume through `create`, a resume whose
-//! file removal was lost, destroy. One guest, three boots.
+//! file removal was lost, resize with revert and confirm, rescue and unrescue, destroy. One
+//! guest, five boots.
 //!
 //! Prints the accelerator, the disk cache mode, the time of each step, and QEMU's resident
 //! memory (VmRSS) at the ready line and after a resume, in lines starting `qemu-boot:` for
@@ -50,6 +51,17 @@ async fn wait_ready(d: &QemuDriver, uuid: &str, count: usize) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The virtual size of a qcow2, in GiB.
+fn virtual_gb(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json", "-U"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["virtual-size"].as_u64().unwrap() >> 30
 }
 
 async fn power(d: &QemuDriver, uuid: &str) -> PowerState {
@@ -142,6 +154,7 @@ async fn boots_and_controls_the_guest_image() {
         }],
         iothreads: 1,
         boot: BootSource::Disk,
+        rescue: None,
     };
     eprintln!(
         "qemu-boot: accel={} disk_cache={}",
@@ -275,6 +288,64 @@ async fn boots_and_controls_the_guest_image() {
     assert!(!dir.join("memory.state").exists());
     let log = driver.console_log(&uuid, 1 << 20).await.unwrap();
     assert_eq!(log.matches("ferrostack-guest ready:").count(), 3, "{log}");
+
+    // Resize of the stopped VM: the disk grows, the old one is kept until confirm; a
+    // revert gives back the old disk and size.
+    let mut bigger = spec.clone();
+    bigger.memory_mb = 192;
+    bigger.root_disk.size_gb = 2;
+    driver.resize(&bigger).await.unwrap();
+    assert_eq!(virtual_gb(&dir.join("disk.qcow2")), 2);
+    assert!(dir.join("disk.qcow2.pre-resize").exists());
+    driver.resize(&bigger).await.unwrap(); // a retry keeps the first backup
+    driver.revert_resize(&uuid).await.unwrap();
+    assert_eq!(virtual_gb(&dir.join("disk.qcow2")), 1);
+    assert!(std::fs::read_to_string(dir.join("spec.json"))
+        .unwrap()
+        .contains("\"memory_mb\": 128"));
+    driver.resize(&bigger).await.unwrap();
+    driver.confirm_resize(&uuid).await.unwrap();
+    assert!(!dir.join("disk.qcow2.pre-resize").exists());
+    assert_eq!(virtual_gb(&dir.join("disk.qcow2")), 2);
+
+    // Rescue: the VM boots the rescue disk with its own config drive (its hostname shows),
+    // the own disk second; unrescue boots the own disk again and drops the rescue disk.
+    let rescue_cd = work.join("rescue-cd/openstack/latest");
+    std::fs::create_dir_all(&rescue_cd).unwrap();
+    std::fs::write(
+        rescue_cd.join("meta_data.json"),
+        format!(r#"{{"uuid": "{uuid}", "hostname": "rescue-test", "name": "qemu-test"}}"#),
+    )
+    .unwrap();
+    let rescue_iso = work.join("rescue.iso");
+    assert!(std::process::Command::new("genisoimage")
+        .args(["-quiet", "-J", "-r", "-V", "config-2", "-o"])
+        .arg(&rescue_iso)
+        .arg(work.join("rescue-cd"))
+        .status()
+        .unwrap()
+        .success());
+    let t = Instant::now();
+    driver
+        .rescue(&uuid, &spec.root_disk, Some(&rescue_iso))
+        .await
+        .unwrap();
+    wait_ready(&driver, &uuid, 4).await;
+    eprintln!("qemu-boot: rescue_to_ready={:?}", t.elapsed());
+    assert!(dir.join("rescue.qcow2").exists());
+    let log = driver.console_log(&uuid, 1 << 20).await.unwrap();
+    assert!(log.contains("hostname=rescue-test"), "{log}");
+    driver
+        .rescue(&uuid, &spec.root_disk, Some(&rescue_iso))
+        .await
+        .unwrap(); // a retry leaves it rescued and running
+    assert_eq!(power(&driver, &uuid).await, PowerState::Running);
+    driver.unrescue(&uuid).await.unwrap();
+    wait_ready(&driver, &uuid, 5).await;
+    assert!(!dir.join("rescue.qcow2").exists());
+    assert_eq!(power(&driver, &uuid).await, PowerState::Running);
+    let log = driver.console_log(&uuid, 1 << 20).await.unwrap();
+    assert_eq!(log.matches("hostname=qemu-test").count(), 4, "{log}");
 
     driver.destroy(&uuid).await.unwrap();
     assert!(driver.status(&uuid).await.unwrap().is_none());

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{HvError, VmSpec};
+use crate::{DiskSpec, HvError, VmSpec};
 
 /// The `cache=` QEMU opens root disks with in `dir`.
 pub fn cache_mode(dir: &Path) -> &'static str {
@@ -45,21 +45,18 @@ pub fn direct_io_works(dir: &Path) -> bool {
 /// Creates `disk.qcow2` in `dir`: an overlay on the base image, grown to the flavor's
 /// root size when that is larger than the image.
 pub async fn create_overlay(dir: &Path, spec: &VmSpec) -> Result<(), HvError> {
-    let base = &spec.root_disk.base_image;
+    create_overlay_at(&dir.join("disk.qcow2"), &spec.root_disk).await
+}
+
+/// Creates the qcow2 overlay `path` on `disk`'s base, grown to its size.
+pub async fn create_overlay_at(path: &Path, disk: &DiskSpec) -> Result<(), HvError> {
+    let base = &disk.base_image;
     let virtual_size = image_size(base).await?;
-    let wanted = spec.root_disk.size_gb << 30;
+    let wanted = disk.size_gb << 30;
     let mut cmd = tokio::process::Command::new("qemu-img");
-    cmd.args([
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-F",
-        &spec.root_disk.base_format,
-        "-b",
-    ])
-    .arg(base)
-    .arg(dir.join("disk.qcow2"));
+    cmd.args(["create", "-q", "-f", "qcow2", "-F", &disk.base_format, "-b"])
+        .arg(base)
+        .arg(path);
     if wanted > virtual_size {
         cmd.arg(wanted.to_string());
     }
@@ -70,6 +67,28 @@ pub async fn create_overlay(dir: &Path, spec: &VmSpec) -> Result<(), HvError> {
     if !out.status.success() {
         return Err(HvError::Failed(format!(
             "creating the disk: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Grows the qcow2 `path` to `size_gb` when it is smaller (disks never shrink).
+pub async fn grow(path: &Path, size_gb: u64) -> Result<(), HvError> {
+    let wanted = size_gb << 30;
+    if wanted <= image_size(path).await? {
+        return Ok(());
+    }
+    let out = tokio::process::Command::new("qemu-img")
+        .args(["resize", "-q"])
+        .arg(path)
+        .arg(wanted.to_string())
+        .output()
+        .await
+        .map_err(|e| HvError::Failed(format!("qemu-img: {e}")))?;
+    if !out.status.success() {
+        return Err(HvError::Failed(format!(
+            "growing the disk: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
