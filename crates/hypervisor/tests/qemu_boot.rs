@@ -20,7 +20,10 @@ use ferrostack_hypervisor::{
 };
 
 fn guest_image() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Read at run time: a cached test binary may have been built in another checkout.
+    let root =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("../..");
     let out = std::process::Command::new(root.join("scripts/guest-image/build.sh"))
         .output()
         .expect("running scripts/guest-image/build.sh");
