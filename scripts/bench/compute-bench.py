@@ -46,6 +46,15 @@ def token(base, user, password, project):
     return h["X-Subject-Token"]
 
 
+UPTIME = re.compile(rb"metadata source=.* uptime=([0-9.]+)s")
+
+
+def guest_uptime(path):
+    """The guest's own uptime when it had read its metadata (its init prints it)."""
+    m = UPTIME.search(open(path, "rb").read())
+    return float(m.group(1)) if m else None
+
+
 def wait_file(path, needle, t0, timeout=300):
     while True:
         try:
@@ -62,7 +71,7 @@ def wait_file(path, needle, t0, timeout=300):
 def boot(base, data, image, runs):
     pw = open(os.path.join(data, "demo-password")).read().strip()
     tok = token(base, "demo", pw, "demo")
-    api, api_spawn, bare = [], [], []
+    api, api_spawn, bare, api_up, bare_up = [], [], [], [], []
     for i in range(runs):
         t0 = time.monotonic()
         wall0 = time.time()
@@ -71,6 +80,7 @@ def boot(base, data, image, runs):
         sid = body["server"]["id"]
         vm = os.path.join(data, "instances", sid)
         api.append(wait_file(os.path.join(vm, "console.log"), READY, t0))
+        api_up.append(guest_uptime(os.path.join(vm, "console.log")))
         api_spawn.append(os.stat(os.path.join(vm, "qemu.pid")).st_mtime - wall0)
         # The same VM by hand: its command line, without -daemonize, on copies of its disk
         # overlay (fresh) and config drive, with the console in a new file.
@@ -99,6 +109,7 @@ def boot(base, data, image, runs):
         t0 = time.monotonic()
         p = subprocess.Popen(out, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bare.append(wait_file(os.path.join(work, "console.log"), READY, t0))
+        bare_up.append(guest_uptime(os.path.join(work, "console.log")))
         p.kill()
         p.wait()
         shutil.rmtree(work)
@@ -110,7 +121,7 @@ def boot(base, data, image, runs):
     med = statistics.median
     return {"runs": runs, "api_to_ready_median_s": med(api), "bare_qemu_to_ready_median_s": med(bare),
             "ratio": med(api) / med(bare), "post_to_qemu_started_median_ms": med(api_spawn) * 1000,
-            "api_all": api, "bare_all": bare}
+            "api_all": api, "bare_all": bare, "api_guest_uptime_all": api_up, "bare_guest_uptime_all": bare_up}
 
 
 def churn(base, count, conc, data):

@@ -5,17 +5,24 @@
 //! ([`ferrostack_compute::host::HostAgent`]) through a [`Hypervisor`] driver, and keeps the
 //! control plane's view true: a periodic sync reports VMs that stopped by themselves and
 //! removes VMs no server owns any more (left by a crash between a VM's start and the
-//! record of its server's deletion).
+//! record of its server's deletion). It reaches the control plane through a
+//! [`ControlPlane`]: the Compute service itself inside `ferrostack up`
+//! ([`Agent::start_local`]), its HTTP API for a remote agent, which then serves the host
+//! calls over HTTP as well ([`ferrostack_compute::host_http`]).
 //!
-//! Base images are hard links to the Image service's files in `_base/` (the image may be
-//! deleted while servers still run on it; the link keeps the data), and config drives are
+//! Base images are cached in `_base/` (inside `ferrostack up`, hard links to the Image
+//! service's files: the image may be deleted while servers still run on it, the link keeps
+//! the data; a remote agent downloads them once), and config drives are
 //! ISO9660 images labelled `config-2` built with genisoimage, as Nova builds them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrostack_compute::host::{AgentError, BoxFut, GuestSpec, HostAgent, HostReport, PowerOp};
+use ferrostack_compute::host::{
+    AgentError, BoxFut, ControlPlane, GuestSpec, HostAgent, HostReport, PowerOp,
+};
+use ferrostack_compute::service::agents::LocalControlPlane;
 use ferrostack_compute::ComputeService;
 use ferrostack_hypervisor::{BootSource, DiskSpec, HvError, Hypervisor, VmSpec};
 
@@ -62,34 +69,10 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Where the agent finds an image's bytes and puts a snapshot's (the Image service in this
-/// process).
-pub trait ImageFiles: Send + Sync + 'static {
-    fn image_file(&self, image_id: &str) -> PathBuf;
-    /// Uploads `file` as the data of the queued image `image_id`; an image already active
-    /// is left alone.
-    fn upload<'a>(&'a self, image_id: &'a str, file: &'a Path) -> BoxFut<'a, Result<(), String>>;
-}
-
-impl ImageFiles for ferrostack_image::ImageService {
-    fn image_file(&self, image_id: &str) -> PathBuf {
-        self.data_path(image_id)
-    }
-
-    fn upload<'a>(&'a self, image_id: &'a str, file: &'a Path) -> BoxFut<'a, Result<(), String>> {
-        Box::pin(async move {
-            self.upload_local_file(image_id, file)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    }
-}
-
 pub struct Agent {
     pub config: AgentConfig,
     pub hv: Arc<dyn Hypervisor>,
-    images: Arc<dyn ImageFiles>,
+    control: Arc<dyn ControlPlane>,
 }
 
 fn hv_error(e: HvError) -> AgentError {
@@ -106,9 +89,26 @@ impl Agent {
     pub fn new(
         config: AgentConfig,
         hv: Arc<dyn Hypervisor>,
-        images: Arc<dyn ImageFiles>,
+        control: Arc<dyn ControlPlane>,
     ) -> Arc<Agent> {
-        Arc::new(Agent { config, hv, images })
+        Arc::new(Agent {
+            config,
+            hv,
+            control,
+        })
+    }
+
+    /// The agent of `ferrostack up`: in the control plane's process, attached to `compute`
+    /// directly. Returns once the host is registered.
+    pub async fn start_local(
+        config: AgentConfig,
+        hv: Arc<dyn Hypervisor>,
+        compute: &Arc<ComputeService>,
+    ) -> anyhow::Result<Arc<Agent>> {
+        let agent = Agent::new(config, hv, LocalControlPlane::new(compute));
+        compute.attach_agent(&agent.config.host, agent.clone());
+        agent.start(None).await?;
+        Ok(agent)
     }
 
     /// What this host has, for the Compute service and Placement.
@@ -141,32 +141,36 @@ impl Agent {
         }
     }
 
-    /// Registers the host, attaches this agent to the Compute service, and starts the
-    /// heartbeat and power-state sync. Returns once the host is registered.
-    pub async fn start(self: &Arc<Self>, compute: &Arc<ComputeService>) -> anyhow::Result<()> {
+    /// Registers the host (`agent_url`: where a remote control plane reaches this agent),
+    /// and starts the heartbeat and power-state sync. Returns once the host is registered.
+    pub async fn start(self: &Arc<Self>, agent_url: Option<&str>) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.base_dir())?;
         std::fs::create_dir_all(self.drive_dir())?;
         let _ = std::fs::remove_dir_all(self.snapshot_dir());
         let report = self.report();
-        compute
-            .register_host(&report)
+        self.control
+            .register(&report, agent_url)
             .await
             .map_err(|e| anyhow::anyhow!("registering host {}: {e}", report.host))?;
-        compute.attach_agent(&self.config.host, self.clone());
         tracing::info!(host = %report.host, hypervisor = %report.hypervisor_type, accel = %report.accel,
             vcpus = report.vcpus, memory_mb = report.memory_mb, disk_gb = report.disk_gb, "compute host registered");
-        let agent = self.clone();
-        let weak = Arc::downgrade(compute);
+        let agent = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(agent.config.sync_interval.max(1))).await;
-                let Some(compute) = weak.upgrade() else {
+                let Some(interval) = agent.upgrade().map(|a| a.config.sync_interval.max(1)) else {
                     return;
                 };
-                if let Err(e) = compute.heartbeat(&agent.config.host).await {
+                tokio::time::sleep(Duration::from_secs(interval)).await;
+                let Some(agent) = agent.upgrade() else {
+                    return;
+                };
+                if !agent.control.alive() {
+                    return;
+                }
+                if let Err(e) = agent.control.heartbeat(&agent.config.host).await {
                     tracing::warn!(error = %e, "heartbeat failed");
                 }
-                if let Err(e) = agent.sync(&compute).await {
+                if let Err(e) = agent.sync().await {
                     tracing::warn!(error = %e, "power-state sync failed");
                 }
             }
@@ -176,39 +180,25 @@ impl Agent {
 
     /// One pass of the periodic sync: power states of this host's servers, and VMs that no
     /// server owns any more.
-    pub async fn sync(&self, compute: &ComputeService) -> anyhow::Result<()> {
-        let servers = compute
-            .servers_on_host(&self.config.host)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let owned: std::collections::HashSet<&str> =
-            servers.iter().map(|s| s.uuid.as_str()).collect();
-        for s in &servers {
-            if let Ok(Some(status)) = self.hv.status(&s.uuid).await {
-                compute
-                    .observe_power_state(&s.uuid, status.power_state.code())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    pub async fn sync(&self) -> Result<(), AgentError> {
+        let servers = self.control.servers_on_host(&self.config.host).await?;
+        let owned: std::collections::HashSet<&str> = servers.iter().map(String::as_str).collect();
+        for uuid in &servers {
+            if let Ok(Some(status)) = self.hv.status(uuid).await {
+                self.control
+                    .observe_power_state(uuid, status.power_state.code())
+                    .await?;
             }
         }
-        for uuid in self.hv.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        for uuid in self.hv.list().await.map_err(hv_error)? {
             if owned.contains(uuid.as_str()) {
                 continue;
             }
             // Not on this host in the database: a server that was deleted (or whose boot
             // unwound) while this VM was being made. A workflow still running for it owns it.
-            let busy = !compute
-                .engine
-                .active_for_subject(&uuid)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .is_empty();
-            if !busy {
+            if !self.control.busy(&uuid).await? {
                 tracing::warn!(server = %uuid, "removing a VM that no server owns");
-                self.hv
-                    .destroy(&uuid)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                self.hv.destroy(&uuid).await.map_err(hv_error)?;
                 let _ = std::fs::remove_file(self.drive_path(&uuid));
             }
         }
@@ -233,33 +223,26 @@ impl Agent {
         self.drive_dir().join(format!("{uuid}.iso"))
     }
 
-    /// The cached base of an image: a hard link to the Image service's file (a copy when
-    /// they are on different file systems). The copy can be gigabytes, so it runs off the
-    /// async runtime.
+    /// The cached base of an image, fetched once from the control plane (in `ferrostack up`
+    /// a hard link to the Image service's file) to a temp name and renamed into place.
     async fn base_image(&self, image_id: &str) -> Result<PathBuf, AgentError> {
         let base = self.base_dir().join(image_id);
         if base.exists() {
             return Ok(base);
         }
-        let source = self.images.image_file(image_id);
-        if !source.exists() {
-            return Err(AgentError::Failed(format!("image {image_id} has no data")));
-        }
+        std::fs::create_dir_all(self.base_dir())
+            .map_err(|e| AgentError::Transient(e.to_string()))?;
         let tmp = self
             .base_dir()
             .join(format!(".tmp-{image_id}-{}", uuid::Uuid::new_v4()));
-        let (dir, target, id) = (self.base_dir(), base.clone(), image_id.to_string());
-        tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
-            std::fs::create_dir_all(&dir).map_err(|e| AgentError::Transient(e.to_string()))?;
-            if std::fs::hard_link(&source, &tmp).is_err() {
-                std::fs::copy(&source, &tmp)
-                    .map_err(|e| AgentError::Transient(format!("caching image {id}: {e}")))?;
-            }
-            std::fs::rename(&tmp, &target).map_err(|e| AgentError::Transient(e.to_string()))
-        })
-        .await
-        .map_err(|e| AgentError::Transient(format!("caching image {image_id}: {e}")))??;
-        Ok(base)
+        let fetched = self.control.fetch_image(image_id, &tmp).await;
+        let placed = fetched.and_then(|()| {
+            std::fs::rename(&tmp, &base).map_err(|e| AgentError::Transient(e.to_string()))
+        });
+        if placed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        placed.map(|()| base)
     }
 
     /// Builds the config drive ISO (atomically: a crash leaves no half-written drive).
@@ -428,10 +411,7 @@ impl HostAgent for Agent {
             ));
             let result = async {
                 self.hv.snapshot(uuid, &file).await.map_err(hv_error)?;
-                self.images
-                    .upload(image_id, &file)
-                    .await
-                    .map_err(AgentError::Failed)
+                self.control.upload_image(image_id, &file).await
             }
             .await;
             let _ = std::fs::remove_file(&file);

@@ -39,8 +39,9 @@ pub struct Config {
     pub compute_agent: ComputeAgentConfig,
 }
 
-/// The compute agent this process runs (`up` runs one; `control` runs none).
-#[derive(Debug, Clone, Deserialize)]
+/// The compute agent this process runs (`up` runs one; `control` runs none;
+/// `compute-agent` is one alone, reaching the control plane over HTTP).
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComputeAgentConfig {
     pub enabled: bool,
@@ -56,10 +57,36 @@ pub struct ComputeAgentConfig {
     pub disk_allocation_ratio: f64,
     /// Seconds between heartbeats and power-state syncs.
     pub sync_interval: u64,
+    /// `ferrostack compute-agent` only: the control plane's URL (its `public_url`).
+    pub control_url: Option<String>,
+    /// `ferrostack compute-agent` only: the address its host API listens on.
+    pub listen: String,
+    /// `ferrostack compute-agent` only: the URL the control plane reaches it at (default:
+    /// `http://<listen>`, which must then not be a wildcard address).
+    pub advertise_url: Option<String>,
+    /// `ferrostack compute-agent` only: the secret it and the control plane share (the
+    /// control plane's `[compute] agent_secret`).
+    pub secret: Option<String>,
     /// What the fake driver reports as the host's size.
     pub fake_vcpus: u32,
     pub fake_memory_mb: u64,
     pub fake_disk_gb: u64,
+}
+
+/// Everything but the secret, which must not reach a log.
+impl std::fmt::Debug for ComputeAgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeAgentConfig")
+            .field("enabled", &self.enabled)
+            .field("driver", &self.driver)
+            .field("accel", &self.accel)
+            .field("host", &self.host)
+            .field("control_url", &self.control_url)
+            .field("listen", &self.listen)
+            .field("advertise_url", &self.advertise_url)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ComputeAgentConfig {
@@ -75,6 +102,10 @@ impl Default for ComputeAgentConfig {
             ram_allocation_ratio: a.ram_allocation_ratio,
             disk_allocation_ratio: a.disk_allocation_ratio,
             sync_interval: a.sync_interval,
+            control_url: None,
+            listen: "127.0.0.1:5100".into(),
+            advertise_url: None,
+            secret: None,
             fake_vcpus: 1000,
             fake_memory_mb: 1 << 22,
             fake_disk_gb: 1 << 16,

@@ -57,6 +57,9 @@ enum Command {
     },
     /// Run the API services against a shared database (multi-node control plane).
     Control,
+    /// Run a compute host alone: its VMs, registered with a control plane over HTTP
+    /// (`[compute_agent] control_url`, `secret`, `listen`).
+    ComputeAgent,
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -151,6 +154,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {}", config.bind))?;
             server::serve(listener, server::app(&services)).await
         }
+        Command::ComputeAgent => compute_agent(config).await,
         Command::Db {
             command: DbCommand::Migrate,
         } => {
@@ -167,6 +171,58 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Admin { command } => admin(command, config).await,
     }
+}
+
+/// `ferrostack compute-agent`: this host's VMs, driven by a control plane elsewhere.
+async fn compute_agent(config: Config) -> anyhow::Result<()> {
+    let c = &config.compute_agent;
+    let control_url = c
+        .control_url
+        .clone()
+        .context("set the control plane's URL: [compute_agent] control_url or FERROSTACK_COMPUTE_AGENT__CONTROL_URL")?;
+    let secret = c
+        .secret
+        .clone()
+        .filter(|s| !s.is_empty())
+        .context("set the secret shared with the control plane: [compute_agent] secret or FERROSTACK_COMPUTE_AGENT__SECRET")?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(&c.listen)
+        .await
+        .with_context(|| format!("binding {}", c.listen))?;
+    let local = listener.local_addr()?;
+    let advertise = match &c.advertise_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None if local.ip().is_unspecified() => anyhow::bail!(
+            "listening on {local}: set [compute_agent] advertise_url to the address the control plane reaches this host at"
+        ),
+        None => format!("http://{local}"),
+    };
+    let hv = server::hypervisor(&config)?;
+    let control = std::sync::Arc::new(ferrostack_compute::host_http::HttpControlPlane::new(
+        &control_url,
+        &secret,
+    ));
+    let agent = ferrostack_agent::Agent::new(server::agent_config(&config), hv.clone(), control);
+    // The host API serves before registering: the control plane may call at once.
+    let app = ferrostack_compute::host_http::agent_router(agent.clone(), secret);
+    let serving = tokio::spawn(server::serve(listener, app));
+    // The control plane may start after its hosts: keep trying.
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match agent.start(Some(&advertise)).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, control = %control_url, "registration failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+    println!(
+        "ferrostack compute agent up: {} at {advertise}, control plane {control_url}",
+        server::host_summary(&agent.config.host, hv.as_ref())
+    );
+    serving.await?
 }
 
 async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {

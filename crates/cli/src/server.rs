@@ -127,60 +127,73 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     })
 }
 
+/// The hypervisor driver `[compute_agent]` names, keeping its VMs under the data directory.
+pub fn hypervisor(config: &Config) -> anyhow::Result<Arc<dyn ferrostack_hypervisor::Hypervisor>> {
+    let c = &config.compute_agent;
+    Ok(match c.driver.as_str() {
+        "qemu" => Arc::new(
+            ferrostack_hypervisor::qemu::QemuDriver::new(ferrostack_hypervisor::qemu::QemuConfig {
+                instances_dir: config.data_dir.join("instances"),
+                qemu_binary: None,
+                accel: c.accel.clone(),
+            })
+            .map_err(|e| anyhow::anyhow!("compute agent: {e}"))?,
+        ),
+        "fake" => Arc::new(ferrostack_hypervisor::fake::FakeDriver::new(
+            ferrostack_hypervisor::HostResources {
+                vcpus: c.fake_vcpus,
+                memory_mb: c.fake_memory_mb,
+                disk_gb: c.fake_disk_gb,
+                cpu_model: "fake".into(),
+            },
+        )),
+        other => anyhow::bail!("compute_agent.driver must be qemu or fake, not {other:?}"),
+    })
+}
+
+/// The agent's settings from `[compute_agent]` (and `[compute] shutdown_timeout`).
+pub fn agent_config(config: &Config) -> ferrostack_agent::AgentConfig {
+    let c = &config.compute_agent;
+    let defaults = ferrostack_agent::AgentConfig::default();
+    ferrostack_agent::AgentConfig {
+        host: c.host.clone().unwrap_or(defaults.host),
+        state_dir: config.data_dir.join("compute"),
+        reserved_host_memory_mb: c.reserved_host_memory_mb,
+        cpu_allocation_ratio: c.cpu_allocation_ratio,
+        ram_allocation_ratio: c.ram_allocation_ratio,
+        disk_allocation_ratio: c.disk_allocation_ratio,
+        shutdown_timeout: config.compute.shutdown_timeout,
+        sync_interval: c.sync_interval,
+    }
+}
+
+/// A one-line description of a host's hypervisor, for the start-up message.
+pub fn host_summary(host: &str, hv: &dyn ferrostack_hypervisor::Hypervisor) -> String {
+    let info = hv.info();
+    format!(
+        "host {host} ({} {}, accel {})",
+        info.hypervisor_type, info.version, info.accel
+    )
+}
+
 /// Starts this host's compute agent (when enabled) and then resumes the compute workflows a
 /// previous run left unfinished, which may need the agent.
 pub async fn start_compute(config: &Config, services: &Services) -> anyhow::Result<Option<String>> {
-    let c = &config.compute_agent;
     let mut summary = None;
-    if c.enabled {
-        let hv: Arc<dyn ferrostack_hypervisor::Hypervisor> = match c.driver.as_str() {
-            "qemu" => Arc::new(
-                ferrostack_hypervisor::qemu::QemuDriver::new(
-                    ferrostack_hypervisor::qemu::QemuConfig {
-                        instances_dir: config.data_dir.join("instances"),
-                        qemu_binary: None,
-                        accel: c.accel.clone(),
-                    },
-                )
-                .map_err(|e| anyhow::anyhow!("compute agent: {e}"))?,
-            ),
-            "fake" => Arc::new(ferrostack_hypervisor::fake::FakeDriver::new(
-                ferrostack_hypervisor::HostResources {
-                    vcpus: c.fake_vcpus,
-                    memory_mb: c.fake_memory_mb,
-                    disk_gb: c.fake_disk_gb,
-                    cpu_model: "fake".into(),
-                },
-            )),
-            other => anyhow::bail!("compute_agent.driver must be qemu or fake, not {other:?}"),
-        };
-        let defaults = ferrostack_agent::AgentConfig::default();
-        let agent = ferrostack_agent::Agent::new(
-            ferrostack_agent::AgentConfig {
-                host: c.host.clone().unwrap_or(defaults.host),
-                state_dir: config.data_dir.join("compute"),
-                reserved_host_memory_mb: c.reserved_host_memory_mb,
-                cpu_allocation_ratio: c.cpu_allocation_ratio,
-                ram_allocation_ratio: c.ram_allocation_ratio,
-                disk_allocation_ratio: c.disk_allocation_ratio,
-                shutdown_timeout: config.compute.shutdown_timeout,
-                sync_interval: c.sync_interval,
-            },
+    if config.compute_agent.enabled {
+        let hv = hypervisor(config)?;
+        let agent = ferrostack_agent::Agent::start_local(
+            agent_config(config),
             hv.clone(),
-            services.image.clone(),
-        );
-        agent.start(&services.compute).await?;
-        let info = hv.info();
-        summary = Some(format!(
-            "host {} ({} {}, accel {})",
-            agent.config.host, info.hypervisor_type, info.version, info.accel
-        ));
+            &services.compute,
+        )
+        .await?;
+        summary = Some(host_summary(&agent.config.host, hv.as_ref()));
     }
     services.compute.resume().await?;
     Ok(summary)
 }
 
-/// The services' catalog entries: (type, name, URL).
 pub fn catalog(config: &Config) -> Vec<(String, String, String)> {
     vec![
         (
@@ -227,6 +240,10 @@ pub fn app(services: &Services) -> Router {
         .nest(
             METADATA_PREFIX,
             ferrostack_compute::http::metadata_api::router(services.compute.clone()),
+        )
+        .nest(
+            ferrostack_compute::host_http::CONTROL_PREFIX,
+            ferrostack_compute::http::agents_api::router(services.compute.clone()),
         );
     finish(router, Metrics::default())
 }

@@ -2,6 +2,10 @@
 //! agent (in this process for `ferrostack up`, over HTTP for a remote host). Every call is
 //! idempotent, because a workflow step that crashed half-way runs again: `ensure` with the
 //! full [`GuestSpec`] creates or leaves alone, `destroy` of an unknown server is fine.
+//!
+//! The other way, [`ControlPlane`] is what an agent needs from the control plane. Between
+//! processes both travel over HTTP (the clients and the agent's side in [`crate::host_http`], the control
+//! plane's side in [`crate::http::agents_api`]), authenticated by a shared secret.
 
 use std::pin::Pin;
 
@@ -118,4 +122,147 @@ pub trait HostAgent: Send + Sync + 'static {
     fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>>;
     /// Every server the host has (running or not), to find orphans.
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>>;
+}
+
+/// What an agent needs from the control plane: the Compute service itself for the agent
+/// inside `ferrostack up`, its HTTP API for a remote `ferrostack compute-agent`. Every call
+/// is idempotent.
+pub trait ControlPlane: Send + Sync + 'static {
+    /// Records the host, its compute service and its resource provider; `agent_url` is where
+    /// the control plane reaches a remote agent (`None` for one in the same process).
+    fn register<'a>(
+        &'a self,
+        report: &'a HostReport,
+        agent_url: Option<&'a str>,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
+    fn heartbeat<'a>(&'a self, host: &'a str) -> BoxFut<'a, Result<(), AgentError>>;
+    /// The servers the control plane has on `host`.
+    fn servers_on_host<'a>(&'a self, host: &'a str) -> BoxFut<'a, Result<Vec<String>, AgentError>>;
+    /// Reports a power state the host saw (a VM that stopped by itself).
+    fn observe_power_state<'a>(
+        &'a self,
+        uuid: &'a str,
+        power_state: i64,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Whether a workflow still runs for the server (its VM may be in the making).
+    fn busy<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<bool, AgentError>>;
+    /// Puts the image's data at `dest` (a new file the caller renames into place).
+    fn fetch_image<'a>(
+        &'a self,
+        image_id: &'a str,
+        dest: &'a std::path::Path,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Uploads `file` as the data of the queued image `image_id`; an image already active
+    /// is left alone.
+    fn upload_image<'a>(
+        &'a self,
+        image_id: &'a str,
+        file: &'a std::path::Path,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
+    /// False once the control plane is gone (an agent in a process whose service was
+    /// dropped, as in tests): the agent's periodic tasks then end.
+    fn alive(&self) -> bool {
+        true
+    }
+}
+
+/// One call of the control plane on a remote agent, as the agent's HTTP API takes it
+/// (`POST /v1/host`, one JSON object tagged by `op`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum HostCall {
+    Ensure { spec: GuestSpec },
+    Destroy { uuid: String },
+    Power { uuid: String, action: PowerOp },
+    PowerState { uuid: String },
+    Console { uuid: String, max_bytes: usize },
+    Snapshot { uuid: String, image_id: String },
+    Resize { spec: GuestSpec, start: bool },
+    ConfirmResize { uuid: String },
+    RevertResize { uuid: String, start: bool },
+    Rescue { spec: GuestSpec },
+    Unrescue { uuid: String },
+    Servers,
+}
+
+impl HostCall {
+    /// Carries the call out on `agent`; the answer is the call's result as JSON.
+    pub async fn run(self, agent: &dyn HostAgent) -> Result<serde_json::Value, AgentError> {
+        use serde_json::{json, Value};
+        let unit = |r: Result<(), AgentError>| r.map(|()| Value::Null);
+        match self {
+            HostCall::Ensure { spec } => unit(agent.ensure(&spec).await),
+            HostCall::Destroy { uuid } => unit(agent.destroy(&uuid).await),
+            HostCall::Power { uuid, action } => unit(agent.power(&uuid, action).await),
+            HostCall::PowerState { uuid } => Ok(json!(agent.power_state(&uuid).await?)),
+            HostCall::Console { uuid, max_bytes } => {
+                Ok(json!(agent.console(&uuid, max_bytes).await?))
+            }
+            HostCall::Snapshot { uuid, image_id } => unit(agent.snapshot(&uuid, &image_id).await),
+            HostCall::Resize { spec, start } => unit(agent.resize(&spec, start).await),
+            HostCall::ConfirmResize { uuid } => unit(agent.confirm_resize(&uuid).await),
+            HostCall::RevertResize { uuid, start } => unit(agent.revert_resize(&uuid, start).await),
+            HostCall::Rescue { spec } => unit(agent.rescue(&spec).await),
+            HostCall::Unrescue { uuid } => unit(agent.unrescue(&uuid).await),
+            HostCall::Servers => Ok(json!(agent.servers().await?)),
+        }
+    }
+}
+
+/// An [`AgentError`] on the wire: the HTTP status says which kind, the body says what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl AgentError {
+    pub fn to_wire(&self) -> (u16, WireError) {
+        let (status, kind, message) = match self {
+            AgentError::Transient(m) => (503, "transient", m.clone()),
+            AgentError::Failed(m) => (500, "failed", m.clone()),
+            AgentError::NotFound(m) => (404, "not_found", m.clone()),
+        };
+        (
+            status,
+            WireError {
+                kind: kind.into(),
+                message,
+            },
+        )
+    }
+
+    pub fn from_wire(status: u16, body: &[u8]) -> AgentError {
+        match serde_json::from_slice::<WireError>(body) {
+            Ok(w) => match w.kind.as_str() {
+                "not_found" => AgentError::NotFound(w.message),
+                "failed" => AgentError::Failed(w.message),
+                _ => AgentError::Transient(w.message),
+            },
+            // Not an agent's answer (a proxy, a restart in progress): worth another try,
+            // except a refused secret, which will not get better.
+            Err(_) if status == 401 || status == 403 => {
+                AgentError::Failed(format!("the peer refused the shared secret ({status})"))
+            }
+            Err(_) => AgentError::Transient(format!(
+                "unexpected answer {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )),
+        }
+    }
+}
+
+/// Compares a presented secret with the configured one in constant time.
+pub fn secret_matches(presented: &str, configured: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !configured.is_empty() && presented.as_bytes().ct_eq(configured.as_bytes()).into()
+}
+
+/// The secret a request presents, from `Authorization: Bearer <secret>`.
+pub fn presented_secret(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
 }

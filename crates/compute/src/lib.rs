@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod host;
+pub mod host_http;
 pub mod http;
 pub mod microversion;
 pub mod migrations;

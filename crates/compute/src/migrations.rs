@@ -7,7 +7,9 @@
 //! or live migration, with Nova's columns, the live-migration progress counters included) and
 //! the `details` of instance action events (microversion 2.84). Version 3 adds a server's
 //! system metadata (Nova's `instance_system_metadata`): what the service remembers about it
-//! that users do not see, such as the image a shelved server was saved to.
+//! that users do not see, such as the image a shelved server was saved to. Version 4 adds
+//! where a remote compute agent listens (`compute_nodes.agent_url`), so every control node
+//! can reach it.
 
 use ferrostack_db::Migration;
 
@@ -57,6 +59,14 @@ ALTER TABLE compute_instance_action_events ADD COLUMN details TEXT;
         name: "system_metadata",
         sql: r#"
 CREATE TABLE compute_instance_system_metadata (instance_uuid TEXT NOT NULL REFERENCES compute_instances(uuid) ON DELETE CASCADE, meta_key TEXT NOT NULL, meta_value TEXT NOT NULL, PRIMARY KEY (instance_uuid, meta_key));
+"#,
+        postgres: None,
+    },
+    Migration {
+        version: 4,
+        name: "remote agents",
+        sql: r#"
+ALTER TABLE compute_nodes ADD COLUMN agent_url TEXT;
 "#,
         postgres: None,
     },

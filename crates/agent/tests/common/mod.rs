@@ -53,6 +53,9 @@ pub async fn urls() -> Vec<String> {
     out
 }
 
+/// The secret remote agents and the tests' control plane share.
+pub const AGENT_SECRET: &str = "agent-secret";
+
 /// The secret the tests' metadata proxy signs with.
 pub const METADATA_SECRET: &str = "proxy-secret";
 
@@ -148,6 +151,7 @@ impl Cloud {
             ComputeConfig {
                 workflow_lease_ms: 300,
                 metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
+                agent_secret: Some(AGENT_SECRET.into()),
                 ..Default::default()
             },
             ComputeService::default_policy(None).unwrap(),
@@ -215,7 +219,7 @@ impl Cloud {
         std::fs::write(dir.join("image-id"), &image_id).unwrap();
         let mut hosts = Vec::new();
         for (i, driver) in drivers.into_iter().enumerate() {
-            let agent = Agent::new(
+            let agent = Agent::start_local(
                 AgentConfig {
                     host: format!("host{i}"),
                     state_dir: dir.join(format!("host{i}")),
@@ -223,9 +227,10 @@ impl Cloud {
                     ..Default::default()
                 },
                 driver.clone(),
-                image.clone(),
-            );
-            agent.start(&compute).await.unwrap();
+                &compute,
+            )
+            .await
+            .unwrap();
             hosts.push((driver, agent));
         }
         compute.resume().await.unwrap();

@@ -3,6 +3,7 @@
 //! microversion, body), call one service method and render the view for that version.
 
 mod action_events;
+pub mod agents_api;
 mod extras;
 mod flavors;
 mod hosts;

@@ -6,6 +6,7 @@
 
 pub mod action_events;
 pub mod addresses;
+pub mod agents;
 pub mod extras;
 pub mod flavors;
 pub mod hosts;
@@ -58,6 +59,9 @@ pub struct ComputeConfig {
     /// The secret the metadata proxy signs each guest's requests with (Nova's
     /// `metadata_proxy_shared_secret`); without it the metadata service answers no one.
     pub metadata_proxy_shared_secret: Option<String>,
+    /// The secret remote compute agents and the control plane present to each other;
+    /// without it no remote agent is accepted (the agent inside `ferrostack up` needs none).
+    pub agent_secret: Option<String>,
 }
 
 /// Everything but the secret, which must not reach a log.
@@ -73,6 +77,7 @@ impl std::fmt::Debug for ComputeConfig {
                 "metadata_proxy_shared_secret",
                 &self.metadata_proxy_shared_secret.as_ref().map(|_| "***"),
             )
+            .field("agent_secret", &self.agent_secret.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -86,6 +91,7 @@ impl Default for ComputeConfig {
             shutdown_timeout: 60,
             workflow_lease_ms: 30_000,
             metadata_proxy_shared_secret: None,
+            agent_secret: None,
         }
     }
 }
@@ -168,12 +174,34 @@ impl ComputeService {
             .insert(host.to_string(), agent);
     }
 
-    pub(crate) fn agent(&self, host: &str) -> Option<Arc<dyn HostAgent>> {
-        self.hosts
+    /// The agent of `host`: one attached to this process, else a remote one at the URL it
+    /// registered (with any control node: the URL is in the database).
+    pub(crate) async fn agent(&self, host: &str) -> Result<Option<Arc<dyn HostAgent>>> {
+        let attached = self
+            .hosts
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(host)
-            .cloned()
+            .cloned();
+        if attached.is_some() {
+            return Ok(attached);
+        }
+        let Some(secret) = self.config.agent_secret.as_deref() else {
+            return Ok(None);
+        };
+        let url: Option<Option<String>> = ferrostack_db::sqlx::query_scalar(
+            "SELECT agent_url FROM compute_nodes WHERE host = $1",
+        )
+        .bind(host)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(url) = url.flatten() else {
+            return Ok(None);
+        };
+        let agent: Arc<dyn HostAgent> =
+            Arc::new(crate::host_http::HttpHostAgent::new(&url, secret));
+        self.attach_agent(host, agent.clone());
+        Ok(Some(agent))
     }
 
     /// Whether the caller may do `rule` on something of `project_id` (and `user_id`).

@@ -184,14 +184,16 @@ impl Handler for Rebuild {
             let inst = load(&s, &run.subject).await?;
             let from = from_vm_state(run);
             match step {
-                0 => agent_of(&s, &inst)?
+                0 => agent_of(&s, &inst)
+                    .await?
                     .destroy(&inst.uuid)
                     .await
                     .map_err(agent_error("destroy")),
                 1 => {
                     spawn_guest(&s, &inst, &inst.image_ref, run).await?;
                     if from == vm::STOPPED {
-                        agent_of(&s, &inst)?
+                        agent_of(&s, &inst)
+                            .await?
                             .power(&inst.uuid, PowerOp::Stop)
                             .await
                             .map_err(agent_error("stop"))?;

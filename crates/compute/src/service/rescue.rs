@@ -142,7 +142,7 @@ impl Handler for Rescue {
         Box::pin(async move {
             let s = service(&self.service)?;
             let inst = load(&s, &run.subject).await?;
-            let agent = agent_of(&s, &inst)?;
+            let agent = agent_of(&s, &inst).await?;
             match (step, self.rescue) {
                 (0, true) => {
                     let image = run
@@ -188,7 +188,8 @@ impl Handler for Rescue {
             if step == 0 && self.rescue {
                 let s = service(&self.service)?;
                 let inst = load(&s, &run.subject).await?;
-                agent_of(&s, &inst)?
+                agent_of(&s, &inst)
+                    .await?
                     .unrescue(&inst.uuid)
                     .await
                     .map_err(agent_error("unrescue"))?;

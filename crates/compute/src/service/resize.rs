@@ -294,7 +294,8 @@ impl Handler for Resize {
                         .and_then(|i| i.disk_format)
                         .unwrap_or_else(|| "qcow2".into());
                     let spec = guest_spec(&sized, &format, None);
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .resize(&spec, from == vm::ACTIVE)
                         .await
                         .map_err(agent_error("resize"))
@@ -347,7 +348,8 @@ impl Handler for Resize {
                         .await
                         .map_err(retry)
                 }
-                1 => agent_of(&s, &inst)?
+                1 => agent_of(&s, &inst)
+                    .await?
                     .revert_resize(&inst.uuid, from_state(run, "from_vm_state") == vm::ACTIVE)
                     .await
                     .map_err(agent_error("revert the resize of")),
@@ -410,11 +412,13 @@ impl Handler for Finish {
             let from = from_state(run, RESIZE_FROM);
             let migration: String = field(run, MIGRATION)?;
             match (step, self.revert) {
-                (0, false) => agent_of(&s, &inst)?
+                (0, false) => agent_of(&s, &inst)
+                    .await?
                     .confirm_resize(&inst.uuid)
                     .await
                     .map_err(agent_error("confirm the resize of")),
-                (0, true) => agent_of(&s, &inst)?
+                (0, true) => agent_of(&s, &inst)
+                    .await?
                     .revert_resize(&inst.uuid, from == vm::ACTIVE)
                     .await
                     .map_err(agent_error("revert the resize of")),

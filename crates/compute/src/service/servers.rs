@@ -755,7 +755,11 @@ impl ComputeService {
             .host
             .clone()
             .filter(|_| inst.vm_state != vm::BUILDING || inst.power_state != 0);
-        let agent = host.as_deref().and_then(|h| self.agent(h)).ok_or_else(|| {
+        let agent = match host.as_deref() {
+            Some(h) => self.agent(h).await?,
+            None => None,
+        };
+        let agent = agent.ok_or_else(|| {
             ComputeError::conflict(format!(
                 "Cannot 'get_console_output' instance {uuid} while it is in vm_state {}",
                 inst.vm_state

@@ -187,7 +187,8 @@ impl Handler for Shelve {
             match step {
                 // A running guest shuts down first so its disk is consistent; a paused or
                 // suspended one writes nothing while its disk is copied.
-                0 if from == vm::ACTIVE => agent_of(&s, &inst)?
+                0 if from == vm::ACTIVE => agent_of(&s, &inst)
+                    .await?
                     .power(&inst.uuid, PowerOp::Stop)
                     .await
                     .map_err(agent_error("stop")),
@@ -201,7 +202,8 @@ impl Handler for Shelve {
                         task::SHELVING_IMAGE_UPLOADING,
                     )
                     .await?;
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .snapshot(&inst.uuid, &image_id(run)?)
                         .await
                         .map_err(agent_error("snapshot"))
@@ -216,7 +218,8 @@ impl Handler for Shelve {
                     )
                     .await?;
                     if inst.host.is_some() {
-                        agent_of(&s, &inst)?
+                        agent_of(&s, &inst)
+                            .await?
                             .destroy(&inst.uuid)
                             .await
                             .map_err(agent_error("remove"))?;
@@ -245,7 +248,8 @@ impl Handler for Shelve {
             match step {
                 0 if from_vm_state(run) == vm::ACTIVE => {
                     let inst = load(&s, &run.subject).await?;
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .power(&inst.uuid, PowerOp::Start)
                         .await
                         .map_err(agent_error("start"))
@@ -361,7 +365,8 @@ impl Handler for Unshelve {
                     if inst.host.is_none() {
                         return Ok(());
                     }
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .destroy(&inst.uuid)
                         .await
                         .map_err(agent_error("remove"))

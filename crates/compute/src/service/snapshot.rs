@@ -198,7 +198,8 @@ impl Handler for Snapshot {
                     )
                     .await
                     .map_err(retry)?;
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .snapshot(&inst.uuid, &image)
                         .await
                         .map_err(agent_error("snapshot"))

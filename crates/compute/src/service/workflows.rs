@@ -66,7 +66,7 @@ pub(super) fn agent_error(op: &str) -> impl Fn(AgentError) -> StepError + '_ {
 }
 
 /// The host's agent, or a retry while it is not (yet) connected.
-pub(super) fn agent_of(
+pub(super) async fn agent_of(
     s: &ComputeService,
     inst: &Instance,
 ) -> Result<Arc<dyn crate::host::HostAgent>, StepError> {
@@ -75,6 +75,8 @@ pub(super) fn agent_of(
         .as_deref()
         .ok_or_else(|| fail("The server has no host.", &inst.uuid))?;
     s.agent(host)
+        .await
+        .map_err(|e| retry(format!("finding the agent of host {host}: {e}")))?
         .ok_or_else(|| retry(format!("the agent of host {host} is not connected")))
 }
 
@@ -104,7 +106,7 @@ pub(super) async fn spawn_guest(
     image_id: &str,
     run: &Run,
 ) -> Result<(), StepError> {
-    let agent = agent_of(s, inst)?;
+    let agent = agent_of(s, inst).await?;
     let format = match s.image.store.get(image_id).await {
         Ok(Some(i)) => i.disk_format.unwrap_or_else(|| "qcow2".into()),
         Ok(None) => {
@@ -207,7 +209,8 @@ impl Handler for Boot {
                     if inst.host.is_none() {
                         return Ok(());
                     }
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .destroy(&inst.uuid)
                         .await
                         .map_err(agent_error("destroy"))
@@ -282,7 +285,8 @@ impl Handler for Delete {
                     if inst.host.is_none() {
                         return Ok(());
                     }
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .destroy(&inst.uuid)
                         .await
                         .map_err(agent_error("destroy"))
@@ -397,7 +401,8 @@ impl Handler for PowerAction {
                 0 => {
                     let op = power_op(action)
                         .ok_or_else(|| fail("Unsupported action.", action.name()))?;
-                    agent_of(&s, &inst)?
+                    agent_of(&s, &inst)
+                        .await?
                         .power(&inst.uuid, op)
                         .await
                         .map_err(agent_error(action.name()))
@@ -452,7 +457,7 @@ impl Handler for PowerAction {
                 .to_string();
             // Back to where it was, with the power state the host reports now.
             let observed = match s.instance(&run.subject).await.ok().flatten() {
-                Some(inst) => match agent_of(&s, &inst) {
+                Some(inst) => match agent_of(&s, &inst).await {
                     Ok(agent) => agent.power_state(&inst.uuid).await.ok().flatten(),
                     Err(_) => None,
                 },
