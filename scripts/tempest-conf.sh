@@ -123,7 +123,7 @@ metadata_service = false
 personality = false
 vnc_console = false
 spice_console = false
-serial_console = false
+serial_console = true
 attach_encrypted_volume = false
 
 # ---- image (glance)

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrostack_compute::host::{
-    AgentError, BoxFut, ControlPlane, GuestSpec, HostAgent, HostReport, PowerOp,
+    AgentError, BoxFut, ControlPlane, GuestSpec, HostAgent, HostReport, PowerOp, SerialStream,
 };
 use ferrostack_compute::service::agents::LocalControlPlane;
 use ferrostack_compute::ComputeService;
@@ -488,5 +488,15 @@ impl HostAgent for Agent {
 
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>> {
         Box::pin(async move { self.hv.list().await.map_err(hv_error) })
+    }
+
+    fn serial_console<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<SerialStream, AgentError>> {
+        Box::pin(async move {
+            let path = self.hv.serial_socket(uuid).await.map_err(hv_error)?;
+            let stream = tokio::net::UnixStream::connect(&path)
+                .await
+                .map_err(|e| AgentError::Transient(format!("serial console of {uuid}: {e}")))?;
+            Ok(Box::new(stream) as SerialStream)
+        })
     }
 }

@@ -23,6 +23,8 @@ pub const PLACEMENT_PREFIX: &str = "/placement";
 pub const COMPUTE_PREFIX: &str = "/compute";
 /// The metadata service, for the networks' metadata proxies (not in the catalog).
 pub const METADATA_PREFIX: &str = "/metadata";
+/// The serial console proxy (Nova's `nova-serialproxy`), for the URLs consoles hand out.
+pub const SERIAL_PROXY_PREFIX: &str = "/serial-console";
 
 pub struct Services {
     pub identity: Arc<Identity>,
@@ -109,9 +111,19 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             }
         });
     }
+    let mut compute_config = config.compute.clone();
+    if compute_config.serial_proxy_url.is_none() {
+        // The proxy is on this listener: its URL is the public URL with a websocket scheme.
+        let public = config.public_url();
+        let ws = match public.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}"),
+            None => format!("ws://{}", public.trim_start_matches("http://")),
+        };
+        compute_config.serial_proxy_url = Some(format!("{ws}{SERIAL_PROXY_PREFIX}"));
+    }
     let compute = ComputeService::new(
         db.clone(),
-        config.compute.clone(),
+        compute_config,
         ComputeService::default_policy(overrides.as_deref())?,
         identity.clone(),
         placement.clone(),
@@ -240,6 +252,10 @@ pub fn app(services: &Services) -> Router {
         .nest(
             METADATA_PREFIX,
             ferrostack_compute::http::metadata_api::router(services.compute.clone()),
+        )
+        .nest(
+            SERIAL_PROXY_PREFIX,
+            ferrostack_compute::http::consoles::serial_proxy(services.compute.clone()),
         )
         .nest(
             ferrostack_compute::host_http::CONTROL_PREFIX,

@@ -122,7 +122,22 @@ pub trait HostAgent: Send + Sync + 'static {
     fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>>;
     /// Every server the host has (running or not), to find orphans.
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>>;
+    /// A byte stream to the running server's serial console (the guest's first serial
+    /// port); `NotFound` for an unknown server, `Failed` for one that does not run.
+    fn serial_console<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<SerialStream, AgentError>> {
+        let _ = uuid;
+        Box::pin(async {
+            Err(AgentError::Failed(
+                "this host has no serial consoles".into(),
+            ))
+        })
+    }
 }
+
+/// Both directions of a serial console.
+pub trait SerialIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> SerialIo for T {}
+pub type SerialStream = Box<dyn SerialIo>;
 
 /// What an agent needs from the control plane: the Compute service itself for the agent
 /// inside `ferrostack up`, its HTTP API for a remote `ferrostack compute-agent`. Every call

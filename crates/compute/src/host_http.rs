@@ -2,7 +2,8 @@
 //! plane (`ferrostack compute-agent`):
 //!
 //! - [`HttpHostAgent`]: the control plane's client of an agent, a [`HostAgent`] whose every
-//!   call is one `POST /v1/host` of a [`HostCall`]; [`agent_router`] is the agent's side.
+//!   call is one `POST /v1/host` of a [`HostCall`], and whose serial consoles are an HTTP
+//!   upgrade of `GET /v1/console/{uuid}`; [`agent_router`] is the agent's side.
 //! - [`HttpControlPlane`]: the agent's client of the control plane, a [`ControlPlane`] over
 //!   the routes of [`crate::http::agents_api`] (mounted at [`CONTROL_PREFIX`]).
 //!
@@ -15,13 +16,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::host::{
     presented_secret, secret_matches, AgentError, BoxFut, ControlPlane, GuestSpec, HostAgent,
-    HostCall, HostReport, PowerOp,
+    HostCall, HostReport, PowerOp, SerialStream,
 };
 
 /// Where the control plane serves its agents' routes.
@@ -209,36 +210,118 @@ impl HostAgent for HttpHostAgent {
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>> {
         Box::pin(async move { decode(self.call(HostCall::Servers).await?) })
     }
+
+    fn serial_console<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<SerialStream, AgentError>> {
+        Box::pin(async move {
+            // An HTTP upgrade: after the agent's 101 the connection carries the console's
+            // bytes both ways.
+            let url = format!("{}/console/{uuid}", self.url.trim_end_matches("/host"));
+            let resp = self
+                .client
+                .get(&url)
+                .bearer_auth(&self.secret)
+                .header(header::CONNECTION, "upgrade")
+                .header(header::UPGRADE, SERIAL_UPGRADE)
+                // The stream lives as long as the user's console session.
+                .timeout(Duration::from_secs(365 * 24 * 3600))
+                .send()
+                .await
+                .map_err(|e| unreachable(&url, e))?;
+            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                let status = resp.status().as_u16();
+                let body = resp.bytes().await.unwrap_or_default();
+                return Err(AgentError::from_wire(status, &body));
+            }
+            let upgraded = resp.upgrade().await.map_err(|e| unreachable(&url, e))?;
+            Ok(Box::new(upgraded) as SerialStream)
+        })
+    }
+}
+
+/// The `Upgrade` protocol of a serial console between the control plane and an agent.
+const SERIAL_UPGRADE: &str = "ferrostack-serial";
+
+/// The agent's side of a serial console: checks the secret, opens the console, answers 101
+/// and then copies bytes both ways until either side closes.
+async fn serial_upgrade(
+    agent: Arc<dyn HostAgent>,
+    secret: Arc<str>,
+    uuid: String,
+    mut req: axum::extract::Request,
+) -> Response {
+    if !secret_matches(presented_secret(req.headers()), &secret) {
+        return refused();
+    }
+    let wants_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(SERIAL_UPGRADE.as_bytes()));
+    if !wants_upgrade {
+        return error_response(&AgentError::Failed(format!(
+            "a console needs Upgrade: {SERIAL_UPGRADE}"
+        )));
+    }
+    let mut console = match agent.serial_console(&uuid).await {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                let _ = tokio::io::copy_bidirectional(&mut io, &mut console).await;
+            }
+            Err(e) => tracing::warn!(server = %uuid, error = %e, "serial console upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, SERIAL_UPGRADE)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// The agent's side: `POST /v1/host` carries a [`HostCall`] out on `agent`.
 pub fn agent_router(agent: Arc<dyn HostAgent>, secret: String) -> axum::Router {
     let secret: Arc<str> = secret.into();
-    axum::Router::new().route(
-        "/v1/host",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let (agent, secret) = (agent.clone(), secret.clone());
-                async move {
-                    if !secret_matches(presented_secret(&headers), &secret) {
-                        return refused();
-                    }
-                    let call: HostCall = match serde_json::from_slice(&body) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            return error_response(&AgentError::Failed(format!(
-                                "not a host call: {e}"
-                            )))
+    let (console_agent, console_secret) = (agent.clone(), secret.clone());
+    axum::Router::new()
+        .route(
+            "/v1/console/{uuid}",
+            axum::routing::get(
+                move |axum::extract::Path(uuid): axum::extract::Path<String>,
+                      req: axum::extract::Request| {
+                    serial_upgrade(console_agent.clone(), console_secret.clone(), uuid, req)
+                },
+            ),
+        )
+        .route(
+            "/v1/host",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let (agent, secret) = (agent.clone(), secret.clone());
+                    async move {
+                        if !secret_matches(presented_secret(&headers), &secret) {
+                            return refused();
                         }
-                    };
-                    match call.run(agent.as_ref()).await {
-                        Ok(v) => axum::Json(v).into_response(),
-                        Err(e) => error_response(&e),
+                        let call: HostCall = match serde_json::from_slice(&body) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                return error_response(&AgentError::Failed(format!(
+                                    "not a host call: {e}"
+                                )))
+                            }
+                        };
+                        match call.run(agent.as_ref()).await {
+                            Ok(v) => axum::Json(v).into_response(),
+                            Err(e) => error_response(&e),
+                        }
                     }
-                }
-            },
-        ),
-    )
+                },
+            ),
+        )
 }
 
 /// A remote agent's handle on the control plane.

@@ -9,7 +9,8 @@
 //! system metadata (Nova's `instance_system_metadata`): what the service remembers about it
 //! that users do not see, such as the image a shelved server was saved to. Version 4 adds
 //! where a remote compute agent listens (`compute_nodes.agent_url`), so every control node
-//! can reach it.
+//! can reach it. Version 5 adds remote console tokens (Nova's `console_auth_tokens`: only
+//! a hash of the token is kept).
 
 use ferrostack_db::Migration;
 
@@ -67,6 +68,15 @@ CREATE TABLE compute_instance_system_metadata (instance_uuid TEXT NOT NULL REFER
         name: "remote agents",
         sql: r#"
 ALTER TABLE compute_nodes ADD COLUMN agent_url TEXT;
+"#,
+        postgres: None,
+    },
+    Migration {
+        version: 5,
+        name: "console auth tokens",
+        sql: r#"
+CREATE TABLE compute_console_auth_tokens (token_hash TEXT PRIMARY KEY, console_type TEXT NOT NULL, instance_uuid TEXT NOT NULL, host TEXT NOT NULL, expires BIGINT NOT NULL, created_at BIGINT NOT NULL);
+CREATE INDEX compute_console_auth_tokens_instance ON compute_console_auth_tokens (instance_uuid);
 "#,
         postgres: None,
     },

@@ -102,6 +102,8 @@ pub const RULES: &[(&str, &str)] = &[
         ADMIN,
     ),
     ("os_compute_api:os-console-output", PROJECT_MEMBER_OR_ADMIN),
+    ("os_compute_api:os-remote-consoles", PROJECT_MEMBER_OR_ADMIN),
+    ("os_compute_api:os-console-auth-tokens", ADMIN),
     (
         "os_compute_api:os-instance-actions:list",
         PROJECT_READER_OR_ADMIN,

@@ -2,10 +2,11 @@
 //! QEMU driver ([`crate::rules`]: pause needs a running VM, resume a suspended one...) and
 //! refuse the same specs, so workflow tests mean something, and cost nothing, so scale
 //! tests can run hundreds of servers on two cores. A per-call delay imitates a slower
-//! hypervisor, and a failure can be armed for one call kind.
+//! hypervisor, and a failure can be armed for one call kind. A running VM's serial console
+//! is a Unix socket that greets with a login prompt and echoes what it is sent.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ pub struct FakeDriver {
     resized_from: Mutex<HashMap<String, VmSpec>>,
     /// The rescue disk of each rescued VM.
     rescued: Mutex<HashMap<String, DiskSpec>>,
+    /// The serial console socket of each VM asked for one, and the task serving it.
+    serials: Mutex<HashMap<String, (PathBuf, tokio::task::JoinHandle<()>)>>,
 }
 
 impl FakeDriver {
@@ -42,6 +45,47 @@ impl FakeDriver {
             failing: Mutex::new(Vec::new()),
             resized_from: Mutex::new(HashMap::new()),
             rescued: Mutex::new(HashMap::new()),
+            serials: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Serves a fake guest's serial port at a new socket: a login prompt, then an echo.
+    fn serve_serial(uuid: &str) -> Result<(PathBuf, tokio::task::JoinHandle<()>), HvError> {
+        let path = std::env::temp_dir().join(format!(
+            "fs-fake-serial-{}-{}.sock",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let listener = tokio::net::UnixListener::bind(&path)
+            .map_err(|e| HvError::Failed(format!("serial socket for {uuid}: {e}")))?;
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    if conn.write_all(b"fake-guest login: ").await.is_err() {
+                        return;
+                    }
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok((path, task))
+    }
+
+    fn drop_serial(&self, uuid: &str) {
+        if let Some((path, task)) = self
+            .serials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uuid)
+        {
+            task.abort();
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -175,12 +219,33 @@ impl Hypervisor for FakeDriver {
         Box::pin(async move {
             self.enter("destroy").await?;
             self.lock().remove(uuid);
+            self.drop_serial(uuid);
             self.kept().remove(uuid);
             self.rescued
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(uuid);
             Ok(())
+        })
+    }
+
+    fn serial_socket<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<PathBuf, HvError>> {
+        Box::pin(async move {
+            self.enter("serial_socket").await?;
+            match self.lock().get(uuid) {
+                None => return Err(HvError::NotFound(uuid.to_string())),
+                Some(vm) if vm.state != PowerState::Running => {
+                    return Err(HvError::InvalidState(format!("VM {uuid} is not running")))
+                }
+                Some(_) => {}
+            }
+            let mut serials = self.serials.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((path, _)) = serials.get(uuid) {
+                return Ok(path.clone());
+            }
+            let (path, task) = Self::serve_serial(uuid)?;
+            serials.insert(uuid.to_string(), (path.clone(), task));
+            Ok(path)
         })
     }
 

@@ -224,6 +224,12 @@ pub trait Hypervisor: Send + Sync + 'static {
         let _ = uuid;
         Box::pin(async { Err(HvError::Unsupported("rescue".into())) })
     }
+    /// The Unix socket of the running VM's serial console: a client that connects talks to
+    /// the guest's first serial port (what it writes is also in the console log).
+    fn serial_socket<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<PathBuf, HvError>> {
+        let _ = uuid;
+        Box::pin(async { Err(HvError::Unsupported("serial console".into())) })
+    }
     /// A standalone qcow2 of the root disk (no backing file) at `dest`.
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>>;
 }

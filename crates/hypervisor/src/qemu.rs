@@ -63,6 +63,9 @@ pub struct QemuDriver {
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// The serial console's socket in the VM's directory (a name no longer than `qmp.sock`:
+/// socket paths must fit in 108 bytes).
+const SERIAL_SOCKET: &str = "tty.sock";
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long QEMU may take to start and answer QMP before it is killed.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -164,7 +167,13 @@ fn machine_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
         "-qmp",
         &format!("unix:{},server=on,wait=off", p("qmp.sock")),
     ]);
-    let serial = format!("file,id=serial0,path={},append=on", p("console.log"));
+    // The serial port is a socket for the interactive console, logged to console.log
+    // whether or not anyone is connected (QEMU drops output nobody reads from the socket).
+    let serial = format!(
+        "socket,id=serial0,path={},server=on,wait=off,logfile={},logappend=on",
+        p(SERIAL_SOCKET),
+        p("console.log")
+    );
     a.push(&["-chardev", &serial, "-serial", "chardev:serial0"]);
     // Root ports for later hot-plug (q35 cannot hot-plug onto the root bus).
     a.push(&["-device", "pcie-root-port,id=hotplug0,chassis=1"]);
@@ -831,6 +840,16 @@ impl Hypervisor for QemuDriver {
         })
     }
 
+    fn serial_socket<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<PathBuf, HvError>> {
+        Box::pin(async move {
+            let dir = self.dir_checked(uuid)?;
+            if process::live_pid(&dir, uuid).is_none() {
+                return Err(HvError::InvalidState(format!("VM {uuid} is not running")));
+            }
+            Ok(dir.join(SERIAL_SOCKET))
+        })
+    }
+
     fn resize<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(self.resize_vm(spec))
     }
@@ -940,7 +959,7 @@ mod tests {
             "hostfwd=tcp:127.0.0.1:2222-:22",
             "mac=fa:16:3e:00:00:01,romfile=",
             "-daemonize -pidfile /vm/qemu.pid",
-            "path=/vm/console.log,append=on",
+            "path=/vm/tty.sock,server=on,wait=off,logfile=/vm/console.log,logappend=on",
             "-S",
         ] {
             assert!(a.contains(needle), "missing {needle} in {a}");

@@ -3,9 +3,10 @@
 //! (no-op unpause and resume of a running VM, refused power-on of a paused or suspended
 //! one), pause, soft reboot of a paused guest (at once, not after the shutdown timeout),
 //! re-adoption by a new driver, snapshot, ACPI power-off (a pause sent meanwhile waits for
-//! it) and an immediate power-on (the disk's lock must be free), suspend to a file and resume through `create`, a resume whose
-//! file removal was lost, resize with revert and confirm, rescue and unrescue, destroy. One
-//! guest, five boots.
+//! it) and an immediate power-on (the disk's lock must be free), suspend to a file and
+//! resume through `create`, a resume whose file removal was lost, the serial console's
+//! login prompt, resize with revert and confirm, rescue and unrescue, destroy. One guest,
+//! five boots.
 //!
 //! Prints the accelerator, the disk cache mode, the time of each step, and QEMU's resident
 //! memory (VmRSS) at the ready line and after a resume, in lines starting `qemu-boot:` for
@@ -178,6 +179,31 @@ async fn boots_and_controls_the_guest_image() {
     let rss = report_rss(&uuid, first, spec.memory_mb, "ready");
     assert!(rss > 16 * 1024, "a booted guest in {rss} KiB?");
     eprintln!("qemu-boot: create={created:?} start_to_ready={boot:?}");
+
+    // The serial console: a client on the socket gets the guest's login prompt.
+    let sock = driver.serial_socket(&uuid).await.unwrap();
+    let mut serial = tokio::net::UnixStream::connect(&sock).await.unwrap();
+    let prompt = tokio::time::timeout(Duration::from_secs(30), async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            serial.write_all(b"\r").await.unwrap();
+            let n = tokio::time::timeout(Duration::from_millis(500), serial.read(&mut buf))
+                .await
+                .unwrap_or(Ok(0))
+                .unwrap();
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).to_string();
+            if text.contains("login:") {
+                return text;
+            }
+        }
+    })
+    .await
+    .expect("no login prompt on the serial console");
+    assert!(prompt.contains("login:"), "{prompt}");
+    drop(serial);
 
     // The rules table: a running VM takes unpause and resume as no-ops.
     driver.unpause(&uuid).await.unwrap();

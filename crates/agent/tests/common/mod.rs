@@ -53,6 +53,9 @@ pub async fn urls() -> Vec<String> {
     out
 }
 
+/// The serial proxy URL the tests' cloud hands out (`serve_serial_proxy` gives the real one).
+pub const SERIAL_PROXY_PLACEHOLDER: &str = "ws://serial-proxy.invalid/serial-console";
+
 /// The secret remote agents and the tests' control plane share.
 pub const AGENT_SECRET: &str = "agent-secret";
 
@@ -152,6 +155,8 @@ impl Cloud {
                 workflow_lease_ms: 300,
                 metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
                 agent_secret: Some(AGENT_SECRET.into()),
+                // The tests serve the proxy on a port of their own and put it in the URL.
+                serial_proxy_url: Some(SERIAL_PROXY_PLACEHOLDER.into()),
                 ..Default::default()
             },
             ComputeService::default_policy(None).unwrap(),
@@ -344,6 +349,19 @@ impl Cloud {
             .await
             .map(|v| v.rows.len())
             .unwrap_or(0)
+    }
+
+    /// Serves the serial proxy on a free loopback port; returns its base URL (to replace
+    /// [`SERIAL_PROXY_PLACEHOLDER`] in the URLs the cloud hands out).
+    pub async fn serve_serial_proxy(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().nest(
+            "/serial-console",
+            ferrostack_compute::http::consoles::serial_proxy(self.compute.clone()),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("ws://{addr}/serial-console")
     }
 
     pub fn vms(&self) -> usize {

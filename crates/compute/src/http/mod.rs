@@ -4,6 +4,7 @@
 
 mod action_events;
 pub mod agents_api;
+pub mod consoles;
 mod extras;
 mod flavors;
 mod hosts;
@@ -293,6 +294,7 @@ pub fn api() -> Api<State> {
         .merge(images::api())
         .merge(ips::api())
         .merge(migrations::api())
+        .merge(consoles::api())
 }
 
 pub fn openapi() -> Value {

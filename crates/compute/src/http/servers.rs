@@ -741,6 +741,9 @@ async fn action(
                 .await?
         }
         "rebuild" => return super::server_actions::rebuild(&s, &ctx, &id, args).await,
+        "os-getSerialConsole" => {
+            return super::consoles::serial_console_action(&s, &ctx, &id, args).await
+        }
         "os-getConsoleOutput" => {
             let length = match args.get("length") {
                 None | Some(Value::Null) => None,

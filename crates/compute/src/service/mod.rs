@@ -7,6 +7,7 @@
 pub mod action_events;
 pub mod addresses;
 pub mod agents;
+pub mod consoles;
 pub mod extras;
 pub mod flavors;
 pub mod hosts;
@@ -62,6 +63,11 @@ pub struct ComputeConfig {
     /// The secret remote compute agents and the control plane present to each other;
     /// without it no remote agent is accepted (the agent inside `ferrostack up` needs none).
     pub agent_secret: Option<String>,
+    /// The serial console proxy's base URL handed to users, `ws://host:port/serial-console/`
+    /// (Nova's `[serial_console] base_url`); without it serial consoles are unavailable.
+    pub serial_proxy_url: Option<String>,
+    /// Seconds a console token stays valid (Nova's `[consoleauth] token_ttl`).
+    pub console_token_ttl: u64,
 }
 
 /// Everything but the secret, which must not reach a log.
@@ -78,6 +84,8 @@ impl std::fmt::Debug for ComputeConfig {
                 &self.metadata_proxy_shared_secret.as_ref().map(|_| "***"),
             )
             .field("agent_secret", &self.agent_secret.as_ref().map(|_| "***"))
+            .field("serial_proxy_url", &self.serial_proxy_url)
+            .field("console_token_ttl", &self.console_token_ttl)
             .finish()
     }
 }
@@ -92,6 +100,8 @@ impl Default for ComputeConfig {
             workflow_lease_ms: 30_000,
             metadata_proxy_shared_secret: None,
             agent_secret: None,
+            serial_proxy_url: None,
+            console_token_ttl: 600,
         }
     }
 }
