@@ -263,6 +263,39 @@ console_has() {
         [ "$(grep -cF -- "$2" <<<"$OUT")" -ge "${3:-1}" ]
 }
 
+# ws_login URL: opens the websocket (stdlib only), presses Enter until the guest's login
+# prompt comes back; fails after 60 s.
+ws_login() {
+    "$venv/bin/python" - "$1" <<'PY'
+import base64, os, socket, sys, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port or 80), timeout=5)
+key = base64.b64encode(os.urandom(16)).decode()
+path = (u.path or "/") + ("?" + u.query if u.query else "")
+s.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n").encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+if b" 101 " not in head.split(b"\r\n")[0]:
+    sys.exit(f"no websocket: {head[:200]!r}")
+def send(data):  # one masked binary frame, as a client must send
+    mask = os.urandom(4)
+    s.sendall(bytes([0x82, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+seen, end = b"", time.time() + 60
+s.settimeout(1)
+while time.time() < end:
+    send(b"\r")
+    try:
+        seen += s.recv(4096)
+    except socket.timeout:
+        pass
+    if b"login:" in seen:
+        sys.exit(0)
+sys.exit(f"no login prompt: {seen[-300:]!r}")
+PY
+}
+
 cli_compute() {
     local vm=conf-vm-$$ key=conf-key-$$ flavor=conf-flavor-$$ id
     step "the host is registered: compute service, hypervisor, default flavors"
@@ -301,6 +334,27 @@ cli_compute() {
     demo server unpause "$vm"; wait_for 60 status_is "$vm" ACTIVE
     demo server suspend "$vm"; wait_for 120 status_is "$vm" SUSPENDED
     demo server resume "$vm"; wait_for 120 status_is "$vm" ACTIVE
+    step "console url show --serial: a websocket to the guest's serial port"
+    demo console url show --serial "$vm" -f value -c url; contains "token="
+    ws_login "$OUT" || bad "no login prompt through the serial console at $OUT"
+    step "server image create --wait: the disk becomes an image"
+    demo server image create --name "$vm-snap" --wait "$vm" -f value -c status; equals active
+    demo image show "$vm-snap" -f value -c status; equals active
+    demo image delete "$vm-snap"
+    step "server resize / resize confirm; resize / resize revert"
+    demo server resize --flavor m1.micro --wait "$vm"; wait_for 180 status_is "$vm" VERIFY_RESIZE
+    demo server resize confirm "$vm"; wait_for 60 status_is "$vm" ACTIVE
+    demo server show "$vm" -f value -c flavor; contains m1.micro
+    demo server resize --flavor m1.nano --wait "$vm"; wait_for 180 status_is "$vm" VERIFY_RESIZE
+    demo server resize revert "$vm"; wait_for 180 status_is "$vm" ACTIVE
+    demo server show "$vm" -f value -c flavor; contains m1.micro
+    step "server rescue / unrescue"
+    demo server rescue "$vm"; wait_for 180 status_is "$vm" RESCUE
+    demo server unrescue "$vm"; wait_for 180 status_is "$vm" ACTIVE
+    step "server shelve / unshelve"
+    demo server shelve "$vm"; wait_for 180 status_is "$vm" SHELVED_OFFLOADED
+    demo server unshelve "$vm"; wait_for 180 status_is "$vm" ACTIVE
+    wait_for 180 console_has "$vm" "ferrostack-guest ready: hostname=$vm" 2
     step "server delete --wait: VM, allocations gone"
     demo server delete --wait "$vm"
     demo server list -f value -c Name; lacks_line "$vm"
