@@ -14,7 +14,7 @@
 #     durations from Rally's report, the cloud's per-route latencies from /metrics, leaks
 #     checked. Rally signs in with a password on every iteration, so that cloud hashes
 #     passwords at bcrypt cost BENCH_RALLY_HASH_ROUNDS (4; Keystone's default is 12, whose
-#     ~0.25 s of CPU per sign-in would make this a bcrypt benchmark on 2 cores).
+#     ~0.3 s of CPU per sign-in would make this a bcrypt benchmark on 2 cores).
 #     BENCH_RALLY_REPORT_DIR keeps Rally's JSON and HTML reports.
 # Usage: scripts/bench-compute.sh   (BENCH_RUNS=20 BENCH_SERVERS=500 BENCH_CONCURRENCY=20
 #                                    BENCH_RALLY=1 BENCH_RALLY_HASH_ROUNDS=4)
