@@ -68,11 +68,16 @@ pub fn resources() -> HostResources {
 impl Cloud {
     /// A new cloud with `hosts` fake compute hosts.
     pub async fn new(url: &str, hosts: usize) -> Cloud {
+        Self::new_with(url, hosts, |_| {}).await
+    }
+
+    /// A new cloud whose Compute settings `tune` changes from the tests' defaults.
+    pub async fn new_with(url: &str, hosts: usize, tune: impl FnOnce(&mut ComputeConfig)) -> Cloud {
         let dir = std::env::temp_dir().join(format!("fs-compute-test-{}", uuid::Uuid::new_v4()));
         let drivers: Vec<Arc<FakeDriver>> = (0..hosts)
             .map(|_| Arc::new(FakeDriver::new(resources())))
             .collect();
-        Self::open(url, &dir, drivers, true).await
+        Self::open_with(url, &dir, drivers, true, tune).await
     }
 
     /// Opens the services on an existing database and directory (a "restart"), with the
@@ -82,6 +87,16 @@ impl Cloud {
         dir: &std::path::Path,
         drivers: Vec<Arc<FakeDriver>>,
         seed: bool,
+    ) -> Cloud {
+        Self::open_with(url, dir, drivers, seed, |_| {}).await
+    }
+
+    async fn open_with(
+        url: &str,
+        dir: &std::path::Path,
+        drivers: Vec<Arc<FakeDriver>>,
+        seed: bool,
+        tune: impl FnOnce(&mut ComputeConfig),
     ) -> Cloud {
         // RUST_LOG=warn (or finer) shows the services' logs, e.g. why a workflow step
         // retries.
@@ -143,13 +158,15 @@ impl Cloud {
         )
         .await
         .unwrap();
+        let mut config = ComputeConfig {
+            workflow_lease_ms: 300,
+            metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
+            ..Default::default()
+        };
+        tune(&mut config);
         let compute = ComputeService::new(
             db.clone(),
-            ComputeConfig {
-                workflow_lease_ms: 300,
-                metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
-                ..Default::default()
-            },
+            config,
             ComputeService::default_policy(None).unwrap(),
             identity.clone(),
             placement.clone(),

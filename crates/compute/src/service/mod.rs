@@ -58,6 +58,11 @@ pub struct ComputeConfig {
     /// The secret the metadata proxy signs each guest's requests with (Nova's
     /// `metadata_proxy_shared_secret`); without it the metadata service answers no one.
     pub metadata_proxy_shared_secret: Option<String>,
+    /// The scheduler's weigher multipliers (Nova's `ram_weight_multiplier`,
+    /// `cpu_weight_multiplier`, `disk_weight_multiplier`, `soft_affinity_weight_multiplier`
+    /// and `soft_anti_affinity_weight_multiplier`, here `[compute.weight_multipliers]` `ram`,
+    /// `cpu`, `disk`, `soft_affinity`, `soft_anti_affinity`; 1.0 each by default).
+    pub weight_multipliers: scheduler::Multipliers,
 }
 
 /// Everything but the secret, which must not reach a log.
@@ -73,6 +78,7 @@ impl std::fmt::Debug for ComputeConfig {
                 "metadata_proxy_shared_secret",
                 &self.metadata_proxy_shared_secret.as_ref().map(|_| "***"),
             )
+            .field("weight_multipliers", &self.weight_multipliers)
             .finish()
     }
 }
@@ -86,6 +92,7 @@ impl Default for ComputeConfig {
             shutdown_timeout: 60,
             workflow_lease_ms: 30_000,
             metadata_proxy_shared_secret: None,
+            weight_multipliers: Default::default(),
         }
     }
 }
@@ -101,6 +108,11 @@ pub struct ComputeService {
     /// The agents of the hosts this control node can reach, by host name.
     hosts: RwLock<HashMap<String, Arc<dyn HostAgent>>>,
     limits: RwLock<Option<Arc<dyn LimitSource>>>,
+    /// Held while one server is scheduled and placed, so the servers of one request (or of
+    /// requests at the same moment) are placed one after the other and each one's filters
+    /// and weighers see where the previous went. Other control nodes schedule in parallel;
+    /// Placement's claims and the group check in `place_in` keep them right.
+    scheduling: tokio::sync::Mutex<()>,
 }
 
 impl ComputeService {
@@ -125,6 +137,7 @@ impl ComputeService {
             engine,
             hosts: RwLock::new(HashMap::new()),
             limits: RwLock::new(None),
+            scheduling: tokio::sync::Mutex::new(()),
         });
         workflows::register(&service);
         Ok(service)
