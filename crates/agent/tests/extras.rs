@@ -1,7 +1,7 @@
-//! The Compute API's server groups (and a server's `server_groups` from 2.71), simple tenant usage, image proxy, server addresses,
-//! instance action events and migration list, end to end through the router on SQLite and
-//! (when the test script provides one) PostgreSQL: each with its happy path, Nova's 400s and
-//! what another project sees.
+//! The Compute API's server groups (and a server's `server_groups` from 2.71), simple
+//! tenant usage, image proxy, server addresses, instance action events and migration list,
+//! end to end through the router on SQLite and (when the test script provides one)
+//! PostgreSQL: each with its happy path, Nova's 400s and what another project sees.
 
 mod common;
 
