@@ -286,8 +286,9 @@ async fn rebuild_gives_a_server_a_fresh_disk_from_another_image() {
 }
 
 /// Kill (Halt) the control plane before and after every step of a snapshot, a rebuild, a
-/// shelve, an unshelve and a resize: the restarted control plane finishes the operation with exactly
-/// the VMs and allocations its outcome implies (and, for a snapshot, an active image).
+/// shelve, an unshelve and a resize: the restarted control plane finishes the operation with
+/// exactly the VMs and allocations its outcome implies (and, for a snapshot, an active
+/// image), and the action's events are each there once, finished with `Success`.
 #[tokio::test]
 async fn a_crash_at_any_step_of_an_operation_resumes() {
     for url in common::urls().await {
@@ -358,6 +359,31 @@ async fn a_crash_at_any_step_of_an_operation_resumes() {
                         "{kind} {step} {when:?}"
                     );
                     assert_eq!(current.allocations(&id).await, 3);
+                    // The steps that ran again recorded their events once, all finished.
+                    let (name, expected): (&str, &[&str]) = match kind {
+                        "server_snapshot" => ("createImage", &["compute_snapshot_instance"]),
+                        "server_rebuild" => ("rebuild", &["compute_rebuild_instance"]),
+                        "server_shelve" => ("shelve", &["compute_shelve_instance"]),
+                        "server_resize" => (
+                            "resize",
+                            &[
+                                "compute_prep_resize",
+                                "compute_resize_instance",
+                                "compute_finish_resize",
+                            ],
+                        ),
+                        _ => (
+                            "unshelve",
+                            &["schedule_instances", "compute_unshelve_instance"],
+                        ),
+                    };
+                    let (_, events) = current.action_events(&id, name).await;
+                    let names: Vec<&str> = events.iter().map(|e| e[0].as_str()).collect();
+                    assert_eq!(names, expected, "{kind} {step} {when:?}");
+                    assert!(
+                        events.iter().all(|e| e[1] == "Success"),
+                        "{kind} {step} {when:?}: {events:?}"
+                    );
                 }
             }
         }

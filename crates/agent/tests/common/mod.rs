@@ -358,6 +358,67 @@ impl Cloud {
             .unwrap_or(0)
     }
 
+    /// The newest instance action `action` of a server and its events (as an admin sees
+    /// them at 2.84), each as (event, result, host, details, traceback) text, once none is
+    /// open: a workflow's last step records its event's end just after the server's state.
+    pub async fn action_events(&self, server: &str, action: &str) -> (Value, Vec<[String; 5]>) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (a, events) = self.action_events_now(server, action).await;
+            if events.iter().all(|e| !e[1].is_empty()) {
+                return (a, events);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "events of {action} stay open: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// [`Self::action_events`] as they are now.
+    pub async fn action_events_now(&self, server: &str, action: &str) -> (Value, Vec<[String; 5]>) {
+        let admin = self.token("admin", "admin").await;
+        let path = format!("/v2.1/servers/{server}/os-instance-actions");
+        let (st, list, _) = self.call("GET", &path, &admin, "2.84", None).await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        let found = list["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} action: {list}"))
+            .clone();
+        let rid = found["request_id"].as_str().unwrap();
+        let (st, shown, _) = self
+            .call("GET", &format!("{path}/{rid}"), &admin, "2.84", None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{shown}");
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let mut events: Vec<[String; 5]> = shown["instanceAction"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert!(
+                    e["finish_time"].is_null()
+                        || e["finish_time"].as_str() >= e["start_time"].as_str(),
+                    "{e}"
+                );
+                [
+                    text(&e["event"]),
+                    text(&e["result"]),
+                    text(&e["host"]),
+                    text(&e["details"]),
+                    text(&e["traceback"]),
+                ]
+            })
+            .collect();
+        // Oldest first, as they happened.
+        events.reverse();
+        (shown["instanceAction"].clone(), events)
+    }
+
     pub fn vms(&self) -> usize {
         self.hosts.iter().map(|(d, _)| d.count()).sum()
     }

@@ -22,6 +22,7 @@ pub mod servers;
 pub mod shelve;
 pub mod snapshot;
 pub mod usage;
+pub mod workflow_events;
 pub mod workflows;
 
 use std::collections::HashMap;

@@ -156,9 +156,10 @@ impl ComputeService {
 }
 
 pub fn register(service: &Arc<ComputeService>) {
+    let handler = Rebuild(Arc::downgrade(service));
     service
         .engine
-        .register(Arc::new(Rebuild(Arc::downgrade(service))));
+        .register(super::workflow_events::recorded(service, handler));
 }
 
 struct Rebuild(Weak<ComputeService>);

@@ -218,16 +218,24 @@ fn amounts_of(flavor: &Flavor, node: &str) -> BTreeMap<String, BTreeMap<String, 
 }
 
 pub fn register(service: &Arc<ComputeService>) {
+    use super::workflow_events::recorded;
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Resize(weak.clone())));
-    service.engine.register(Arc::new(Finish {
-        service: weak.clone(),
-        revert: false,
-    }));
-    service.engine.register(Arc::new(Finish {
-        service: weak,
-        revert: true,
-    }));
+    let engine = &service.engine;
+    engine.register(recorded(service, Resize(weak.clone())));
+    engine.register(recorded(
+        service,
+        Finish {
+            service: weak.clone(),
+            revert: false,
+        },
+    ));
+    engine.register(recorded(
+        service,
+        Finish {
+            service: weak,
+            revert: true,
+        },
+    ));
 }
 
 fn field<T: serde::de::DeserializeOwned>(run: &Run, key: &str) -> Result<T, StepError> {

@@ -435,7 +435,7 @@ impl ComputeService {
                     &mut tx,
                     super::workflows::BOOT,
                     &uuid,
-                    json!({"admin_pass": admin_pass}),
+                    json!({"admin_pass": admin_pass, "request_id": request_id}),
                 )
                 .await
                 .map_err(ComputeError::internal)?;
@@ -623,7 +623,12 @@ impl ComputeService {
         record_action(&mut tx, uuid, "delete", request_id, ctx).await?;
         let run = self
             .engine
-            .insert(&mut tx, super::workflows::DELETE, uuid, json!({}))
+            .insert(
+                &mut tx,
+                super::workflows::DELETE,
+                uuid,
+                json!({"request_id": request_id}),
+            )
             .await
             .map_err(ComputeError::internal)?;
         tx.commit().await?;
@@ -696,6 +701,11 @@ impl ComputeService {
             )));
         }
         record_action(tx, &inst.uuid, action.name(), request_id, ctx).await?;
+        // The workflow records its events on this action.
+        let mut data = data;
+        if let Some(fields) = data.as_object_mut() {
+            fields.insert("request_id".into(), json!(request_id));
+        }
         self.engine
             .insert(tx, kind, &inst.uuid, data)
             .await

@@ -128,8 +128,12 @@ impl ComputeService {
 
 pub fn register(service: &Arc<ComputeService>) {
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Shelve(weak.clone())));
-    service.engine.register(Arc::new(Unshelve(weak)));
+    let engine = &service.engine;
+    engine.register(super::workflow_events::recorded(
+        service,
+        Shelve(weak.clone()),
+    ));
+    engine.register(super::workflow_events::recorded(service, Unshelve(weak)));
 }
 
 fn image_id(run: &Run) -> Result<String, StepError> {

@@ -11,6 +11,7 @@ use ferrostack_workflow::{BoxFut, Handler, Run, StepError};
 use serde_json::json;
 
 use super::scheduler::{Constraints, Placed};
+use super::workflow_events::recorded;
 use super::ComputeService;
 use crate::host::{AgentError, GuestSpec, PowerOp};
 use crate::model::Instance;
@@ -22,9 +23,10 @@ pub const ACTION: &str = "server_action";
 
 pub fn register(service: &Arc<ComputeService>) {
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Boot(weak.clone())));
-    service.engine.register(Arc::new(Delete(weak.clone())));
-    service.engine.register(Arc::new(PowerAction(weak)));
+    let engine = &service.engine;
+    engine.register(recorded(service, Boot(weak.clone())));
+    engine.register(recorded(service, Delete(weak.clone())));
+    engine.register(recorded(service, PowerAction(weak)));
     super::snapshot::register(service);
     super::rebuild::register(service);
     super::shelve::register(service);
