@@ -482,18 +482,21 @@ impl Handler for Finish {
             let Some(s) = self.service.upgrade() else {
                 return;
             };
-            if let Ok(true) = s
-                .set_state(
-                    &run.subject,
-                    Some(self.action().task_state()),
-                    vm::ERROR,
-                    None,
-                    None,
-                )
+            // The fault before the state, so whoever sees ERROR finds it; none when a delete
+            // took the server over meanwhile.
+            let task = self.action().task_state();
+            let in_task = s
+                .instance(&run.subject)
                 .await
-            {
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.task_state.as_deref() == Some(task));
+            if in_task {
                 let _ = s.record_fault(&run.subject, 500, public_error, "").await;
             }
+            let _ = s
+                .set_state(&run.subject, Some(task), vm::ERROR, None, None)
+                .await;
             let _ = s
                 .finish_action(&run.subject, self.action().name(), Some(public_error))
                 .await;
