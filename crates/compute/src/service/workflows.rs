@@ -330,6 +330,10 @@ impl Handler for Delete {
                         .map_err(retry)?
                     {
                         s.release(&migration).await.map_err(retry)?;
+                        // Deleting a resized server confirms its resize, as in Nova.
+                        s.set_migration_status(&migration, "confirmed")
+                            .await
+                            .map_err(retry)?;
                     }
                     // A shelved server's disk lives on as its shelved image only.
                     let shelved = super::shelve::SHELVED_IMAGE;
