@@ -1,7 +1,7 @@
-//! The Compute API's server groups, simple tenant usage, image proxy, server addresses,
-//! instance action events and migration list, end to end through the router on SQLite and
-//! (when the test script provides one) PostgreSQL: each with its happy path, Nova's 400s and
-//! what another project sees.
+//! The Compute API's server groups (and a server's `server_groups` from 2.71), simple
+//! tenant usage, image proxy, server addresses, instance action events and migration list,
+//! end to end through the router on SQLite and (when the test script provides one)
+//! PostgreSQL: each with its happy path, Nova's 400s and what another project sees.
 
 mod common;
 
@@ -1142,5 +1142,117 @@ async fn migrations_list() {
             )
             .await;
         assert_eq!(st, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn servers_show_their_groups_from_2_71() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let alice = c.token("alice", "alpha").await;
+        let (st, body, _) = c
+            .call(
+                "POST",
+                "/v2.1/os-server-groups",
+                &alice,
+                "2.64",
+                Some(json!({"server_group": {"name": "g", "policy": "soft-affinity"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let gid = body["server_group"]["id"].as_str().unwrap().to_string();
+        let (st, body, _) = c
+            .call(
+                "POST",
+                "/v2.1/servers",
+                &alice,
+                "latest",
+                Some(json!({
+                    "server": {"name": "in", "imageRef": c.image_id, "flavorRef": "1", "networks": "none"},
+                    "os:scheduler_hints": {"group": gid},
+                })),
+            )
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let member = body["server"]["id"].as_str().unwrap().to_string();
+        let loner = c.boot(&alice, "out", "1").await;
+        c.wait_status(&alice, &member, "ACTIVE").await;
+        c.wait_status(&alice, &loner, "ACTIVE").await;
+
+        let show = |id: &str, version: &'static str| {
+            let path = format!("/v2.1/servers/{id}");
+            let token = alice.clone();
+            let c = &c;
+            async move { c.call("GET", &path, &token, version, None).await.1 }
+        };
+        assert_eq!(
+            show(&member, "2.71").await["server"]["server_groups"],
+            json!([gid])
+        );
+        assert_eq!(
+            show(&loner, "2.71").await["server"]["server_groups"],
+            json!([])
+        );
+        assert!(show(&member, "2.70").await["server"]
+            .get("server_groups")
+            .is_none());
+
+        // Update and rebuild answer with it too; the detail list does not, as in Nova.
+        let (st, body, _) = c
+            .call(
+                "PUT",
+                &format!("/v2.1/servers/{member}"),
+                &alice,
+                "2.71",
+                Some(json!({"server": {"name": "renamed"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(body["server"]["server_groups"], json!([gid]));
+        let (st, body, _) = c
+            .call(
+                "PUT",
+                &format!("/v2.1/servers/{member}"),
+                &alice,
+                "2.70",
+                Some(json!({"server": {"name": "again"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert!(body["server"].get("server_groups").is_none());
+        let (st, body, _) = c
+            .call(
+                "POST",
+                &format!("/v2.1/servers/{member}/action"),
+                &alice,
+                "2.71",
+                Some(json!({"rebuild": {"imageRef": c.image_id}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["server"]["server_groups"], json!([gid]));
+        c.wait_status(&alice, &member, "ACTIVE").await;
+        let (_, body, _) = c
+            .call("GET", "/v2.1/servers/detail", &alice, "2.71", None)
+            .await;
+        let list = body["servers"].as_array().unwrap();
+        assert_eq!(list.len(), 2, "{body}");
+        assert!(list.iter().all(|s| s.get("server_groups").is_none()));
+
+        // A deleted group leaves its members in none.
+        let (st, _, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.1/os-server-groups/{gid}"),
+                &alice,
+                "2.64",
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        assert_eq!(
+            show(&member, "2.71").await["server"]["server_groups"],
+            json!([])
+        );
     }
 }

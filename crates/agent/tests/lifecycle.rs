@@ -1,7 +1,7 @@
 //! Server operations beyond power actions, end to end through the Compute API with the fake
 //! hypervisor: `createImage` (the snapshot becomes an active image in the Image service),
-//! `rebuild` (a fresh disk from another image), their failure paths, and a crash of the
-//! control plane at every step of each.
+//! `rebuild` (a fresh disk from another image), shelve, resize (with its migration record)
+//! and rescue, their failure paths, and a crash of the control plane at every step of each.
 
 mod common;
 
@@ -286,8 +286,9 @@ async fn rebuild_gives_a_server_a_fresh_disk_from_another_image() {
 }
 
 /// Kill (Halt) the control plane before and after every step of a snapshot, a rebuild, a
-/// shelve, an unshelve and a resize: the restarted control plane finishes the operation with exactly
-/// the VMs and allocations its outcome implies (and, for a snapshot, an active image).
+/// shelve, an unshelve and a resize: the restarted control plane finishes the operation with
+/// exactly the VMs and allocations its outcome implies (and, for a snapshot, an active
+/// image), and the action's events are each there once, finished with `Success`.
 #[tokio::test]
 async fn a_crash_at_any_step_of_an_operation_resumes() {
     for url in common::urls().await {
@@ -358,6 +359,36 @@ async fn a_crash_at_any_step_of_an_operation_resumes() {
                         "{kind} {step} {when:?}"
                     );
                     assert_eq!(current.allocations(&id).await, 3);
+                    // The steps that ran again recorded their events once, all finished.
+                    let (name, expected): (&str, &[&str]) = match kind {
+                        "server_snapshot" => ("createImage", &["compute_snapshot_instance"]),
+                        "server_rebuild" => ("rebuild", &["compute_rebuild_instance"]),
+                        "server_shelve" => ("shelve", &["compute_shelve_instance"]),
+                        "server_resize" => (
+                            "resize",
+                            &[
+                                "compute_prep_resize",
+                                "compute_resize_instance",
+                                "compute_finish_resize",
+                            ],
+                        ),
+                        _ => (
+                            "unshelve",
+                            &["schedule_instances", "compute_unshelve_instance"],
+                        ),
+                    };
+                    let (_, events) = current.action_events(&id, name).await;
+                    let names: Vec<&str> = events.iter().map(|e| e[0].as_str()).collect();
+                    assert_eq!(names, expected, "{kind} {step} {when:?}");
+                    assert!(
+                        events.iter().all(|e| e[1] == "Success"),
+                        "{kind} {step} {when:?}: {events:?}"
+                    );
+                    if kind == "server_resize" {
+                        let list = migrations_of(&current, &id).await;
+                        let last = list.last().unwrap();
+                        assert_eq!(last["status"], "reverted", "{kind} {step} {when:?}");
+                    }
                 }
             }
         }
@@ -581,6 +612,125 @@ async fn resize_then_confirm_or_revert() {
         c.wait_status(&t, &id, "DELETED").await;
         assert_eq!(memory_held(&c, &project).await, (0, 0));
         assert_eq!(c.vms(), 0);
+    }
+}
+
+/// The server's resize migrations as an admin lists them at 2.80, oldest first.
+async fn migrations_of(c: &Cloud, id: &str) -> Vec<Value> {
+    let admin = c.token("admin", "admin").await;
+    let (st, body, _) = c
+        .call(
+            "GET",
+            &format!("/v2.1/os-migrations?instance_uuid={id}"),
+            &admin,
+            "2.80",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let mut list = body["migrations"].as_array().unwrap().clone();
+    list.reverse();
+    list
+}
+
+#[tokio::test]
+async fn a_resize_is_a_migration_record() {
+    for url in common::urls().await {
+        let c = Cloud::new(&url, 1).await;
+        let t = c.token("alice", "alpha").await;
+        let id = c.boot(&t, "grower", "1").await;
+        c.wait_status(&t, &id, "ACTIVE").await;
+        let alpha = c.project_id("alpha").await;
+
+        // Resize and confirm: pre-migrating … finished while it waits, then confirmed.
+        action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "2"}})).await;
+        c.wait_status(&t, &id, "VERIFY_RESIZE").await;
+        let list = migrations_of(&c, &id).await;
+        assert_eq!(list.len(), 1, "{list:?}");
+        let m = &list[0];
+        assert_eq!(m["migration_type"], "resize");
+        assert_eq!(m["status"], "finished");
+        assert_eq!(
+            (m["source_compute"].as_str(), m["dest_compute"].as_str()),
+            (Some("host0"), Some("host0"))
+        );
+        assert_eq!(
+            (
+                m["old_instance_type_id"].as_i64(),
+                m["new_instance_type_id"].as_i64()
+            ),
+            (Some(1), Some(2))
+        );
+        assert_eq!(m["project_id"], alpha.as_str());
+        assert!(m["uuid"].is_string() && m["updated_at"].is_string(), "{m}");
+        action(&c, &t, &id, "2.1", json!({"confirmResize": null})).await;
+        c.wait_status(&t, &id, "ACTIVE").await;
+        assert_eq!(migrations_of(&c, &id).await[0]["status"], "confirmed");
+
+        // Resize and revert: a second record, reverted.
+        action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "3"}})).await;
+        c.wait_status(&t, &id, "VERIFY_RESIZE").await;
+        action(&c, &t, &id, "2.1", json!({"revertResize": null})).await;
+        c.wait_status(&t, &id, "ACTIVE").await;
+        let list = migrations_of(&c, &id).await;
+        let statuses: Vec<&str> = list.iter().map(|m| m["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["confirmed", "reverted"]);
+        assert_eq!(list[1]["new_instance_type_id"], 3);
+
+        // A resize the host refuses: the record ends in error, the server as it was.
+        c.hosts[0].0.fail("resize", true);
+        let (st, body) = action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "3"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while migrations_of(&c, &id).await.len() < 3
+            || migrations_of(&c, &id).await[2]["status"] != "error"
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                migrations_of(&c, &id).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        c.hosts[0].0.fail("resize", false);
+        c.wait_status(&t, &id, "ACTIVE").await;
+        let (a, events) = c.action_events(&id, "resize").await;
+        assert_eq!(a["message"], "Error");
+        let results: Vec<[&str; 2]> = events.iter().map(|e| [&*e[0], &*e[1]]).collect();
+        assert_eq!(
+            results,
+            [
+                ["compute_prep_resize", "Success"],
+                ["compute_resize_instance", "Error"]
+            ]
+        );
+
+        // Deleting a server that waits in VERIFY_RESIZE confirms its resize.
+        let (st, body) = action(&c, &t, &id, "2.1", json!({"resize": {"flavorRef": "3"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        c.wait_status(&t, &id, "VERIFY_RESIZE").await;
+        let (st, _, _) = c
+            .call("DELETE", &format!("/v2.1/servers/{id}"), &t, "2.1", None)
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        c.wait_status(&t, &id, "DELETED").await;
+        let list = migrations_of(&c, &id).await;
+        assert_eq!(list.len(), 4);
+        assert_eq!(list[3]["status"], "confirmed");
+        // Filters: by status and type; a project member may not list migrations.
+        let admin = c.token("admin", "admin").await;
+        let (_, body, _) = c
+            .call(
+                "GET",
+                "/v2.1/os-migrations?status=reverted&migration_type=resize",
+                &admin,
+                "2.80",
+                None,
+            )
+            .await;
+        assert_eq!(body["migrations"].as_array().unwrap().len(), 1, "{body}");
+        let (st, _, _) = c.call("GET", "/v2.1/os-migrations", &t, "2.80", None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
     }
 }
 

@@ -295,8 +295,9 @@ async fn boots_spread_over_hosts() {
 }
 
 /// Kill (Halt) the control plane at every step of boot and delete, in every position; a
-/// restarted control plane must end with the server ACTIVE (boot) or gone (delete), and
-/// with exactly the allocations and VMs that state implies.
+/// restarted control plane must end with the server ACTIVE (boot) or gone (delete), with
+/// exactly the allocations and VMs that state implies, and with the action's event recorded
+/// once, finished with `Success`.
 #[tokio::test]
 async fn a_crash_at_any_step_resumes_or_unwinds() {
     for url in common::urls().await {
@@ -343,6 +344,12 @@ async fn a_crash_at_any_step_resumes_or_unwinds() {
                     current = Cloud::open(&url, &dir, vec![driver.clone()], false).await;
                     if kind == "server_boot" {
                         current.wait_status(&t, &id, "ACTIVE").await;
+                        let (_, events) = current.action_events(&id, "create").await;
+                        assert_eq!(
+                            events.iter().map(|e| [&*e[0], &*e[1]]).collect::<Vec<_>>(),
+                            [["compute__do_build_and_run_instance", "Success"]],
+                            "{kind} {step} {when:?}"
+                        );
                         assert_eq!(current.allocations(&id).await, 3, "{kind} {step} {when:?}");
                         assert!(
                             driver.status_is_running(&id).await,
@@ -375,6 +382,12 @@ async fn a_crash_at_any_step_resumes_or_unwinds() {
                         "{kind} {step} {when:?}: allocation leaked"
                     );
                     assert_eq!(driver.count(), 0, "{kind} {step} {when:?}: VM leaked");
+                    let (_, events) = current.action_events(&id, "delete").await;
+                    assert_eq!(
+                        events.iter().map(|e| [&*e[0], &*e[1]]).collect::<Vec<_>>(),
+                        [["compute_terminate_instance", "Success"]],
+                        "{kind} {step} {when:?}"
+                    );
                 }
             }
         }

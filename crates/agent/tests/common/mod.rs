@@ -74,11 +74,16 @@ pub fn resources() -> HostResources {
 impl Cloud {
     /// A new cloud with `hosts` fake compute hosts.
     pub async fn new(url: &str, hosts: usize) -> Cloud {
+        Self::new_with(url, hosts, |_| {}).await
+    }
+
+    /// A new cloud whose Compute settings `tune` changes from the tests' defaults.
+    pub async fn new_with(url: &str, hosts: usize, tune: impl FnOnce(&mut ComputeConfig)) -> Cloud {
         let dir = std::env::temp_dir().join(format!("fs-compute-test-{}", uuid::Uuid::new_v4()));
         let drivers: Vec<Arc<FakeDriver>> = (0..hosts)
             .map(|_| Arc::new(FakeDriver::new(resources())))
             .collect();
-        Self::open(url, &dir, drivers, true).await
+        Self::open_with(url, &dir, drivers, true, tune).await
     }
 
     /// Opens the services on an existing database and directory (a "restart"), with the
@@ -88,6 +93,16 @@ impl Cloud {
         dir: &std::path::Path,
         drivers: Vec<Arc<FakeDriver>>,
         seed: bool,
+    ) -> Cloud {
+        Self::open_with(url, dir, drivers, seed, |_| {}).await
+    }
+
+    async fn open_with(
+        url: &str,
+        dir: &std::path::Path,
+        drivers: Vec<Arc<FakeDriver>>,
+        seed: bool,
+        tune: impl FnOnce(&mut ComputeConfig),
     ) -> Cloud {
         // RUST_LOG=warn (or finer) shows the services' logs, e.g. why a workflow step
         // retries.
@@ -149,16 +164,18 @@ impl Cloud {
         )
         .await
         .unwrap();
+        let mut config = ComputeConfig {
+            workflow_lease_ms: 300,
+            metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
+            agent_secret: Some(AGENT_SECRET.into()),
+            // The tests serve the proxy on a port of their own and put it in the URL.
+            serial_proxy_url: Some(SERIAL_PROXY_PLACEHOLDER.into()),
+            ..Default::default()
+        };
+        tune(&mut config);
         let compute = ComputeService::new(
             db.clone(),
-            ComputeConfig {
-                workflow_lease_ms: 300,
-                metadata_proxy_shared_secret: Some(METADATA_SECRET.into()),
-                agent_secret: Some(AGENT_SECRET.into()),
-                // The tests serve the proxy on a port of their own and put it in the URL.
-                serial_proxy_url: Some(SERIAL_PROXY_PLACEHOLDER.into()),
-                ..Default::default()
-            },
+            config,
             ComputeService::default_policy(None).unwrap(),
             identity.clone(),
             placement.clone(),
@@ -362,6 +379,67 @@ impl Cloud {
         );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("ws://{addr}/serial-console")
+    }
+
+    /// The newest instance action `action` of a server and its events (as an admin sees
+    /// them at 2.84), each as (event, result, host, details, traceback) text, once none is
+    /// open: a workflow's last step records its event's end just after the server's state.
+    pub async fn action_events(&self, server: &str, action: &str) -> (Value, Vec<[String; 5]>) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (a, events) = self.action_events_now(server, action).await;
+            if events.iter().all(|e| !e[1].is_empty()) {
+                return (a, events);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "events of {action} stay open: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// [`Self::action_events`] as they are now.
+    pub async fn action_events_now(&self, server: &str, action: &str) -> (Value, Vec<[String; 5]>) {
+        let admin = self.token("admin", "admin").await;
+        let path = format!("/v2.1/servers/{server}/os-instance-actions");
+        let (st, list, _) = self.call("GET", &path, &admin, "2.84", None).await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        let found = list["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} action: {list}"))
+            .clone();
+        let rid = found["request_id"].as_str().unwrap();
+        let (st, shown, _) = self
+            .call("GET", &format!("{path}/{rid}"), &admin, "2.84", None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{shown}");
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let mut events: Vec<[String; 5]> = shown["instanceAction"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert!(
+                    e["finish_time"].is_null()
+                        || e["finish_time"].as_str() >= e["start_time"].as_str(),
+                    "{e}"
+                );
+                [
+                    text(&e["event"]),
+                    text(&e["result"]),
+                    text(&e["host"]),
+                    text(&e["details"]),
+                    text(&e["traceback"]),
+                ]
+            })
+            .collect();
+        // Oldest first, as they happened.
+        events.reverse();
+        (shown["instanceAction"].clone(), events)
     }
 
     pub fn vms(&self) -> usize {

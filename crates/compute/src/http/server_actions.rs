@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::{json, Map, Value};
 
 use super::servers::{access_ip, field_error, opt_string, parse_metadata, parse_user_data};
-use super::{views, Ctx, HttpResult, State};
+use super::{Ctx, HttpResult, State};
 use crate::error::ComputeError;
 use crate::service::rebuild::RebuildRequest;
 use crate::service::snapshot::SnapshotRequest;
@@ -172,13 +172,7 @@ pub async fn rebuild(s: &State, ctx: &Ctx, id: &str, args: &Value) -> HttpResult
     let (inst, admin_pass) = s
         .rebuild_server(&ctx.auth, id, req, &ctx.request_id)
         .await?;
-    let admin = s.allowed(
-        &ctx.auth,
-        "os_compute_api:os-extended-server-attributes",
-        &inst.project_id,
-        &inst.user_id,
-    );
-    let mut view = views::server(ctx, &inst, admin);
+    let mut view = super::servers::server_view(s, ctx, &inst).await?;
     view["adminPass"] = json!(admin_pass);
     super::reply(StatusCode::ACCEPTED, json!({ "server": view }))
 }

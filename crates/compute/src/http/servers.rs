@@ -592,16 +592,31 @@ async fn show(AxState(s): AxState<State>, ctx: Ctx, Path(id): Path<String>) -> H
     let inst = s
         .get_server(&ctx.auth, &id, "os_compute_api:servers:show")
         .await?;
+    reply(
+        StatusCode::OK,
+        json!({"server": server_view(&s, &ctx, &inst).await?}),
+    )
+}
+
+/// One server as show, update and rebuild answer: from 2.71 with `server_groups`, the
+/// groups it is in (Nova leaves them out of the detail list, where they would cost a query
+/// per server).
+pub(super) async fn server_view(
+    s: &State,
+    ctx: &Ctx,
+    inst: &Instance,
+) -> Result<Value, ComputeError> {
     let admin = s.allowed(
         &ctx.auth,
         "os_compute_api:os-extended-server-attributes",
         &inst.project_id,
         &inst.user_id,
     );
-    reply(
-        StatusCode::OK,
-        json!({"server": views::server(&ctx, &inst, admin)}),
-    )
+    let mut view = views::server(ctx, inst, admin);
+    if ctx.mv.at_least(71) {
+        view["server_groups"] = json!(s.groups_of_server(&inst.uuid).await?);
+    }
+    Ok(view)
 }
 
 async fn update(
@@ -636,15 +651,9 @@ async fn update(
         }
     }
     let inst = s.update_server(&ctx.auth, &id, &b).await?;
-    let admin = s.allowed(
-        &ctx.auth,
-        "os_compute_api:os-extended-server-attributes",
-        &inst.project_id,
-        &inst.user_id,
-    );
     reply(
         StatusCode::OK,
-        json!({"server": views::server(&ctx, &inst, admin)}),
+        json!({"server": server_view(&s, &ctx, &inst).await?}),
     )
 }
 

@@ -4,9 +4,10 @@
 //! [`ComputeService::record_event_finish`]; `GET /servers/{id}/os-instance-actions/{req}`
 //! shows them.
 //!
-//! Both calls are idempotent, because a workflow step may run again after a crash: starting
-//! an event again restarts it, and finishing one that was never started records it as
-//! started and finished at once.
+//! Both calls are idempotent, because a workflow step may run again after a crash or be
+//! retried: starting an event that is still open keeps its start, starting a finished one
+//! again restarts it, and finishing one that was never started records it as started and
+//! finished at once.
 
 use ferrostack_db::sqlx::{self, Row};
 
@@ -71,7 +72,8 @@ impl ComputeService {
             "INSERT INTO compute_instance_action_events (action_id, event, start_time, host) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO UPDATE SET \
              start_time = excluded.start_time, host = excluded.host, finish_time = NULL, \
-             result = NULL, traceback = NULL, details = NULL",
+             result = NULL, traceback = NULL, details = NULL \
+             WHERE compute_instance_action_events.finish_time IS NOT NULL",
         )
         .bind(&action)
         .bind(event)
@@ -116,6 +118,36 @@ impl ComputeService {
         .await?;
         let message = (result == "Error").then_some("Error");
         touch_action(&mut tx, &action, t, message).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Finishes every event of the action of `request_id` that is still open with `Error`
+    /// (a workflow that failed, gave up retrying or was cancelled while in them), and marks
+    /// the action `Error` if there was one.
+    pub async fn fail_open_events(
+        &self,
+        instance_uuid: &str,
+        request_id: &str,
+        traceback: &str,
+        details: Option<&str>,
+    ) -> Result<()> {
+        let action = self.action_id(instance_uuid, request_id).await?;
+        let t = now();
+        let mut tx = self.db.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE compute_instance_action_events SET finish_time = $1, result = 'Error', \
+             traceback = $2, details = $3 WHERE action_id = $4 AND finish_time IS NULL",
+        )
+        .bind(t)
+        .bind(traceback)
+        .bind(details)
+        .bind(&action)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            touch_action(&mut tx, &action, t, Some("Error")).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

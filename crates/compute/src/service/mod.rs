@@ -24,6 +24,7 @@ pub mod servers;
 pub mod shelve;
 pub mod snapshot;
 pub mod usage;
+pub mod workflow_events;
 pub mod workflows;
 
 use std::collections::HashMap;
@@ -68,6 +69,11 @@ pub struct ComputeConfig {
     pub serial_proxy_url: Option<String>,
     /// Seconds a console token stays valid (Nova's `[consoleauth] token_ttl`).
     pub console_token_ttl: u64,
+    /// The scheduler's weigher multipliers (Nova's `ram_weight_multiplier`,
+    /// `cpu_weight_multiplier`, `disk_weight_multiplier`, `soft_affinity_weight_multiplier`
+    /// and `soft_anti_affinity_weight_multiplier`, here `[compute.weight_multipliers]` `ram`,
+    /// `cpu`, `disk`, `soft_affinity`, `soft_anti_affinity`; 1.0 each by default).
+    pub weight_multipliers: scheduler::Multipliers,
 }
 
 /// Everything but the secret, which must not reach a log.
@@ -86,6 +92,7 @@ impl std::fmt::Debug for ComputeConfig {
             .field("agent_secret", &self.agent_secret.as_ref().map(|_| "***"))
             .field("serial_proxy_url", &self.serial_proxy_url)
             .field("console_token_ttl", &self.console_token_ttl)
+            .field("weight_multipliers", &self.weight_multipliers)
             .finish()
     }
 }
@@ -102,6 +109,7 @@ impl Default for ComputeConfig {
             agent_secret: None,
             serial_proxy_url: None,
             console_token_ttl: 600,
+            weight_multipliers: Default::default(),
         }
     }
 }
@@ -117,6 +125,11 @@ pub struct ComputeService {
     /// The agents of the hosts this control node can reach, by host name.
     hosts: RwLock<HashMap<String, Arc<dyn HostAgent>>>,
     limits: RwLock<Option<Arc<dyn LimitSource>>>,
+    /// Held while one server is scheduled and placed, so the servers of one request (or of
+    /// requests at the same moment) are placed one after the other and each one's filters
+    /// and weighers see where the previous went. Other control nodes schedule in parallel;
+    /// Placement's claims and the group check in `place_in` keep them right.
+    scheduling: tokio::sync::Mutex<()>,
 }
 
 impl ComputeService {
@@ -141,6 +154,7 @@ impl ComputeService {
             engine,
             hosts: RwLock::new(HashMap::new()),
             limits: RwLock::new(None),
+            scheduling: tokio::sync::Mutex::new(()),
         });
         workflows::register(&service);
         Ok(service)

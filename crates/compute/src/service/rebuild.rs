@@ -156,9 +156,10 @@ impl ComputeService {
 }
 
 pub fn register(service: &Arc<ComputeService>) {
+    let handler = Rebuild(Arc::downgrade(service));
     service
         .engine
-        .register(Arc::new(Rebuild(Arc::downgrade(service))));
+        .register(super::workflow_events::recorded(service, handler));
 }
 
 struct Rebuild(Weak<ComputeService>);
@@ -228,7 +229,18 @@ impl Handler for Rebuild {
     fn on_failed<'a>(&'a self, run: &'a Run, public_error: &'a str) -> BoxFut<'a, ()> {
         Box::pin(async move {
             let Some(s) = self.0.upgrade() else { return };
-            if let Ok(true) = s
+            // The fault before the state, so whoever sees ERROR finds it; none when a delete
+            // took the server over meanwhile.
+            let rebuilding = s
+                .instance(&run.subject)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.task_state.as_deref() == Some(task::REBUILDING));
+            if rebuilding {
+                let _ = s.record_fault(&run.subject, 500, public_error, "").await;
+            }
+            let _ = s
                 .set_state(
                     &run.subject,
                     Some(task::REBUILDING),
@@ -236,10 +248,7 @@ impl Handler for Rebuild {
                     None,
                     Some(0),
                 )
-                .await
-            {
-                let _ = s.record_fault(&run.subject, 500, public_error, "").await;
-            }
+                .await;
             let _ = s
                 .finish_action(&run.subject, "rebuild", Some(public_error))
                 .await;

@@ -100,15 +100,23 @@ impl ComputeService {
 }
 
 pub fn register(service: &Arc<ComputeService>) {
+    use super::workflow_events::recorded;
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Rescue {
-        service: weak.clone(),
-        rescue: true,
-    }));
-    service.engine.register(Arc::new(Rescue {
-        service: weak,
-        rescue: false,
-    }));
+    let engine = &service.engine;
+    engine.register(recorded(
+        service,
+        Rescue {
+            service: weak.clone(),
+            rescue: true,
+        },
+    ));
+    engine.register(recorded(
+        service,
+        Rescue {
+            service: weak,
+            rescue: false,
+        },
+    ));
 }
 
 /// `rescue` (`rescue` true) or `unrescue`.

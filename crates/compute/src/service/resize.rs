@@ -5,7 +5,10 @@
 //! the old disk and description, grows the disk and restarts the guest with the new size;
 //! the server waits in VERIFY_RESIZE. `confirmResize` drops the old copy and the
 //! migration's allocations; `revertResize` puts the old disk, flavor and allocations back.
-//! Each is a workflow; a resize that fails part-way is undone step by step.
+//! Each is a workflow; a resize that fails part-way is undone step by step. The migration
+//! record (`GET /os-migrations`) is written with the request and follows Nova's statuses:
+//! `pre-migrating`, `migrating` while the host resizes, `finished` in VERIFY_RESIZE, then
+//! `confirming`/`confirmed` or `reverting`/`reverted`, and `error` when a step fails for good.
 
 use std::sync::{Arc, Weak};
 
@@ -15,6 +18,7 @@ use ferrostack_workflow::{BoxFut, Handler, Run, StepError};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+use super::server_migrations::{insert_migration, set_migration_status_on, MigrationRecord};
 use super::workflows::{agent_error, agent_of, fail, guest_spec, load, retry, service};
 use super::ComputeService;
 use crate::error::{ComputeError, Result};
@@ -69,6 +73,27 @@ impl ComputeService {
         .await?;
         let migration = uuid::Uuid::new_v4().to_string();
         let mut tx = self.db.begin_write().await?;
+        // Nova's record of the move; its uuid is also the consumer that holds the old
+        // flavor's allocations meanwhile.
+        insert_migration(
+            &mut tx,
+            &MigrationRecord {
+                uuid: migration.clone(),
+                instance_uuid: inst.uuid.clone(),
+                migration_type: "resize".into(),
+                status: "pre-migrating".into(),
+                source_compute: inst.host.clone(),
+                source_node: inst.node.clone(),
+                dest_compute: inst.host.clone(),
+                dest_node: inst.node.clone(),
+                old_instance_type_id: Some(old.id.clone()),
+                new_instance_type_id: Some(new.id.clone()),
+                user_id: Some(ctx.user_id.clone()),
+                project_id: ctx.project_id().map(str::to_string),
+                ..Default::default()
+            },
+        )
+        .await?;
         let data = json!({
             "from_vm_state": inst.vm_state,
             "old_flavor": old,
@@ -133,6 +158,9 @@ impl ComputeService {
             };
         }
         let mut tx = self.db.begin_write().await?;
+        let migration = data[MIGRATION].as_str().unwrap_or_default().to_string();
+        let status = if revert { "reverting" } else { "confirming" };
+        set_migration_status_on(&mut tx, &migration, status).await?;
         let run = self
             .begin_task(&mut tx, ctx, &inst, action, kind, data, request_id)
             .await?;
@@ -218,16 +246,24 @@ fn amounts_of(flavor: &Flavor, node: &str) -> BTreeMap<String, BTreeMap<String, 
 }
 
 pub fn register(service: &Arc<ComputeService>) {
+    use super::workflow_events::recorded;
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Resize(weak.clone())));
-    service.engine.register(Arc::new(Finish {
-        service: weak.clone(),
-        revert: false,
-    }));
-    service.engine.register(Arc::new(Finish {
-        service: weak,
-        revert: true,
-    }));
+    let engine = &service.engine;
+    engine.register(recorded(service, Resize(weak.clone())));
+    engine.register(recorded(
+        service,
+        Finish {
+            service: weak.clone(),
+            revert: false,
+        },
+    ));
+    engine.register(recorded(
+        service,
+        Finish {
+            service: weak,
+            revert: true,
+        },
+    ));
 }
 
 fn field<T: serde::de::DeserializeOwned>(run: &Run, key: &str) -> Result<T, StepError> {
@@ -283,6 +319,9 @@ impl Handler for Resize {
                         })
                 }
                 1 => {
+                    s.set_migration_status(&migration, "migrating")
+                        .await
+                        .map_err(retry)?;
                     let mut sized = inst.clone();
                     sized.flavor = new;
                     let format = s
@@ -314,6 +353,9 @@ impl Handler for Resize {
                     }
                     tx.commit().await.map_err(retry)?;
                     s.set_flavor(&inst.uuid, &new).await.map_err(retry)?;
+                    s.set_migration_status(&migration, "finished")
+                        .await
+                        .map_err(retry)?;
                     let power_state = if from == vm::ACTIVE {
                         power::RUNNING
                     } else {
@@ -367,6 +409,9 @@ impl Handler for Resize {
     fn on_failed<'a>(&'a self, run: &'a Run, public_error: &'a str) -> BoxFut<'a, ()> {
         Box::pin(async move {
             let Some(s) = self.0.upgrade() else { return };
+            if let Ok(migration) = field::<String>(run, "migration_id") {
+                let _ = s.set_migration_status(&migration, "error").await;
+            }
             let from = from_state(run, "from_vm_state");
             let _ = s
                 .set_state(&run.subject, Some(task::RESIZE_PREP), from, None, None)
@@ -440,6 +485,10 @@ impl Handler for Finish {
                             .await
                             .map_err(retry)?;
                     }
+                    let done = if self.revert { "reverted" } else { "confirmed" };
+                    s.set_migration_status(&migration, done)
+                        .await
+                        .map_err(retry)?;
                     let (vm_state, power_state) = self.action().outcome(from);
                     s.set_state(
                         &inst.uuid,
@@ -478,18 +527,24 @@ impl Handler for Finish {
             let Some(s) = self.service.upgrade() else {
                 return;
             };
-            if let Ok(true) = s
-                .set_state(
-                    &run.subject,
-                    Some(self.action().task_state()),
-                    vm::ERROR,
-                    None,
-                    None,
-                )
+            if let Ok(migration) = field::<String>(run, MIGRATION) {
+                let _ = s.set_migration_status(&migration, "error").await;
+            }
+            // The fault before the state, so whoever sees ERROR finds it; none when a delete
+            // took the server over meanwhile.
+            let task = self.action().task_state();
+            let in_task = s
+                .instance(&run.subject)
                 .await
-            {
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.task_state.as_deref() == Some(task));
+            if in_task {
                 let _ = s.record_fault(&run.subject, 500, public_error, "").await;
             }
+            let _ = s
+                .set_state(&run.subject, Some(task), vm::ERROR, None, None)
+                .await;
             let _ = s
                 .finish_action(&run.subject, self.action().name(), Some(public_error))
                 .await;

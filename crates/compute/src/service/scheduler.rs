@@ -1,11 +1,20 @@
-//! The scheduler, as Nova's filter scheduler does it with its default settings: ask
-//! Placement for allocation candidates that fit the flavor, keep the hosts that pass the
-//! filters (compute service up and enabled, availability zone, server-group affinity and
-//! anti-affinity, a requested host), order them by the weighers (free RAM, free vCPU, free
-//! disk: each normalised over the candidates to 0..1, all with multiplier 1.0), and claim the
-//! best; a claim that loses a race to another boot tries the next candidate.
+//! The scheduler, as Nova's filter scheduler does it: ask Placement for allocation
+//! candidates that fit the flavor, keep the hosts that pass the filters (compute service up
+//! and enabled, availability zone, a requested host, and the hard server-group policies:
+//! affinity, and anti-affinity with at most `max_server_per_host` members per host), order
+//! them by the weighers, and claim the best; a claim that loses a race to another boot tries
+//! the next candidate.
+//!
+//! The weighers are Nova's: free RAM, free vCPU, free disk, and for a member of a group with
+//! a soft policy the number of the group's other members on the host (more is better for
+//! soft-affinity, fewer for soft-anti-affinity). Each weigher's values are normalised over the
+//! candidates to 0..1 (all equal: 0 for everyone), multiplied by its multiplier (Nova's
+//! defaults: 1.0 each) and summed. So the soft policies never exclude a host, and they weigh
+//! as much as one resource weigher: with the defaults, soft-anti-affinity spreads (the free
+//! room agrees with it), while soft-affinity packs only where the hosts' free room is even
+//! or its multiplier is raised, as in Nova.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use ferrostack_placement::service::allocations::{CandidateAllocation, ConsumerAllocations};
 
@@ -21,26 +30,98 @@ pub struct Placed {
     pub allocations: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
-/// What the filters need to know besides the candidates.
+/// The weighers' multipliers (Nova's `[filter_scheduler] *_weight_multiplier`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct Multipliers {
+    pub ram: f64,
+    pub cpu: f64,
+    pub disk: f64,
+    pub soft_affinity: f64,
+    pub soft_anti_affinity: f64,
+}
+
+impl Default for Multipliers {
+    fn default() -> Self {
+        Multipliers {
+            ram: 1.0,
+            cpu: 1.0,
+            disk: 1.0,
+            soft_affinity: 1.0,
+            soft_anti_affinity: 1.0,
+        }
+    }
+}
+
+/// A server group as the scheduler sees it when placing one of its members.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupState {
+    pub policy: String,
+    /// How many members one host may hold under anti-affinity (1 unless a rule says).
+    pub max_server_per_host: i64,
+    /// How many of the group's other members each host holds (hosts with none are absent).
+    pub members_on_host: BTreeMap<String, i64>,
+}
+
+impl GroupState {
+    fn members_on(&self, host: &str) -> i64 {
+        self.members_on_host.get(host).copied().unwrap_or(0)
+    }
+
+    /// Whether the group's hard policy lets the member go to `host` (Nova's
+    /// ServerGroupAffinityFilter and ServerGroupAntiAffinityFilter). The soft policies let
+    /// every host pass.
+    pub fn admits(&self, host: &str) -> bool {
+        match self.policy.as_str() {
+            "affinity" => self.members_on_host.is_empty() || self.members_on(host) > 0,
+            "anti-affinity" => self.members_on(host) < self.max_server_per_host,
+            _ => true,
+        }
+    }
+
+    /// The soft-policy weigher's raw weight of `host` and its multiplier, if the policy is
+    /// a soft one (Nova's ServerGroupSoftAffinityWeigher and SoftAntiAffinityWeigher).
+    fn soft_weight(&self, host: &str, m: &Multipliers) -> Option<(f64, f64)> {
+        let n = self.members_on(host) as f64;
+        match self.policy.as_str() {
+            "soft-affinity" => Some((n, m.soft_affinity)),
+            "soft-anti-affinity" => Some((-n, m.soft_anti_affinity)),
+            _ => None,
+        }
+    }
+}
+
+/// What the filters and weighers need to know besides the candidates.
 #[derive(Debug, Default, Clone)]
 pub struct Constraints {
     /// Hosts with a compute service that is up and enabled, and their zones.
     pub hosts: BTreeMap<String, String>,
     pub zone: Option<String>,
     pub requested_host: Option<String>,
-    /// Hosts the server must (affinity) or must not (anti-affinity) share.
-    pub same_host_as: Option<BTreeSet<String>>,
-    pub different_host_from: BTreeSet<String>,
+    /// The server's group, when it is in one.
+    pub group: Option<GroupState>,
+    pub multipliers: Multipliers,
 }
 
-/// The candidates that pass the filters, best first. `node_host` maps a candidate's root
-/// provider (the compute node uuid) to its host.
+/// Nova's `normalize`: the values scaled to 0..1 over their range; all equal gives zeros.
+fn normalize(values: &[f64]) -> Vec<f64> {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    values
+        .iter()
+        .map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 })
+        .collect()
+}
+
+/// The candidates that pass the filters, best first (ties keep Placement's order).
+/// `node_host` maps a candidate's root provider (the compute node uuid) to its host.
 pub fn filter_and_weigh<'a>(
     candidates: &'a [CandidateAllocation],
     node_host: &BTreeMap<String, String>,
     c: &Constraints,
 ) -> Vec<(&'a CandidateAllocation, String)> {
-    let mut kept: Vec<(&CandidateAllocation, String)> = candidates
+    let kept: Vec<(&CandidateAllocation, String)> = candidates
         .iter()
         .filter_map(|cand| {
             let host = node_host.get(&cand.root)?;
@@ -51,18 +132,13 @@ pub fn filter_and_weigh<'a>(
             if c.requested_host.as_ref().is_some_and(|h| h != host) {
                 return None;
             }
-            if let Some(same) = &c.same_host_as {
-                if !same.is_empty() && !same.contains(host) {
-                    return None;
-                }
-            }
-            if c.different_host_from.contains(host) {
+            if c.group.as_ref().is_some_and(|g| !g.admits(host)) {
                 return None;
             }
             Some((cand, host.clone()))
         })
         .collect();
-    // Free amount of a class on the root provider, after this claim.
+    // Free amount of a class on the root provider.
     let free = |cand: &CandidateAllocation, class: &str| -> f64 {
         let (cap, used) = cand
             .capacity
@@ -72,28 +148,34 @@ pub fn filter_and_weigh<'a>(
             .unwrap_or((0, 0));
         (cap - used) as f64
     };
-    let classes = ["MEMORY_MB", "VCPU", "DISK_GB"];
-    let mut scores = vec![0.0f64; kept.len()];
-    for class in classes {
-        let values: Vec<f64> = kept.iter().map(|(cand, _)| free(cand, class)).collect();
-        let (lo, hi) = values
+    let m = &c.multipliers;
+    let mut weighers: Vec<(f64, Vec<f64>)> =
+        [("MEMORY_MB", m.ram), ("VCPU", m.cpu), ("DISK_GB", m.disk)]
+            .into_iter()
+            .map(|(class, multiplier)| {
+                let values = kept.iter().map(|(cand, _)| free(cand, class)).collect();
+                (multiplier, values)
+            })
+            .collect();
+    if let Some(g) = &c.group {
+        let soft: Option<Vec<(f64, f64)>> = kept
             .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        for (i, v) in values.iter().enumerate() {
-            // Nova's normalisation: all equal means every host scores 0 for this weigher.
-            if hi > lo {
-                scores[i] += (v - lo) / (hi - lo);
-            }
+            .map(|(_, host)| g.soft_weight(host, m))
+            .collect();
+        if let Some(soft) = soft.filter(|s| !s.is_empty()) {
+            let multiplier = soft[0].1;
+            weighers.push((multiplier, soft.into_iter().map(|(w, _)| w).collect()));
+        }
+    }
+    let mut scores = vec![0.0f64; kept.len()];
+    for (multiplier, values) in &weighers {
+        for (score, w) in scores.iter_mut().zip(normalize(values)) {
+            *score += multiplier * w;
         }
     }
     let mut order: Vec<usize> = (0..kept.len()).collect();
     order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
-    let mut sorted = Vec::with_capacity(kept.len());
-    for i in order {
-        sorted.push(kept[i].clone());
-    }
-    kept.clear();
-    sorted
+    order.into_iter().map(|i| kept[i].clone()).collect()
 }
 
 impl ComputeService {
@@ -239,27 +321,100 @@ mod tests {
         assert_eq!(order, vec!["c", "b", "a"]);
     }
 
+    fn hosts_of(
+        cands: &[CandidateAllocation],
+        nh: &BTreeMap<String, String>,
+        c: &Constraints,
+    ) -> Vec<String> {
+        filter_and_weigh(cands, nh, c)
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect()
+    }
+
+    fn group(policy: &str, max: i64, members: &[(&str, i64)]) -> Option<GroupState> {
+        Some(GroupState {
+            policy: policy.into(),
+            max_server_per_host: max,
+            members_on_host: members.iter().map(|(h, n)| (h.to_string(), *n)).collect(),
+        })
+    }
+
     #[test]
     fn filters_down_hosts_zones_and_groups() {
         let cands = vec![cand("n-a", 1, 1), cand("n-b", 1, 1), cand("n-x", 1, 1)];
         let (nh, mut c) = hosts(&["a", "b"]);
         // n-x has no up service: never chosen.
         assert_eq!(filter_and_weigh(&cands, &nh, &c).len(), 2);
-        c.different_host_from.insert("a".into());
-        let only: Vec<_> = filter_and_weigh(&cands, &nh, &c)
-            .into_iter()
-            .map(|(_, h)| h)
-            .collect();
-        assert_eq!(only, vec!["b"]);
-        c.different_host_from.clear();
-        c.same_host_as = Some(["a".to_string()].into_iter().collect());
-        let only: Vec<_> = filter_and_weigh(&cands, &nh, &c)
-            .into_iter()
-            .map(|(_, h)| h)
-            .collect();
-        assert_eq!(only, vec!["a"]);
-        c.same_host_as = None;
+        c.group = group("anti-affinity", 1, &[("a", 1)]);
+        assert_eq!(hosts_of(&cands, &nh, &c), vec!["b"]);
+        c.group = group("affinity", 1, &[("a", 1)]);
+        assert_eq!(hosts_of(&cands, &nh, &c), vec!["a"]);
+        // The first member of an affinity group may go anywhere.
+        c.group = group("affinity", 1, &[]);
+        assert_eq!(hosts_of(&cands, &nh, &c).len(), 2);
+        c.group = None;
         c.zone = Some("elsewhere".into());
         assert!(filter_and_weigh(&cands, &nh, &c).is_empty());
+    }
+
+    #[test]
+    fn anti_affinity_allows_max_server_per_host_members() {
+        let cands = vec![cand("n-a", 1, 1), cand("n-b", 1, 1)];
+        let (nh, mut c) = hosts(&["a", "b"]);
+        c.group = group("anti-affinity", 2, &[("a", 1)]);
+        assert_eq!(hosts_of(&cands, &nh, &c).len(), 2);
+        c.group = group("anti-affinity", 2, &[("a", 2), ("b", 1)]);
+        assert_eq!(hosts_of(&cands, &nh, &c), vec!["b"]);
+        c.group = group("anti-affinity", 2, &[("a", 2), ("b", 2)]);
+        assert!(hosts_of(&cands, &nh, &c).is_empty());
+    }
+
+    #[test]
+    fn soft_policies_weigh_and_never_filter() {
+        // Even free room: the soft weigher decides.
+        let even = vec![
+            cand("n-a", 1000, 4),
+            cand("n-b", 1000, 4),
+            cand("n-c", 1000, 4),
+        ];
+        let (nh, mut c) = hosts(&["a", "b", "c"]);
+        c.group = group("soft-affinity", 1, &[("b", 2), ("c", 1)]);
+        assert_eq!(hosts_of(&even, &nh, &c), vec!["b", "c", "a"]);
+        c.group = group("soft-anti-affinity", 1, &[("a", 3), ("b", 1)]);
+        assert_eq!(hosts_of(&even, &nh, &c), vec!["c", "b", "a"]);
+        // Every host full of members still passes.
+        c.group = group("soft-anti-affinity", 1, &[("a", 5), ("b", 5), ("c", 5)]);
+        assert_eq!(hosts_of(&even, &nh, &c).len(), 3);
+
+        // Uneven room: with Nova's multipliers the member's host has less room, and the
+        // resource weighers outweigh soft-affinity; raising its multiplier packs.
+        let uneven = vec![cand("n-a", 900, 3), cand("n-b", 1000, 4)];
+        let (nh, mut c) = hosts(&["a", "b"]);
+        c.group = group("soft-affinity", 1, &[("a", 1)]);
+        assert_eq!(hosts_of(&uneven, &nh, &c), vec!["b", "a"]);
+        c.multipliers.soft_affinity = 10.0;
+        assert_eq!(hosts_of(&uneven, &nh, &c), vec!["a", "b"]);
+        // Soft-anti-affinity and the free room agree.
+        c.group = group("soft-anti-affinity", 1, &[("a", 1)]);
+        assert_eq!(hosts_of(&uneven, &nh, &c), vec!["b", "a"]);
+    }
+
+    #[test]
+    fn multipliers_scale_and_zero_weighers() {
+        let cands = vec![cand("n-a", 4000, 1), cand("n-b", 1000, 8)];
+        let (nh, mut c) = hosts(&["a", "b"]);
+        // RAM and vCPU cancel out; the first candidate wins the tie.
+        assert_eq!(hosts_of(&cands, &nh, &c), vec!["a", "b"]);
+        c.multipliers.cpu = 2.0;
+        assert_eq!(hosts_of(&cands, &nh, &c), vec!["b", "a"]);
+        c.multipliers = Multipliers {
+            ram: 1.0,
+            cpu: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(hosts_of(&cands, &nh, &c), vec!["a", "b"]);
+        assert_eq!(normalize(&[2.0, 2.0]), vec![0.0, 0.0]);
+        assert_eq!(normalize(&[-3.0, -1.0, -2.0]), vec![0.0, 1.0, 0.5]);
     }
 }

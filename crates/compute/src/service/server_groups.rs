@@ -6,9 +6,10 @@
 //! `server_group_members`, as Nova's unified-limits driver counts them.
 
 use ferrostack_common::AuthContext;
-use ferrostack_db::sqlx::{self, Row};
+use ferrostack_db::sqlx::{self, AnyConnection, Row};
 use serde_json::{Map, Value};
 
+use super::scheduler::GroupState;
 use super::{now, ComputeService};
 use crate::error::{ComputeError, Result};
 
@@ -250,35 +251,55 @@ impl ComputeService {
         Ok(())
     }
 
-    /// The hosts a new member of an anti-affinity group must avoid: those already holding
-    /// `max_server_per_host` members (1 without the rule). For the scheduler's
-    /// `different_host_from`; other policies avoid nothing.
-    pub async fn anti_affinity_full_hosts(
-        &self,
+    /// The group `group` as the scheduler sees it when placing its member `member`: the
+    /// policy, `max_server_per_host`, and how many of the other members each host holds.
+    /// `None` when the group is gone. Runs on `conn`, so [`Self::place_in`] can read it in
+    /// the transaction that records the member's host.
+    ///
+    /// [`Self::place_in`]: ComputeService::place_in
+    pub(crate) async fn group_state(
+        conn: &mut AnyConnection,
         group: &str,
-        except: &str,
-    ) -> Result<std::collections::BTreeSet<String>> {
-        let Some(g) = self.group_row(group).await? else {
-            return Ok(Default::default());
+        member: &str,
+    ) -> Result<Option<GroupState>> {
+        let Some(row) = sqlx::query("SELECT * FROM compute_server_groups WHERE uuid = $1")
+            .bind(group)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
         };
-        if g.policy != "anti-affinity" {
-            return Ok(Default::default());
-        }
+        let g = ServerGroup::from_row(&row);
         let rows = sqlx::query(
             "SELECT i.host, COUNT(*) FROM compute_server_group_members m \
              JOIN compute_instances i ON i.uuid = m.instance_uuid \
              WHERE m.group_uuid = $1 AND m.instance_uuid <> $2 AND i.deleted = FALSE \
              AND i.host IS NOT NULL GROUP BY i.host",
         )
-        .bind(&g.uuid)
-        .bind(except)
+        .bind(group)
+        .bind(member)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(Some(GroupState {
+            max_server_per_host: g.max_server_per_host(),
+            policy: g.policy,
+            members_on_host: rows
+                .iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+                .collect(),
+        }))
+    }
+
+    /// The groups `uuid` is a member of (at most one, as in Nova), for the `server_groups`
+    /// field of a server from microversion 2.71.
+    pub async fn groups_of_server(&self, uuid: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT group_uuid FROM compute_server_group_members WHERE instance_uuid = $1 \
+             ORDER BY group_uuid",
+        )
+        .bind(uuid)
         .fetch_all(self.db.pool())
         .await?;
-        let max = g.max_server_per_host();
-        Ok(rows
-            .iter()
-            .filter(|r| r.get::<i64, _>(1) >= max)
-            .map(|r| r.get::<String, _>(0))
-            .collect())
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 }

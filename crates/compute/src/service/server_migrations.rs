@@ -1,12 +1,12 @@
 //! Migration records: one row per resize, cold migration, live migration or evacuation of a
 //! server, with Nova's columns, and the `GET /os-migrations` query over them (filters,
-//! newest-first paging from 2.59, `changes-since`/`changes-before`). Nothing moves servers
-//! yet, so the table is empty until resize and migration arrive; [`ComputeService::
-//! record_migration`] is how they will add rows.
+//! newest-first paging from 2.59, `changes-since`/`changes-before`). A resize records its
+//! row with the request ([`insert_migration`]) and its workflows move the status on; cold
+//! and live migration will add theirs the same way.
 
 use ferrostack_common::AuthContext;
-use ferrostack_db::sqlx::{self, Row};
-use ferrostack_db::RowExt;
+use ferrostack_db::sqlx::{self, AnyConnection, Row};
+use ferrostack_db::{RowExt, Tx};
 
 use super::{now, ComputeService};
 use crate::error::{ComputeError, Result};
@@ -156,46 +156,80 @@ impl ComputeService {
     /// autoincrement) and returns it.
     pub async fn record_migration(&self, m: &MigrationRecord) -> Result<MigrationRecord> {
         let mut tx = self.db.begin_write().await?;
-        let id: i64 = sqlx::query(
-            "UPDATE compute_counters SET value = value + 1 WHERE name = 'migration_id' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        let mut rec = m.clone();
-        rec.id = id;
-        if rec.uuid.is_empty() {
-            rec.uuid = uuid::Uuid::new_v4().to_string();
-        }
-        rec.created_at = now();
-        sqlx::query(
-            "INSERT INTO compute_migrations (id, uuid, instance_uuid, migration_type, status, source_compute, \
-             source_node, dest_compute, dest_node, dest_host, old_instance_type_id, new_instance_type_id, \
-             hidden, user_id, project_id, created_at, updated_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(rec.id)
-        .bind(&rec.uuid)
-        .bind(&rec.instance_uuid)
-        .bind(&rec.migration_type)
-        .bind(&rec.status)
-        .bind(&rec.source_compute)
-        .bind(&rec.source_node)
-        .bind(&rec.dest_compute)
-        .bind(&rec.dest_node)
-        .bind(&rec.dest_host)
-        .bind(&rec.old_instance_type_id)
-        .bind(&rec.new_instance_type_id)
-        .bind(rec.hidden)
-        .bind(&rec.user_id)
-        .bind(&rec.project_id)
-        .bind(rec.created_at)
-        .bind(rec.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        let rec = insert_migration(&mut tx, m).await?;
         tx.commit().await?;
         Ok(rec)
     }
+
+    /// Moves the migration `uuid` on to `status` (Nova's progression for a resize:
+    /// `pre-migrating`, `migrating`, `finished`, then `confirming` and `confirmed` or
+    /// `reverting` and `reverted`; `error` when it fails). Setting the status it has already
+    /// changes nothing, so a step that runs again may set it again.
+    pub async fn set_migration_status(&self, uuid: &str, status: &str) -> Result<()> {
+        let mut conn = self.db.pool().acquire().await?;
+        set_migration_status_on(&mut conn, uuid, status).await
+    }
+}
+
+/// [`ComputeService::record_migration`] inside the caller's transaction, so a migration is
+/// recorded together with the request that starts it.
+pub async fn insert_migration(tx: &mut Tx<'_>, m: &MigrationRecord) -> Result<MigrationRecord> {
+    let id: i64 = sqlx::query(
+        "UPDATE compute_counters SET value = value + 1 WHERE name = 'migration_id' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?
+    .get(0);
+    let mut rec = m.clone();
+    rec.id = id;
+    if rec.uuid.is_empty() {
+        rec.uuid = uuid::Uuid::new_v4().to_string();
+    }
+    rec.created_at = now();
+    sqlx::query(
+        "INSERT INTO compute_migrations (id, uuid, instance_uuid, migration_type, status, source_compute, \
+         source_node, dest_compute, dest_node, dest_host, old_instance_type_id, new_instance_type_id, \
+         hidden, user_id, project_id, created_at, updated_at) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(rec.id)
+    .bind(&rec.uuid)
+    .bind(&rec.instance_uuid)
+    .bind(&rec.migration_type)
+    .bind(&rec.status)
+    .bind(&rec.source_compute)
+    .bind(&rec.source_node)
+    .bind(&rec.dest_compute)
+    .bind(&rec.dest_node)
+    .bind(&rec.dest_host)
+    .bind(&rec.old_instance_type_id)
+    .bind(&rec.new_instance_type_id)
+    .bind(rec.hidden)
+    .bind(&rec.user_id)
+    .bind(&rec.project_id)
+    .bind(rec.created_at)
+    .bind(rec.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(rec)
+}
+
+/// [`ComputeService::set_migration_status`] on `conn` (a transaction's, for a request that
+/// changes the status as it starts a workflow).
+pub async fn set_migration_status_on(
+    conn: &mut AnyConnection,
+    uuid: &str,
+    status: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE compute_migrations SET status = $1, updated_at = $2 WHERE uuid = $3 AND status <> $1",
+    )
+    .bind(status)
+    .bind(now())
+    .bind(uuid)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

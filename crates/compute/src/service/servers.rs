@@ -435,7 +435,7 @@ impl ComputeService {
                     &mut tx,
                     super::workflows::BOOT,
                     &uuid,
-                    json!({"admin_pass": admin_pass}),
+                    json!({"admin_pass": admin_pass, "request_id": request_id}),
                 )
                 .await
                 .map_err(ComputeError::internal)?;
@@ -623,7 +623,12 @@ impl ComputeService {
         record_action(&mut tx, uuid, "delete", request_id, ctx).await?;
         let run = self
             .engine
-            .insert(&mut tx, super::workflows::DELETE, uuid, json!({}))
+            .insert(
+                &mut tx,
+                super::workflows::DELETE,
+                uuid,
+                json!({"request_id": request_id}),
+            )
             .await
             .map_err(ComputeError::internal)?;
         tx.commit().await?;
@@ -696,6 +701,11 @@ impl ComputeService {
             )));
         }
         record_action(tx, &inst.uuid, action.name(), request_id, ctx).await?;
+        // The workflow records its events on this action.
+        let mut data = data;
+        if let Some(fields) = data.as_object_mut() {
+            fields.insert("request_id".into(), json!(request_id));
+        }
         self.engine
             .insert(tx, kind, &inst.uuid, data)
             .await
@@ -873,13 +883,14 @@ impl ComputeService {
 }
 
 impl ComputeService {
-    /// Records where the scheduler put a booting server and moves it on to `spawning`.
+    /// Records where the scheduler put a booting server and moves it on to `spawning`;
+    /// false when its server group no longer lets it go there (see [`Self::place_in`]).
     pub async fn place(
         &self,
         uuid: &str,
         placed: &super::scheduler::Placed,
         zone: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.place_in(
             uuid,
             placed,
@@ -893,6 +904,12 @@ impl ComputeService {
 
     /// Records the host of a server in `vm_state` whose task is `task` (or already `next`),
     /// and moves the task on to `next`.
+    ///
+    /// For a member of a server group the policy is checked again in the same transaction,
+    /// under a lock on the group row: two members scheduled at once (by two control nodes)
+    /// both passed the filters before either had a host, and only one of them may take the
+    /// last place on a host. The loser writes nothing and gets false; its caller gives the
+    /// claim back and schedules it again, as Nova's late check on the compute host does.
     pub(crate) async fn place_in(
         &self,
         uuid: &str,
@@ -901,7 +918,26 @@ impl ComputeService {
         vm_state: &str,
         task: &str,
         next: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        let group: Option<String> = sqlx::query(
+            "SELECT group_uuid FROM compute_server_group_members WHERE instance_uuid = $1",
+        )
+        .bind(uuid)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.get(0));
+        if let Some(group) = group {
+            // A row lock on PostgreSQL; SQLite's write transaction is exclusive already.
+            sqlx::query("UPDATE compute_server_groups SET name = name WHERE uuid = $1")
+                .bind(&group)
+                .execute(&mut *tx)
+                .await?;
+            let state = Self::group_state(&mut tx, &group, uuid).await?;
+            if state.is_some_and(|g| !g.admits(&placed.host)) {
+                return Ok(false);
+            }
+        }
         sqlx::query(
             "UPDATE compute_instances SET host = $1, node = $2, availability_zone = COALESCE(availability_zone, $3), \
              task_state = $4, updated_at = $5 WHERE uuid = $6 AND vm_state = $7 AND task_state IN ($8, $4)",
@@ -914,9 +950,10 @@ impl ComputeService {
         .bind(uuid)
         .bind(vm_state)
         .bind(task)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A system metadata item of a server (what the service remembers, users do not see).
@@ -1023,29 +1060,6 @@ impl ComputeService {
         .execute(self.db.pool())
         .await?;
         Ok(())
-    }
-
-    /// A server group's policy and the hosts of its other members.
-    pub async fn group_hosts(
-        &self,
-        group: &str,
-        except: &str,
-    ) -> Result<(String, std::collections::BTreeSet<String>)> {
-        let policy = sqlx::query("SELECT policy FROM compute_server_groups WHERE uuid = $1")
-            .bind(group)
-            .fetch_optional(self.db.pool())
-            .await?
-            .map(|r| r.get::<String, _>(0))
-            .unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT i.host FROM compute_server_group_members m JOIN compute_instances i ON i.uuid = m.instance_uuid \
-             WHERE m.group_uuid = $1 AND m.instance_uuid <> $2 AND i.deleted = FALSE AND i.host IS NOT NULL",
-        )
-        .bind(group)
-        .bind(except)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok((policy, rows.iter().map(|r| r.get::<String, _>(0)).collect()))
     }
 
     pub async fn leave_groups(&self, uuid: &str) -> Result<()> {

@@ -13,7 +13,9 @@ use ferrostack_workflow::{BoxFut, Handler, Run, StepError};
 use serde_json::{json, Value};
 
 use super::snapshot::{image_refusal, SnapshotRequest};
-use super::workflows::{agent_error, agent_of, fail, load, retry, service, spawn_guest, Boot};
+use super::workflows::{
+    agent_error, agent_of, fail, load, retry, schedule_and_place, service, spawn_guest,
+};
 use super::ComputeService;
 use crate::error::{ComputeError, Result};
 use crate::host::PowerOp;
@@ -126,8 +128,12 @@ impl ComputeService {
 
 pub fn register(service: &Arc<ComputeService>) {
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Shelve(weak.clone())));
-    service.engine.register(Arc::new(Unshelve(weak)));
+    let engine = &service.engine;
+    engine.register(super::workflow_events::recorded(
+        service,
+        Shelve(weak.clone()),
+    ));
+    engine.register(super::workflow_events::recorded(service, Unshelve(weak)));
 }
 
 fn image_id(run: &Run) -> Result<String, StepError> {
@@ -309,25 +315,15 @@ impl Handler for Unshelve {
             let inst = load(&s, &run.subject).await?;
             match step {
                 0 => {
-                    let c = Boot::constraints(&s, &inst).await?;
-                    let placed = s.schedule(&inst, &c).await.map_err(|e| {
-                        if e.status.as_u16() == 500 && e.internal.is_none() {
-                            fail(e.message.clone(), &e.message)
-                        } else {
-                            retry(e.internal.clone().unwrap_or(e.message))
-                        }
-                    })?;
-                    let zone = c.hosts.get(&placed.host).cloned();
-                    s.place_in(
-                        &inst.uuid,
-                        &placed,
-                        zone.as_deref(),
+                    schedule_and_place(
+                        &s,
+                        &inst,
                         vm::SHELVED_OFFLOADED,
                         task::UNSHELVING,
                         task::SPAWNING,
                     )
-                    .await
-                    .map_err(retry)
+                    .await?;
+                    Ok(())
                 }
                 1 => spawn_guest(&s, &inst, &image_id(run)?, run).await,
                 _ => {

@@ -151,9 +151,10 @@ pub(super) fn image_refusal(e: ferrostack_image::error::ImageError) -> ComputeEr
 }
 
 pub fn register(service: &Arc<ComputeService>) {
+    let handler = Snapshot(Arc::downgrade(service));
     service
         .engine
-        .register(Arc::new(Snapshot(Arc::downgrade(service))));
+        .register(super::workflow_events::recorded(service, handler));
 }
 
 struct Snapshot(Weak<ComputeService>);

@@ -10,7 +10,8 @@ use std::sync::{Arc, Weak};
 use ferrostack_workflow::{BoxFut, Handler, Run, StepError};
 use serde_json::json;
 
-use super::scheduler::Constraints;
+use super::scheduler::{Constraints, Placed};
+use super::workflow_events::recorded;
 use super::ComputeService;
 use crate::host::{AgentError, GuestSpec, PowerOp};
 use crate::model::Instance;
@@ -22,9 +23,10 @@ pub const ACTION: &str = "server_action";
 
 pub fn register(service: &Arc<ComputeService>) {
     let weak = Arc::downgrade(service);
-    service.engine.register(Arc::new(Boot(weak.clone())));
-    service.engine.register(Arc::new(Delete(weak.clone())));
-    service.engine.register(Arc::new(PowerAction(weak)));
+    let engine = &service.engine;
+    engine.register(recorded(service, Boot(weak.clone())));
+    engine.register(recorded(service, Delete(weak.clone())));
+    engine.register(recorded(service, PowerAction(weak)));
     super::snapshot::register(service);
     super::rebuild::register(service);
     super::shelve::register(service);
@@ -127,7 +129,7 @@ pub(super) struct Boot(Weak<ComputeService>);
 
 impl Boot {
     /// Where `inst` may go: hosts whose compute service is up and enabled, its zone, its
-    /// forced host, its server group's policy.
+    /// forced host, its server group's policy; and the weighers' multipliers.
     pub(super) async fn constraints(
         s: &ComputeService,
         inst: &Instance,
@@ -138,23 +140,58 @@ impl Boot {
             .filter(|sv| sv.binary == "nova-compute" && !sv.disabled && s.service_is_up(sv))
             .map(|sv| (sv.host, sv.zone))
             .collect();
-        let mut c = Constraints {
+        let group = match &inst.request.server_group {
+            Some(group) => {
+                let mut conn = s.db.pool().acquire().await.map_err(retry)?;
+                ComputeService::group_state(&mut conn, group, &inst.uuid)
+                    .await
+                    .map_err(retry)?
+            }
+            None => None,
+        };
+        Ok(Constraints {
             hosts,
             zone: inst.availability_zone.clone(),
             requested_host: inst.request.requested_host.clone(),
-            ..Default::default()
-        };
-        if let Some(group) = &inst.request.server_group {
-            let (policy, member_hosts) = s.group_hosts(group, &inst.uuid).await.map_err(retry)?;
-            match policy.as_str() {
-                "affinity" => c.same_host_as = Some(member_hosts),
-                "anti-affinity" => c.different_host_from = member_hosts,
-                // The soft policies are weighers in Nova; they never exclude a host.
-                _ => {}
-            }
-        }
-        Ok(c)
+            group,
+            multipliers: s.config.weight_multipliers,
+        })
     }
+}
+
+/// Picks a host for `inst`, claims its resources and records the host, moving the task
+/// from `task` to `next` (idempotent: a server that holds a claim keeps it). Returns the
+/// placement and the host's zone. A member of a server group that lost its place to another
+/// member meanwhile gives the claim back and is scheduled again on the retry.
+pub(super) async fn schedule_and_place(
+    s: &ComputeService,
+    inst: &Instance,
+    vm_state: &str,
+    task: &str,
+    next: &str,
+) -> Result<(Placed, Option<String>), StepError> {
+    let _one_at_a_time = s.scheduling.lock().await;
+    let c = Boot::constraints(s, inst).await?;
+    let placed = s.schedule(inst, &c).await.map_err(|e| {
+        if e.status.as_u16() == 500 && e.internal.is_none() {
+            fail(e.message.clone(), &e.message)
+        } else {
+            retry(e.internal.clone().unwrap_or(e.message))
+        }
+    })?;
+    let zone = c.hosts.get(&placed.host).cloned();
+    let placed_ok = s
+        .place_in(&inst.uuid, &placed, zone.as_deref(), vm_state, task, next)
+        .await
+        .map_err(retry)?;
+    if !placed_ok {
+        s.release(&inst.uuid).await.map_err(retry)?;
+        return Err(retry(format!(
+            "another member of the server's group took host {} meanwhile",
+            placed.host
+        )));
+    }
+    Ok((placed, zone))
 }
 
 impl Handler for Boot {
@@ -170,18 +207,14 @@ impl Handler for Boot {
             let inst = load(&s, &run.subject).await?;
             match step {
                 0 => {
-                    let c = Self::constraints(&s, &inst).await?;
-                    let placed = s.schedule(&inst, &c).await.map_err(|e| {
-                        if e.status.as_u16() == 500 && e.internal.is_none() {
-                            fail(e.message.clone(), &e.message)
-                        } else {
-                            retry(e.internal.clone().unwrap_or(e.message))
-                        }
-                    })?;
-                    let zone = c.hosts.get(&placed.host).cloned();
-                    s.place(&inst.uuid, &placed, zone.as_deref())
-                        .await
-                        .map_err(retry)?;
+                    let (placed, _) = schedule_and_place(
+                        &s,
+                        &inst,
+                        vm::BUILDING,
+                        task::SCHEDULING,
+                        task::SPAWNING,
+                    )
+                    .await?;
                     run.data["placed"] = json!(placed);
                     Ok(())
                 }
@@ -301,6 +334,10 @@ impl Handler for Delete {
                         .map_err(retry)?
                     {
                         s.release(&migration).await.map_err(retry)?;
+                        // Deleting a resized server confirms its resize, as in Nova.
+                        s.set_migration_status(&migration, "confirmed")
+                            .await
+                            .map_err(retry)?;
                     }
                     // A shelved server's disk lives on as its shelved image only.
                     let shelved = super::shelve::SHELVED_IMAGE;
