@@ -338,7 +338,7 @@ cli_compute() {
     demo console url show --serial "$vm" -f value -c url; contains "token="
     ws_login "$OUT" || bad "no login prompt through the serial console at $OUT"
     step "server image create --wait: the disk becomes an image"
-    demo server image create --name "$vm-snap" --wait "$vm" -f value -c status; equals active
+    demo server image create --name "$vm-snap" --wait "$vm" -f value -c status; has_line active
     demo image show "$vm-snap" -f value -c status; equals active
     demo image delete "$vm-snap"
     step "server resize / resize confirm; resize / resize revert"
