@@ -1256,3 +1256,89 @@ async fn servers_show_their_groups_from_2_71() {
         );
     }
 }
+
+/// Before 2.75, update and rebuild answer with the base server only (Tempest validates
+/// their schemas strictly); from 2.75 they answer as show does, rebuild with `user_data`.
+#[tokio::test]
+async fn update_and_rebuild_answer_per_microversion() {
+    let url = common::urls().await.remove(0);
+    let c = Cloud::new(&url, 1).await;
+    let t = c.token("alice", "alpha").await;
+    let id = c.boot(&t, "shape", "1").await;
+    c.wait_status(&t, &id, "ACTIVE").await;
+    let path = format!("/v2.1/servers/{id}");
+    let update = |v: &'static str| {
+        let (c, t, path) = (&c, t.clone(), path.clone());
+        async move {
+            let (st, b, _) = c
+                .call(
+                    "PUT",
+                    &path,
+                    &t,
+                    v,
+                    Some(json!({"server": {"name": "shape"}})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{b}");
+            b["server"].clone()
+        }
+    };
+    let old = update("2.1").await;
+    for absent in [
+        "OS-EXT-STS:vm_state",
+        "OS-EXT-AZ:availability_zone",
+        "key_name",
+        "security_groups",
+        "config_drive",
+        "locked",
+    ] {
+        assert!(
+            old.get(absent).is_none(),
+            "{absent} in a 2.1 update answer: {old}"
+        );
+    }
+    assert!(old.get("hostId").is_some() && old.get("accessIPv4").is_some());
+    assert_eq!(update("2.9").await["locked"], false);
+    let new = update("2.75").await;
+    assert!(
+        new.get("OS-EXT-STS:vm_state").is_some() && new.get("security_groups").is_some(),
+        "{new}"
+    );
+
+    let rebuild = |v: &'static str| {
+        let (c, t, id) = (&c, t.clone(), id.clone());
+        async move {
+            let body = json!({"rebuild": {"imageRef": c.image_id}});
+            let (st, b, _) = c
+                .call(
+                    "POST",
+                    &format!("/v2.1/servers/{id}/action"),
+                    &t,
+                    v,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{b}");
+            c.wait_status(&t, &id, "ACTIVE").await;
+            b["server"].clone()
+        }
+    };
+    let old = rebuild("2.1").await;
+    assert!(
+        old.get("OS-EXT-STS:vm_state").is_none() && old.get("key_name").is_none(),
+        "{old}"
+    );
+    assert!(old["adminPass"].is_string(), "{old}");
+    let mid = rebuild("2.57").await;
+    assert!(
+        mid.get("key_name").is_some() && mid.get("user_data").is_some(),
+        "{mid}"
+    );
+    assert!(mid.get("OS-EXT-STS:vm_state").is_none(), "{mid}");
+    let new = rebuild("2.75").await;
+    assert!(
+        new.get("OS-EXT-STS:vm_state").is_some() && new.get("user_data").is_some(),
+        "{new}"
+    );
+    assert!(new.get("OS-EXT-SRV-ATTR:user_data").is_none(), "{new}");
+}

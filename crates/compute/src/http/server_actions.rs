@@ -172,7 +172,8 @@ pub async fn rebuild(s: &State, ctx: &Ctx, id: &str, args: &Value) -> HttpResult
     let (inst, admin_pass) = s
         .rebuild_server(&ctx.auth, id, req, &ctx.request_id)
         .await?;
-    let mut view = super::servers::server_view(s, ctx, &inst).await?;
+    let mut view =
+        super::servers::server_answer(s, ctx, &inst, super::views::ServerAnswer::Rebuild).await?;
     view["adminPass"] = json!(admin_pass);
     super::reply(StatusCode::ACCEPTED, json!({ "server": view }))
 }

@@ -606,6 +606,16 @@ pub(super) async fn server_view(
     ctx: &Ctx,
     inst: &Instance,
 ) -> Result<Value, ComputeError> {
+    server_answer(s, ctx, inst, views::ServerAnswer::Show).await
+}
+
+/// The server as `answer` shows it (see [`views::answer_view`]).
+pub(super) async fn server_answer(
+    s: &State,
+    ctx: &Ctx,
+    inst: &Instance,
+    answer: views::ServerAnswer,
+) -> Result<Value, ComputeError> {
     let admin = s.allowed(
         &ctx.auth,
         "os_compute_api:os-extended-server-attributes",
@@ -616,7 +626,12 @@ pub(super) async fn server_view(
     if ctx.mv.at_least(71) {
         view["server_groups"] = json!(s.groups_of_server(&inst.uuid).await?);
     }
-    Ok(view)
+    Ok(views::answer_view(
+        ctx.mv,
+        view,
+        answer,
+        inst.user_data.as_deref(),
+    ))
 }
 
 async fn update(
@@ -653,7 +668,7 @@ async fn update(
     let inst = s.update_server(&ctx.auth, &id, &b).await?;
     reply(
         StatusCode::OK,
-        json!({"server": server_view(&s, &ctx, &inst).await?}),
+        json!({"server": server_answer(&s, &ctx, &inst, views::ServerAnswer::Update).await?}),
     )
 }
 

@@ -1,5 +1,6 @@
 //! Response bodies as Nova renders them, per microversion.
 
+use crate::microversion::Microversion;
 use ferrostack_common::time::iso_seconds;
 use serde_json::{json, Map, Value};
 use sha2::Digest;
@@ -226,6 +227,84 @@ pub fn server(ctx: &Ctx, i: &Instance, admin: bool) -> Value {
         m.insert("fault".into(), fault);
     }
     v
+}
+
+/// Which answer a server view is for: `GET`, or the shorter one `PUT /servers/{id}` and
+/// `rebuild` gave before 2.75.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ServerAnswer {
+    Show,
+    Update,
+    Rebuild,
+}
+
+/// Before 2.75, `PUT /servers/{id}` and `rebuild` answered with the base server only (no
+/// `OS-EXT-*`, `OS-SRV-USG`, key, security groups or volumes), plus the fields later
+/// microversions added to those two answers; from 2.75 they answer as `GET` does. Rebuild
+/// also shows the key from 2.54 and the user data from 2.57.
+pub fn answer_view(
+    mv: Microversion,
+    mut view: Value,
+    answer: ServerAnswer,
+    user_data: Option<&str>,
+) -> Value {
+    if answer == ServerAnswer::Show {
+        return view;
+    }
+    let rebuild = answer == ServerAnswer::Rebuild;
+    if rebuild && mv.at_least(57) {
+        view["user_data"] = json!(user_data);
+    }
+    if mv.at_least(75) {
+        if rebuild {
+            // The user data is the top-level field here, not the admin attribute.
+            view.as_object_mut()
+                .map(|m| m.remove("OS-EXT-SRV-ATTR:user_data"));
+        }
+        return view;
+    }
+    let mut keep = vec![
+        "id",
+        "name",
+        "status",
+        "image",
+        "flavor",
+        "fault",
+        "user_id",
+        "tenant_id",
+        "created",
+        "updated",
+        "progress",
+        "metadata",
+        "links",
+        "addresses",
+        "hostId",
+        "OS-DCF:diskConfig",
+        "accessIPv4",
+        "accessIPv6",
+    ];
+    for (minor, field) in [
+        (9, "locked"),
+        (19, "description"),
+        (26, "tags"),
+        (63, "trusted_image_certificates"),
+        (71, "server_groups"),
+        (73, "locked_reason"),
+    ] {
+        if mv.at_least(minor) {
+            keep.push(field);
+        }
+    }
+    if rebuild && mv.at_least(54) {
+        keep.push("key_name");
+    }
+    if rebuild && mv.at_least(57) {
+        keep.push("user_data");
+    }
+    if let Some(m) = view.as_object_mut() {
+        m.retain(|k, _| keep.contains(&k.as_str()));
+    }
+    view
 }
 
 fn security_groups(i: &Instance) -> Value {
