@@ -43,6 +43,8 @@ pub struct AgentConfig {
     pub shutdown_timeout: u64,
     /// Seconds between heartbeats and power-state syncs.
     pub sync_interval: u64,
+    /// The Open vSwitch bridge ovn-controller watches, where VMs' NICs are plugged.
+    pub integration_bridge: String,
 }
 
 impl Default for AgentConfig {
@@ -57,6 +59,7 @@ impl Default for AgentConfig {
             disk_allocation_ratio: 1.0,
             shutdown_timeout: 60,
             sync_interval: 10,
+            integration_bridge: "br-int".into(),
         }
     }
 }
@@ -292,7 +295,18 @@ impl Agent {
                 size_gb: spec.root_gb,
             },
             config_drive: drive,
-            nics: Vec::new(),
+            nics: spec
+                .nics
+                .iter()
+                .map(|n| ferrostack_hypervisor::NicSpec {
+                    port_id: n.port_id.clone(),
+                    mac: n.mac.clone(),
+                    backend: ferrostack_hypervisor::NicBackend::Tap {
+                        bridge: self.config.integration_bridge.clone(),
+                    },
+                    mtu: n.mtu,
+                })
+                .collect(),
             iothreads: 1,
             boot: BootSource::Disk,
             rescue: None,

@@ -828,7 +828,7 @@ async fn server_ips_and_action_events() {
         let id = c.boot(&alice, "addressed", "1").await;
         c.wait_status(&alice, &id, "ACTIVE").await;
 
-        // Addresses: none until the server has ports; an unknown label is a 404.
+        // Addresses by network label; an unknown label is a 404.
         let (st, body, _) = c
             .call(
                 "GET",
@@ -838,11 +838,32 @@ async fn server_ips_and_action_events() {
                 None,
             )
             .await;
-        assert_eq!((st, body), (StatusCode::OK, json!({"addresses": {}})));
+        assert_eq!(st, StatusCode::OK);
+        let addr = body["addresses"]["private"][0]["addr"].clone();
+        assert_eq!(
+            body["addresses"]["private"],
+            json!([{"addr": addr, "version": 4}])
+        );
         let (st, body, _) = c
             .call(
                 "GET",
                 &format!("/v2.1/servers/{id}/ips/private"),
+                &alice,
+                "2.1",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, body),
+            (
+                StatusCode::OK,
+                json!({"private": [{"addr": addr, "version": 4}]})
+            )
+        );
+        let (st, body, _) = c
+            .call(
+                "GET",
+                &format!("/v2.1/servers/{id}/ips/public"),
                 &alice,
                 "2.1",
                 None,

@@ -306,7 +306,7 @@ async fn a_crash_at_any_step_resumes_or_unwinds() {
         let dir = c.dir.clone();
         let t = c.token("alice", "alpha").await;
         let mut current = c;
-        for (kind, steps) in [("server_boot", 3), ("server_delete", 4)] {
+        for (kind, steps) in [("server_boot", 4), ("server_delete", 4)] {
             for step in 0..steps {
                 for when in [CrashWhen::BeforeStep, CrashWhen::AfterStep] {
                     let id = if kind == "server_delete" {
@@ -382,6 +382,11 @@ async fn a_crash_at_any_step_resumes_or_unwinds() {
                         "{kind} {step} {when:?}: allocation leaked"
                     );
                     assert_eq!(driver.count(), 0, "{kind} {step} {when:?}: VM leaked");
+                    assert_eq!(
+                        current.networking.ports(),
+                        vec![],
+                        "{kind} {step} {when:?}: port leaked"
+                    );
                     let (_, events) = current.action_events(&id, "delete").await;
                     assert_eq!(
                         events.iter().map(|e| [&*e[0], &*e[1]]).collect::<Vec<_>>(),

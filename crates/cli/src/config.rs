@@ -67,6 +67,11 @@ pub struct ComputeAgentConfig {
     /// `ferrostack compute-agent` only: the secret it and the control plane share (the
     /// control plane's `[compute] agent_secret`).
     pub secret: Option<String>,
+    /// The Open vSwitch bridge where VMs' NICs are plugged (ovn-controller's `ovn-bridge`).
+    pub integration_bridge: String,
+    /// The Open vSwitch database (`unix:<run dir>/db.sock`); without it servers can have no
+    /// NICs on this host.
+    pub ovs_db: Option<String>,
     /// What the fake driver reports as the host's size.
     pub fake_vcpus: u32,
     pub fake_memory_mb: u64,
@@ -106,6 +111,8 @@ impl Default for ComputeAgentConfig {
             listen: "127.0.0.1:5100".into(),
             advertise_url: None,
             secret: None,
+            integration_bridge: a.integration_bridge.clone(),
+            ovs_db: None,
             fake_vcpus: 1000,
             fake_memory_mb: 1 << 22,
             fake_disk_gb: 1 << 16,

@@ -148,6 +148,10 @@ pub fn hypervisor(config: &Config) -> anyhow::Result<Arc<dyn ferrostack_hypervis
                 instances_dir: config.data_dir.join("instances"),
                 qemu_binary: None,
                 accel: c.accel.clone(),
+                ovs: c
+                    .ovs_db
+                    .clone()
+                    .map(|db| ferrostack_hypervisor::qemu::tap::OvsConfig { db, vsctl: None }),
             })
             .map_err(|e| anyhow::anyhow!("compute agent: {e}"))?,
         ),
@@ -176,6 +180,7 @@ pub fn agent_config(config: &Config) -> ferrostack_agent::AgentConfig {
         disk_allocation_ratio: c.disk_allocation_ratio,
         shutdown_timeout: config.compute.shutdown_timeout,
         sync_interval: c.sync_interval,
+        integration_bridge: c.integration_bridge.clone(),
     }
 }
 

@@ -410,7 +410,7 @@ async fn the_control_plane_killed_at_every_step_leaves_no_orphan() {
     let token = site.admin_token().await;
 
     let mut alive = Vec::new();
-    for step in 0..3 {
+    for step in 0..4 {
         for when in ["before", "after"] {
             control.kill();
             let point = format!("server_boot:{step}:{when}");

@@ -27,6 +27,18 @@ pub struct GuestSpec {
     pub image_disk_format: String,
     /// Files of the config drive (`openstack/latest/meta_data.json` ...), when it has one.
     pub config_drive: Option<Vec<DriveFile>>,
+    /// The server's NICs, in order: each a port the host plugs into its integration bridge.
+    #[serde(default)]
+    pub nics: Vec<GuestNic>,
+}
+
+/// One NIC of a guest: the Networking service's port, its MAC and MTU.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GuestNic {
+    pub port_id: String,
+    pub mac: String,
+    #[serde(default)]
+    pub mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

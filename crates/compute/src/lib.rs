@@ -13,6 +13,7 @@ pub mod http;
 pub mod microversion;
 pub mod migrations;
 pub mod model;
+pub mod network;
 pub mod policy_defaults;
 pub mod service;
 pub mod states;

@@ -80,4 +80,12 @@ CREATE INDEX compute_console_auth_tokens_instance ON compute_console_auth_tokens
 "#,
         postgres: None,
     },
+    Migration {
+        version: 6,
+        name: "network info cache",
+        sql: r#"
+ALTER TABLE compute_instances ADD COLUMN network_info TEXT;
+"#,
+        postgres: None,
+    },
 ];

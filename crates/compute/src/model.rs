@@ -115,6 +115,9 @@ pub struct Instance {
     pub metadata: std::collections::BTreeMap<String, String>,
     pub tags: Vec<String>,
     pub fault: Option<Fault>,
+    /// The server's NICs as the boot (or the last interface change) left them: Nova's
+    /// network info cache, so views and the metadata service need no call to Networking.
+    pub network_info: Vec<crate::network::Vif>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +132,7 @@ impl Instance {
     pub fn from_row(r: &DbRow) -> Instance {
         let flavor: String = r.get("flavor");
         let request: String = r.get("request");
+        let network_info: Option<String> = r.get("network_info");
         Instance {
             uuid: r.get("uuid"),
             id: r.get("id"),
@@ -177,6 +181,9 @@ impl Instance {
             metadata: Default::default(),
             tags: Vec::new(),
             fault: None,
+            network_info: network_info
+                .and_then(|n| serde_json::from_str(&n).ok())
+                .unwrap_or_default(),
         }
     }
 

@@ -510,15 +510,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_tap_nic_is_refused_before_anything_is_made() {
+    async fn a_nic_without_a_valid_mac_is_refused_before_anything_is_made() {
         let d = driver();
         let mut s = spec("a");
         s.nics.push(crate::NicSpec {
             port_id: "p0".into(),
-            mac: "fa:16:3e:00:00:01".into(),
+            mac: "fa:16:3e:00:01".into(),
             backend: crate::NicBackend::Tap {
                 bridge: "br-int".into(),
             },
+            mtu: None,
         });
         assert!(matches!(
             d.create(&s).await,

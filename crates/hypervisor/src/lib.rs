@@ -93,6 +93,9 @@ pub struct NicSpec {
     pub port_id: String,
     pub mac: String,
     pub backend: NicBackend,
+    /// The network's MTU, told to the guest (virtio-net's `host_mtu`) and set on the tap.
+    #[serde(default)]
+    pub mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,22 +107,22 @@ pub enum NicBackend {
     User { ssh_forward_port: Option<u16> },
 }
 
-/// Refuses what no driver can run yet, before anything of the VM is made. A tap NIC needs
-/// the networking service to plug it into OVS; QEMU would otherwise get a tap that goes
-/// nowhere and the guest would boot without a network.
+/// Refuses what no driver can run, before anything of the VM is made.
 pub fn check_spec(spec: &VmSpec) -> Result<(), HvError> {
     spec.nics.iter().try_for_each(check_nic)
 }
 
-/// See [`check_spec`].
+/// See [`check_spec`]: a NIC needs a port id (its tap is named after it) and a MAC.
 pub fn check_nic(nic: &NicSpec) -> Result<(), HvError> {
-    match &nic.backend {
-        NicBackend::User { .. } => Ok(()),
-        NicBackend::Tap { bridge } => Err(HvError::Unsupported(format!(
-            "tap NIC for port {} on bridge {bridge}: tap networking comes with the networking service",
-            nic.port_id
-        ))),
+    let hex = |p: &str| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit());
+    let mac_ok = nic.mac.split(':').count() == 6 && nic.mac.split(':').all(hex);
+    if nic.port_id.is_empty() || !mac_ok {
+        return Err(HvError::Unsupported(format!(
+            "NIC with port {:?} and MAC {:?}: a port id and a MAC address are needed",
+            nic.port_id, nic.mac
+        )));
     }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]

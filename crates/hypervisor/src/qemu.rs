@@ -17,6 +17,7 @@ mod disk;
 mod process;
 mod reshape;
 mod state;
+pub mod tap;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,6 +41,8 @@ pub struct QemuConfig {
     pub qemu_binary: Option<PathBuf>,
     /// `kvm` or `tcg`; default: chosen from what the host can do.
     pub accel: Option<String>,
+    /// Open vSwitch, for NICs on tap devices; without it such NICs are refused.
+    pub ovs: Option<tap::OvsConfig>,
 }
 
 /// How this host runs every VM, decided once when the driver starts.
@@ -58,6 +61,7 @@ pub struct QemuDriver {
     host: HostSetup,
     version: u64,
     start_timeout: Duration,
+    ovs: Option<tap::OvsConfig>,
     /// Serializes operations per VM (a reboot and a pause must not interleave).
     locks:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
@@ -228,14 +232,24 @@ fn disk_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
 
 fn nic_args(a: &mut Args, i: usize, nic: &NicSpec) -> Result<(), HvError> {
     crate::check_nic(nic)?;
-    let crate::NicBackend::User { ssh_forward_port } = &nic.backend else {
-        unreachable!("check_nic lets user-mode NICs through only");
+    let netdev = match &nic.backend {
+        crate::NicBackend::User { ssh_forward_port } => {
+            let mut n = format!("user,id=net{i},restrict=on");
+            if let Some(port) = ssh_forward_port {
+                n.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:22"));
+            }
+            n
+        }
+        // No vhost (the host may have no /dev/vhost-net) and no offloads (see `tap`).
+        crate::NicBackend::Tap { .. } => format!(
+            "tap,id=net{i},ifname={},script=no,downscript=no,vhost=off,vnet_hdr=off",
+            tap::tap_name(&nic.port_id)
+        ),
     };
-    let mut netdev = format!("user,id=net{i},restrict=on");
-    if let Some(port) = ssh_forward_port {
-        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:22"));
+    let mut dev = format!("virtio-net-pci,netdev=net{i},mac={},romfile=", nic.mac);
+    if let Some(mtu) = nic.mtu {
+        dev.push_str(&format!(",host_mtu={mtu}"));
     }
-    let dev = format!("virtio-net-pci,netdev=net{i},mac={},romfile=", nic.mac);
     a.push(&["-netdev", &netdev, "-device", &dev]);
     Ok(())
 }
@@ -321,6 +335,7 @@ impl QemuDriver {
             version,
             start_timeout: START_TIMEOUT,
             locks: Default::default(),
+            ovs: config.ovs,
         })
     }
 
@@ -484,6 +499,7 @@ impl QemuDriver {
     /// once the memory is loaded).
     async fn start(&self, dir: &Path, spec: &VmSpec, incoming: bool) -> Result<(), HvError> {
         let args = command_line(spec, dir, &self.host, incoming)?;
+        self.plug_nics(spec).await?;
         process::launch(&self.binary, &args, dir, &spec.uuid, self.start_timeout).await?;
         if !incoming {
             self.qmp_unit(dir, "cont").await?;
@@ -644,10 +660,32 @@ impl QemuDriver {
         made
     }
 
+    /// Plugs the VM's tap NICs into Open vSwitch (idempotent: see [`tap`]).
+    async fn plug_nics(&self, spec: &VmSpec) -> Result<(), HvError> {
+        for nic in &spec.nics {
+            if tap::bridge_of(nic).is_some() {
+                self.ovs_config()?.plug(nic, &spec.uuid).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ovs_config(&self) -> Result<&tap::OvsConfig, HvError> {
+        self.ovs.as_ref().ok_or_else(|| {
+            HvError::Unsupported(
+                "a NIC on a tap device needs Open vSwitch, and this host has none configured"
+                    .into(),
+            )
+        })
+    }
+
     async fn create_locked(&self, spec: &VmSpec) -> Result<(), HvError> {
         let dir = self.vm_dir(&spec.uuid)?;
         // Built before anything is made, so a spec QEMU cannot run leaves no trace.
         command_line(spec, &dir, &self.host, false)?;
+        if spec.nics.iter().any(|n| tap::bridge_of(n).is_some()) {
+            self.ovs_config()?;
+        }
         let new = !dir.join("spec.json").exists();
         if new {
             self.make_files(&dir, spec).await?;
@@ -668,6 +706,15 @@ impl QemuDriver {
     async fn remove_vm(&self, dir: &Path, uuid: &str) -> Result<(), HvError> {
         if let Some(pid) = process::live_pid(dir, uuid) {
             process::end(pid, uuid, Duration::ZERO).await?;
+        }
+        // The taps go before the files: the spec is what names them.
+        if let Some(ovs) = &self.ovs {
+            let spec = std::fs::read_to_string(dir.join("spec.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<VmSpec>(&t).ok());
+            for nic in spec.iter().flat_map(|s| &s.nics) {
+                ovs.unplug(nic).await?;
+            }
         }
         std::fs::remove_dir_all(dir).map_err(io_err(dir))
     }
@@ -937,6 +984,7 @@ mod tests {
                 backend: NicBackend::User {
                     ssh_forward_port: Some(2222),
                 },
+                mtu: None,
             }],
             iothreads: 1,
             boot: BootSource::Disk,
@@ -1019,6 +1067,7 @@ mod tests {
                 instances_dir: work.join("instances"),
                 qemu_binary: Some(script),
                 accel: Some("tcg".into()),
+                ovs: None,
             })
             .unwrap()
             .with_start_timeout(Duration::from_secs(2));

@@ -155,6 +155,7 @@ async fn boots_and_controls_the_guest_image() {
             backend: NicBackend::User {
                 ssh_forward_port: None,
             },
+            mtu: None,
         }],
         iothreads: 1,
         boot: BootSource::Disk,

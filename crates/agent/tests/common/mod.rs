@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ferrostack_agent::{Agent, AgentConfig};
+use ferrostack_compute::network::fake::{FakeNet, FakeNetworking};
 use ferrostack_compute::{ComputeConfig, ComputeService};
 use ferrostack_db::Db;
 use ferrostack_hypervisor::fake::FakeDriver;
@@ -32,7 +33,34 @@ pub struct Cloud {
     pub router: axum::Router,
     pub hosts: Vec<(Arc<FakeDriver>, Arc<Agent>)>,
     pub image_id: String,
+    /// The Networking service the cloud's servers get their NICs from: one shared network
+    /// `private` (10.0.0.0/24), kept across "restarts" of the same cloud directory.
+    pub networking: Arc<FakeNetworking>,
 }
+
+/// The fake Networking service of a cloud directory: an outside service, so a "restart" of
+/// the control plane finds the same ports.
+fn networking_for(dir: &std::path::Path) -> Arc<FakeNetworking> {
+    static ALL: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<FakeNetworking>>>,
+    > = std::sync::OnceLock::new();
+    let mut all = ALL.get_or_init(Default::default).lock().unwrap();
+    all.entry(dir.to_path_buf())
+        .or_insert_with(|| {
+            let n = FakeNetworking::new();
+            n.add_network(FakeNet {
+                id: PRIVATE_NET.into(),
+                name: "private".into(),
+                project_id: None,
+                prefix: "10.0.0".into(),
+            });
+            Arc::new(n)
+        })
+        .clone()
+}
+
+/// The id of the fake Networking service's shared network.
+pub const PRIVATE_NET: &str = "6a3c9a0e-2f5b-4c0e-9b7e-2d1f0c8e5a11";
 
 pub async fn pg_database(admin_url: &str) -> String {
     let name = format!("t{}", uuid::Uuid::new_v4().simple());
@@ -184,6 +212,8 @@ impl Cloud {
         .await
         .unwrap();
         compute.set_limits(identity.clone());
+        let networking = networking_for(dir);
+        compute.set_networking(networking.clone());
         let image_id = if seed {
             let file = dir.join("guest.qcow2");
             std::fs::create_dir_all(dir).unwrap();
@@ -267,6 +297,7 @@ impl Cloud {
             router,
             hosts,
             image_id,
+            networking,
         }
     }
 
@@ -312,7 +343,7 @@ impl Cloud {
     /// Boots a server (networks none) and returns its id.
     pub async fn boot(&self, token: &str, name: &str, flavor: &str) -> String {
         let (st, body, _) = self
-            .call("POST", "/v2.1/servers", token, "latest", Some(json!({"server": {"name": name, "imageRef": self.image_id, "flavorRef": flavor, "networks": "none"}})))
+            .call("POST", "/v2.1/servers", token, "latest", Some(json!({"server": {"name": name, "imageRef": self.image_id, "flavorRef": flavor, "networks": "auto"}})))
             .await;
         assert_eq!(st, StatusCode::ACCEPTED, "{body}");
         body["server"]["id"].as_str().unwrap().to_string()

@@ -227,20 +227,7 @@ fn parse_create(ctx: &Ctx, body: &Value) -> Result<(CreateServer, bool), Compute
         }
         None => Value::Null,
         Some(Value::String(s)) if mv.at_least(37) && (s == "auto" || s == "none") => json!(s),
-        Some(Value::Array(list)) => {
-            if !list.is_empty() {
-                // Until the Networking service exists there is no network or port to attach.
-                let wanted = list
-                    .first()
-                    .and_then(|n| n.get("uuid").or_else(|| n.get("port")))
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                return Err(ComputeError::bad(format!(
-                    "Network or port {wanted} could not be found: this cloud has no Networking service yet; use networks \"none\" or \"auto\"."
-                )));
-            }
-            json!([])
-        }
+        Some(Value::Array(list)) => Value::Array(nic_requests(list, mv)?),
         Some(v) => {
             return Err(field_error(
                 "networks",
@@ -792,4 +779,72 @@ async fn action(
         }
     }
     accepted()
+}
+
+/// Validates the NICs of `networks` (`[{uuid, port, fixed_ip, tag}]`) as Nova's schema does,
+/// keeping each as given.
+fn nic_requests(
+    list: &[Value],
+    mv: crate::microversion::Microversion,
+) -> Result<Vec<Value>, ComputeError> {
+    let mut ports = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for nic in list {
+        let Some(obj) = nic.as_object() else {
+            return Err(field_error("networks", nic, "is not of type 'object'"));
+        };
+        for key in obj.keys() {
+            // Tags came in 2.32, left with 2.37's schema and came back in 2.42.
+            let known = matches!(key.as_str(), "uuid" | "port" | "fixed_ip")
+                || (key == "tag" && ((mv.at_least(32) && !mv.at_least(37)) || mv.at_least(42)));
+            if !known {
+                return Err(ComputeError::bad(format!(
+                    "Invalid input for field/attribute networks. Value: {nic}. Additional properties are not allowed ('{key}' was unexpected)"
+                )));
+            }
+        }
+        let text = |k: &str| -> Result<Option<String>, ComputeError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(v) => Err(field_error(
+                    &format!("networks/{k}"),
+                    v,
+                    "is not of type 'string'",
+                )),
+            }
+        };
+        let (uuid, port, fixed_ip) = (text("uuid")?, text("port")?, text("fixed_ip")?);
+        for (k, v) in [("uuid", &uuid), ("port", &port)] {
+            if let Some(v) = v {
+                if uuid::Uuid::parse_str(v).is_err() {
+                    return Err(ComputeError::bad(format!(
+                        "Invalid input for field/attribute {k}. Value: {v}. '{v}' is not a 'uuid'"
+                    )));
+                }
+            }
+        }
+        if let Some(ip) = &fixed_ip {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ComputeError::bad(format!(
+                    "Invalid input for field/attribute fixed_ip. Value: {ip}. '{ip}' is not a 'ipv4'"
+                )));
+            }
+        }
+        match (&uuid, &port) {
+            (None, None) => {
+                return Err(ComputeError::bad(
+                    "Bad networks format: network uuid is not in proper format (None)",
+                ))
+            }
+            (_, Some(p)) if !ports.insert(p.clone()) => {
+                return Err(ComputeError::bad(format!(
+                    "Duplicate port {p} in the networks request."
+                )))
+            }
+            _ => {}
+        }
+        out.push(nic.clone());
+    }
+    Ok(out)
 }

@@ -133,7 +133,7 @@ pub fn server(ctx: &Ctx, i: &Instance, admin: bool) -> Value {
         "flavor": flavor,
         "created": time(i.created_at),
         "updated": time(i.updated_at),
-        "addresses": {},
+        "addresses": addresses(i),
         "accessIPv4": i.access_ipv4.clone().unwrap_or_default(),
         "accessIPv6": i.access_ipv6.clone().unwrap_or_default(),
         "links": ctx.links("servers", &i.uuid),
@@ -318,4 +318,35 @@ fn security_groups(i: &Instance) -> Value {
             .collect()
     };
     Value::Array(names)
+}
+
+/// A server's addresses by network name, as Nova shows them in server views: fixed addresses
+/// and then floating ones, each with the NIC's MAC.
+pub fn addresses(i: &Instance) -> Value {
+    let mut out = serde_json::Map::new();
+    for vif in &i.network_info {
+        let list = out
+            .entry(vif.network_name.clone())
+            .or_insert_with(|| json!([]));
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
+        for ip in &vif.fixed_ips {
+            list.push(json!({
+                "OS-EXT-IPS-MAC:mac_addr": vif.mac,
+                "version": ip.version,
+                "addr": ip.address,
+                "OS-EXT-IPS:type": "fixed",
+            }));
+        }
+        for f in &vif.floating_ips {
+            list.push(json!({
+                "OS-EXT-IPS-MAC:mac_addr": vif.mac,
+                "version": if f.contains(':') { 6 } else { 4 },
+                "addr": f,
+                "OS-EXT-IPS:type": "floating",
+            }));
+        }
+    }
+    Value::Object(out)
 }

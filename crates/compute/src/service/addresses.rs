@@ -1,6 +1,5 @@
-//! A server's IP addresses by network label (`GET /servers/{id}/ips`). Servers have no ports
-//! until the Networking service exists, so every server has no addresses; this is the one
-//! place that will read them from its ports then.
+//! A server's IP addresses by network label (`GET /servers/{id}/ips`), from its network info
+//! cache: fixed addresses first, then floating ones.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +24,23 @@ impl ComputeService {
         uuid: &str,
         rule: &str,
     ) -> Result<BTreeMap<String, Vec<Address>>> {
-        self.get_server(ctx, uuid, rule).await?;
-        Ok(BTreeMap::new())
+        let inst = self.get_server(ctx, uuid, rule).await?;
+        let mut out: BTreeMap<String, Vec<Address>> = BTreeMap::new();
+        for vif in &inst.network_info {
+            let list = out.entry(vif.network_name.clone()).or_default();
+            for ip in &vif.fixed_ips {
+                list.push(Address {
+                    addr: ip.address.clone(),
+                    version: ip.version,
+                });
+            }
+            for f in &vif.floating_ips {
+                list.push(Address {
+                    addr: f.clone(),
+                    version: if f.contains(':') { 6 } else { 4 },
+                });
+            }
+        }
+        Ok(out)
     }
 }

@@ -14,6 +14,7 @@ pub mod hosts;
 pub mod image_proxy;
 pub mod keypairs;
 pub mod metadata;
+pub mod networking;
 pub mod rebuild;
 pub mod rescue;
 pub mod resize;
@@ -125,6 +126,8 @@ pub struct ComputeService {
     /// The agents of the hosts this control node can reach, by host name.
     hosts: RwLock<HashMap<String, Arc<dyn HostAgent>>>,
     limits: RwLock<Option<Arc<dyn LimitSource>>>,
+    /// The Networking service, once the binary plugs it in; without it servers get no NICs.
+    networking: RwLock<Option<Arc<dyn crate::network::Networking>>>,
     /// Held while one server is scheduled and placed, so the servers of one request (or of
     /// requests at the same moment) are placed one after the other and each one's filters
     /// and weighers see where the previous went. Other control nodes schedule in parallel;
@@ -154,6 +157,7 @@ impl ComputeService {
             engine,
             hosts: RwLock::new(HashMap::new()),
             limits: RwLock::new(None),
+            networking: RwLock::new(None),
             scheduling: tokio::sync::Mutex::new(()),
         });
         workflows::register(&service);
@@ -186,6 +190,18 @@ impl ComputeService {
 
     pub(crate) fn limits(&self) -> Option<Arc<dyn LimitSource>> {
         self.limits
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Plugs in the Networking service: from now on servers get NICs (ports) from it.
+    pub fn set_networking(&self, networking: Arc<dyn crate::network::Networking>) {
+        *self.networking.write().unwrap_or_else(|e| e.into_inner()) = Some(networking);
+    }
+
+    pub(crate) fn networking(&self) -> Option<Arc<dyn crate::network::Networking>> {
+        self.networking
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -334,6 +334,16 @@ impl ComputeService {
         if let Some(g) = &group {
             self.check_group_hint(ctx, g, count as i64).await?;
         }
+        let nics = crate::network::NetworkRequest::from_stored(&req.networks);
+        if let crate::network::NetworkRequest::Nics(list) = &nics {
+            if count > 1 && list.iter().any(|n| n.port_id.is_some()) {
+                return Err(ComputeError::bad(
+                    "Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.",
+                ));
+            }
+        }
+        self.check_networks(&project, &nics, &req.security_groups)
+            .await?;
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let admin_pass = req.admin_pass.clone().unwrap_or_else(random_password);
         let request = BootRequest {

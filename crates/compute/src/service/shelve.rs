@@ -325,7 +325,12 @@ impl Handler for Unshelve {
                     .await?;
                     Ok(())
                 }
-                1 => spawn_guest(&s, &inst, &image_id(run)?, run).await,
+                1 => {
+                    // The ports stayed with the shelved server; bind them to its new host.
+                    s.allocate_network(&inst).await?;
+                    let inst = load(&s, &run.subject).await?;
+                    spawn_guest(&s, &inst, &image_id(run)?, run).await
+                }
                 _ => {
                     // The host keeps its own copy of the base; the snapshot has done its job.
                     // Forgotten before the server is ACTIVE again, so a new shelve cannot

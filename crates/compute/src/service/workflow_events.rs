@@ -63,7 +63,7 @@ pub fn events_of(kind: &str, data: &Value) -> Vec<Span> {
                 last: "schedule",
                 when: When::OnFailure,
             },
-            span("compute__do_build_and_run_instance", "spawn", "activate"),
+            span("compute__do_build_and_run_instance", "network", "activate"),
         ],
         workflows::DELETE => vec![span(
             "compute_terminate_instance",

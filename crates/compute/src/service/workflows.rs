@@ -96,6 +96,15 @@ pub fn guest_spec(inst: &Instance, disk_format: &str, admin_pass: Option<&str>) 
         // Without networking yet the config drive is how a guest learns who it is, so every
         // server gets one (Nova's `force_config_drive`).
         config_drive: Some(super::metadata::config_drive_files(inst, admin_pass)),
+        nics: inst
+            .network_info
+            .iter()
+            .map(|v| crate::host::GuestNic {
+                port_id: v.port_id.clone(),
+                mac: v.mac.clone(),
+                mtu: v.mtu,
+            })
+            .collect(),
     }
 }
 
@@ -199,7 +208,7 @@ impl Handler for Boot {
         BOOT
     }
     fn steps(&self) -> &'static [&'static str] {
-        &["schedule", "spawn", "activate"]
+        &["schedule", "network", "spawn", "activate"]
     }
     fn run_step<'a>(&'a self, step: usize, run: &'a mut Run) -> BoxFut<'a, Result<(), StepError>> {
         Box::pin(async move {
@@ -218,7 +227,8 @@ impl Handler for Boot {
                     run.data["placed"] = json!(placed);
                     Ok(())
                 }
-                1 => spawn_guest(&s, &inst, &inst.image_ref, run).await,
+                1 => s.allocate_network(&inst).await,
+                2 => spawn_guest(&s, &inst, &inst.image_ref, run).await,
                 _ => {
                     s.activate(&inst.uuid).await.map_err(retry)?;
                     Ok(())
@@ -235,7 +245,8 @@ impl Handler for Boot {
                     s.unplace(&run.subject).await.map_err(retry)?;
                     Ok(())
                 }
-                1 => {
+                1 => s.deallocate_network(&run.subject).await,
+                2 => {
                     let Some(inst) = s.instance(&run.subject).await.map_err(retry)? else {
                         return Ok(());
                     };
@@ -325,6 +336,7 @@ impl Handler for Delete {
                         .map_err(agent_error("destroy"))
                 }
                 2 => {
+                    s.deallocate_network(&run.subject).await?;
                     s.release(&run.subject).await.map_err(retry)?;
                     s.leave_groups(&run.subject).await.map_err(retry)?;
                     // A server waiting in VERIFY_RESIZE also holds its old flavor's room.

@@ -1,0 +1,287 @@
+//! An in-memory Networking service for the compute crate's own tests: networks given by the
+//! test, ports with addresses handed out in order, nothing else. The product uses the real
+//! Networking service; this fake only lets the compute workflows be tested on their own.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{BoxFut, NetError, NetworkRequest, Networking, Vif, VifIp};
+
+/// A network of the fake: IPv4 `/24`, addresses from `.10` up.
+#[derive(Debug, Clone)]
+pub struct FakeNet {
+    pub id: String,
+    pub name: String,
+    /// `None`: shared with every project.
+    pub project_id: Option<String>,
+    /// The first three octets, `10.0.0`.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone)]
+struct FakePort {
+    vif: Vif,
+    project_id: String,
+    device_id: Option<String>,
+    host: Option<String>,
+}
+
+#[derive(Default)]
+pub struct FakeNetworking {
+    nets: Mutex<Vec<FakeNet>>,
+    ports: Mutex<BTreeMap<String, FakePort>>,
+    next_host_octet: Mutex<u32>,
+    /// Every call, for tests that check what Compute asked for.
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeNetworking {
+    pub fn new() -> FakeNetworking {
+        FakeNetworking::default()
+    }
+
+    pub fn add_network(&self, net: FakeNet) {
+        self.nets.lock().unwrap().push(net);
+    }
+
+    /// A port the user made beforehand (not bound to any server).
+    pub fn add_port(&self, project_id: &str, network_id: &str) -> Result<String, NetError> {
+        let net = self.network(project_id, network_id)?;
+        let vif = self.new_vif(&net, true);
+        let id = vif.port_id.clone();
+        self.ports.lock().unwrap().insert(
+            id.clone(),
+            FakePort {
+                vif,
+                project_id: project_id.into(),
+                device_id: None,
+                host: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Every port's `(id, device_id, host)`, to check for leaks.
+    pub fn ports(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        self.ports
+            .lock()
+            .unwrap()
+            .values()
+            .map(|p| (p.vif.port_id.clone(), p.device_id.clone(), p.host.clone()))
+            .collect()
+    }
+
+    fn network(&self, project_id: &str, id: &str) -> Result<FakeNet, NetError> {
+        self.nets
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|n| n.id == id && n.project_id.as_deref().is_none_or(|p| p == project_id))
+            .cloned()
+            .ok_or_else(|| NetError::NotFound(format!("Network {id} could not be found.")))
+    }
+
+    fn usable(&self, project_id: &str) -> Vec<FakeNet> {
+        self.nets
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n.project_id.as_deref().is_none_or(|p| p == project_id))
+            .cloned()
+            .collect()
+    }
+
+    fn new_vif(&self, net: &FakeNet, preserve: bool) -> Vif {
+        let mut n = self.next_host_octet.lock().unwrap();
+        *n += 1;
+        let octet = 9 + *n;
+        Vif {
+            port_id: uuid::Uuid::new_v4().to_string(),
+            network_id: net.id.clone(),
+            network_name: net.name.clone(),
+            mac: format!(
+                "fa:16:3e:00:{:02x}:{:02x}",
+                (octet >> 8) & 0xff,
+                octet & 0xff
+            ),
+            mtu: Some(1442),
+            fixed_ips: vec![VifIp {
+                address: format!("{}.{}", net.prefix, octet % 250),
+                version: 4,
+                cidr: format!("{}.0/24", net.prefix),
+                subnet_id: format!("subnet-{}", net.id),
+                gateway: Some(format!("{}.1", net.prefix)),
+                dns_nameservers: vec![],
+                host_routes: vec![],
+                dhcp: true,
+            }],
+            floating_ips: vec![],
+            preserve_on_delete: preserve,
+            tag: None,
+            status: "DOWN".into(),
+        }
+    }
+
+    fn plan(&self, project_id: &str, request: &NetworkRequest) -> Result<Vec<Want>, NetError> {
+        match request {
+            NetworkRequest::None => Ok(vec![]),
+            NetworkRequest::Auto => {
+                let nets = self.usable(project_id);
+                match nets.len() {
+                    0 => Ok(vec![]),
+                    1 => Ok(vec![Want::Net(nets[0].clone(), None)]),
+                    _ => Err(NetError::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific."
+                            .into(),
+                    )),
+                }
+            }
+            NetworkRequest::Nics(list) => list
+                .iter()
+                .map(|nic| match (&nic.port_id, &nic.network_id) {
+                    (Some(p), _) => {
+                        let ports = self.ports.lock().unwrap();
+                        let port = ports
+                            .get(p)
+                            .filter(|x| x.project_id == project_id)
+                            .ok_or_else(|| {
+                                NetError::NotFound(format!("Port id {p} could not be found."))
+                            })?;
+                        Ok(Want::Port(
+                            p.clone(),
+                            port.device_id.clone(),
+                            nic.tag.clone(),
+                        ))
+                    }
+                    (None, Some(n)) => Ok(Want::Net(self.network(project_id, n)?, nic.tag.clone())),
+                    (None, None) => Err(NetError::Bad("A NIC needs a network or a port.".into())),
+                })
+                .collect(),
+        }
+    }
+}
+
+enum Want {
+    Net(FakeNet, Option<String>),
+    /// A user's port, with the server it is bound to now.
+    Port(String, Option<String>, Option<String>),
+}
+
+impl Networking for FakeNetworking {
+    fn check_request<'a>(
+        &'a self,
+        project_id: &'a str,
+        request: &'a NetworkRequest,
+        _security_groups: &'a [String],
+    ) -> BoxFut<'a, Result<usize, NetError>> {
+        Box::pin(async move {
+            let plan = self.plan(project_id, request)?;
+            for w in &plan {
+                if let Want::Port(p, Some(_), _) = w {
+                    return Err(NetError::Conflict(format!("Port {p} is still in use.")));
+                }
+            }
+            Ok(plan.len())
+        })
+    }
+
+    fn allocate<'a>(
+        &'a self,
+        project_id: &'a str,
+        server_id: &'a str,
+        host: &'a str,
+        request: &'a NetworkRequest,
+        _security_groups: &'a [String],
+    ) -> BoxFut<'a, Result<Vec<Vif>, NetError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("allocate {server_id} on {host}"));
+            let plan = self.plan(project_id, request)?;
+            let mut out = Vec::new();
+            let mut ports = self.ports.lock().unwrap();
+            // Ports made for this server by an earlier run of the same step, oldest first.
+            let mut mine: Vec<String> = ports
+                .values()
+                .filter(|p| p.device_id.as_deref() == Some(server_id) && !p.vif.preserve_on_delete)
+                .map(|p| p.vif.port_id.clone())
+                .collect();
+            for w in plan {
+                match w {
+                    Want::Port(id, bound, tag) => {
+                        if bound.as_deref().is_some_and(|b| b != server_id) {
+                            return Err(NetError::Conflict(format!("Port {id} is still in use.")));
+                        }
+                        let p = ports.get_mut(&id).expect("planned port exists");
+                        p.device_id = Some(server_id.into());
+                        p.host = Some(host.into());
+                        p.vif.tag = tag;
+                        p.vif.status = "ACTIVE".into();
+                        out.push(p.vif.clone());
+                    }
+                    Want::Net(net, tag) => {
+                        let again = mine
+                            .iter()
+                            .position(|id| ports[id].vif.network_id == net.id)
+                            .map(|i| mine.remove(i));
+                        let vif = match again {
+                            Some(id) => ports[&id].vif.clone(),
+                            None => {
+                                let mut vif = self.new_vif(&net, false);
+                                vif.tag = tag;
+                                vif.status = "ACTIVE".into();
+                                ports.insert(
+                                    vif.port_id.clone(),
+                                    FakePort {
+                                        vif: vif.clone(),
+                                        project_id: project_id.into(),
+                                        device_id: Some(server_id.into()),
+                                        host: Some(host.into()),
+                                    },
+                                );
+                                vif
+                            }
+                        };
+                        out.push(vif);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn deallocate<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("deallocate {server_id}"));
+            let mut ports = self.ports.lock().unwrap();
+            ports.retain(|_, p| {
+                p.device_id.as_deref() != Some(server_id) || p.vif.preserve_on_delete
+            });
+            for p in ports.values_mut() {
+                if p.device_id.as_deref() == Some(server_id) {
+                    p.device_id = None;
+                    p.host = None;
+                    p.vif.status = "DOWN".into();
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>> {
+        Box::pin(async move {
+            Ok(self
+                .ports
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|p| p.device_id.as_deref() == Some(server_id))
+                .map(|p| p.vif.clone())
+                .collect())
+        })
+    }
+}
