@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the Networking service's real backend runs, when missing: Open vSwitch
 # (ovsdb-server, ovs-vswitchd, ovs-vsctl), OVN (ovn-northd, the NB/SB schemas, ovn-nbctl,
-# ovn-sbctl, ovn-trace; ovn-controller), iproute2 (ip netns, veth) and ethtool (the tests
-# turn tx offload off on veth ports). Debian's packages only. Run as root; a no-op once
+# ovn-sbctl, ovn-trace; ovn-controller), iproute2 (ip netns, veth), ethtool (the tests
+# turn tx offload off on veth ports) and ping (the tests' traffic check). Debian's packages
+# only. Run as root; a no-op once
 # everything is there.
 #
 # The packages' maintainer scripts would start their daemons through invoke-rc.d. Ours are
@@ -25,6 +26,7 @@ done
 command -v ovn-controller >/dev/null || need+=(ovn-host)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ethtool >/dev/null || need+=(ethtool)
+command -v ping >/dev/null || need+=(iputils-ping)
 # De-duplicate, keep the order.
 mapfile -t need < <(printf '%s\n' "${need[@]}" | awk 'NF && !seen[$0]++')
 [ ${#need[@]} -gt 0 ] || exit 0
@@ -58,7 +60,7 @@ for pidfile in /run/openvswitch/*.pid /run/ovn/*.pid /var/run/openvswitch/*.pid 
     fi
 done
 
-for bin in ovsdb-server ovs-vswitchd ovs-vsctl ovsdb-tool ovn-northd ovn-controller ovn-nbctl ovn-sbctl ip ethtool; do
+for bin in ovsdb-server ovs-vswitchd ovs-vsctl ovsdb-tool ovn-northd ovn-controller ovn-nbctl ovn-sbctl ip ethtool ping; do
     command -v "$bin" >/dev/null || die "$bin is still missing after the install"
 done
 log "installed: $(ovs-vswitchd --version | head -n1), $(ovn-northd --version | head -n1)"
