@@ -119,6 +119,7 @@ struct Shared {
     options: Options,
     commands: mpsc::UnboundedSender<Command>,
     connected: watch::Receiver<bool>,
+    connections: Arc<AtomicU64>,
     schemas: Mutex<HashMap<String, Arc<Schema>>>,
     /// Dropped with the last handle: the connection task sees it and ends.
     _shutdown: watch::Sender<()>,
@@ -153,7 +154,9 @@ impl Client {
         let (commands, rx) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let (shutdown, shutdown_rx) = watch::channel(());
+        let connections = Arc::new(AtomicU64::new(0));
         let task = Task {
+            connections: connections.clone(),
             endpoint: endpoint.clone(),
             options: options.clone(),
             commands: rx,
@@ -169,6 +172,7 @@ impl Client {
                 options,
                 commands,
                 connected,
+                connections,
                 schemas: Mutex::new(HashMap::new()),
                 _shutdown: shutdown,
             }),
@@ -181,6 +185,11 @@ impl Client {
 
     pub fn is_connected(&self) -> bool {
         *self.shared.connected.borrow()
+    }
+
+    /// How many times a connection was established: 1, plus one per reconnect.
+    pub fn connection_count(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Waits until the connection is up (at once if it is).
@@ -364,6 +373,7 @@ struct Task {
     options: Options,
     commands: mpsc::UnboundedReceiver<Command>,
     connected: watch::Sender<bool>,
+    connections: Arc<AtomicU64>,
     shutdown: watch::Receiver<()>,
     monitors: Vec<MonitorReg>,
     next_monitor: u64,
@@ -426,6 +436,7 @@ impl Task {
                 }
             };
             backoff = self.options.reconnect_min;
+            self.connections.fetch_add(1, Ordering::Relaxed);
             let _ = self.connected.send(true);
             let end = self.session(reader, writer).await;
             let _ = self.connected.send(false);
