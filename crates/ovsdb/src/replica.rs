@@ -4,8 +4,9 @@
 //! The monitor's answer is the initial snapshot; `update2` notifications then carry inserts,
 //! deletes and modifications. Both leave out what the reader must fill in: `initial` and
 //! `insert` rows omit columns whose value is the type's default, and `modify` carries only
-//! differences (the new value of a scalar column, the elements to toggle in a set, and for
-//! a map the pairs to remove, add or change). So each row is built from the monitored
+//! differences (the new value of a column that holds at most one value, optional ones
+//! included; the elements to toggle in a set; for a map the pairs to remove, add or
+//! change). So each row is built from the monitored
 //! columns' defaults and the schema's column types.
 //!
 //! The connection task applies every message in the order the server sent it, so the
@@ -575,7 +576,7 @@ mod tests {
         drop(st);
 
         r.apply_update(&json!({"P": {
-            u1.to_string(): {"modify": {"up": ["set", [false, true]], "tags": "x"}},
+            u1.to_string(): {"modify": {"up": false, "tags": "x"}},
             u2.to_string(): {"delete": null}
         }}))
         .unwrap();

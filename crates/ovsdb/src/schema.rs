@@ -2,8 +2,8 @@
 //! columns with their types, whether the table is a root table, and its unique indexes.
 //!
 //! The column types matter for reading: a one-element set arrives as a bare atom, and an
-//! `update2` "modify" means "new value" for a scalar column but "toggle these elements" for
-//! a set, so the replica cannot apply a change without knowing which is which. `isRoot`
+//! `update2` "modify" means "new value" for a column of at most one value but "toggle these
+//! elements" for a set, so the replica cannot apply a change without knowing which is which. `isRoot`
 //! matters for writing: a row of a non-root table (in OVN Northbound: Logical_Switch_Port,
 //! Logical_Router_Port, ACL, NAT, Logical_Router_Static_Route, QoS, Gateway_Chassis...)
 //! that no other row references when the transaction commits is deleted by the server, so
@@ -111,8 +111,8 @@ impl ColumnType {
         self.value.is_some()
     }
 
-    /// Exactly one atom. Everything else (optional columns with `min` 0 included) is a set
-    /// or a map on the wire and in `update2` diffs.
+    /// Exactly one atom. Everything else, optional columns (`min` 0, `max` 1) included, is
+    /// a set or a map (the server writes a one-element set as the bare atom).
     pub fn is_scalar(&self) -> bool {
         self.value.is_none() && self.min == 1 && self.max == Some(1)
     }

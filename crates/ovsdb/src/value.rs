@@ -357,12 +357,21 @@ impl Value {
         }
     }
 
-    /// Applies an `update2` "modify" difference (ovsdb-server(7), section 4.1.14): a scalar
-    /// column gets the new value; a set the symmetric difference (elements in the diff are
-    /// toggled); a map drops the keys whose pair is in the diff unchanged, and takes the
-    /// others' values (added or changed keys).
+    /// Applies an `update2` "modify" difference (ovsdb-server(7), section 4.1.14): a column
+    /// that holds at most one value (`max` 1: scalars and optional columns such as
+    /// `Logical_Switch_Port.up`) gets the new value; a set the symmetric difference (the
+    /// elements in the diff are toggled); a map drops the keys whose pair is in the diff
+    /// unchanged, and takes the others' values (added or changed keys).
+    ///
+    /// The optional columns are the trap: measured against ovsdb-server 3.1, `enabled`
+    /// going from `true` to `false` is sent as `false`, not as the symmetric difference
+    /// `["set", [false, true]]`.
     pub fn apply_diff(&mut self, diff: Value, ty: &ColumnType) {
         let diff = diff.normalize(ty);
+        if !ty.is_map() && ty.max == Some(1) {
+            *self = diff;
+            return;
+        }
         match (&mut *self, diff) {
             (Value::Set(old), Value::Set(d)) => {
                 for a in d {
@@ -513,5 +522,13 @@ mod tests {
         let mut s = Value::from(1);
         s.apply_diff(Value::from(5), &scalar);
         assert_eq!(s, Value::from(5));
+
+        // Optional columns (at most one value) take the new value too.
+        let optional = ty(json!({"key": "boolean", "min": 0, "max": 1}));
+        let mut o = Value::set([true]);
+        o.apply_diff(Value::from(false), &optional);
+        assert_eq!(o, Value::set([false]));
+        o.apply_diff(Value::empty_set(), &optional);
+        assert_eq!(o, Value::empty_set());
     }
 }
