@@ -11,8 +11,8 @@
 # Options of start (each also read from the environment variable named beside it):
 #   --system-id ID        chassis name (FERROSTACK_OVN_SYSTEM_ID; default: the host name)
 #   --bridge-suffix SFX   bridges are br-int-SFX and br-ex-SFX (FERROSTACK_OVN_BRIDGE_SUFFIX)
-#   --netns NAME          run ovs-vswitchd in network namespace NAME, created if missing and
-#                         then deleted by stop (FERROSTACK_OVN_NETNS). See below.
+#   --netns NAME          run ovs-vswitchd and ovn-controller in network namespace NAME,
+#                         created if missing and then deleted by stop (FERROSTACK_OVN_NETNS).
 #   --br-ex-cidr CIDR     host address on br-ex (FERROSTACK_OVN_BR_EX_CIDR; default
 #                         172.24.4.1/24, as DevStack's public network; "none": no address)
 #   --no-br-ex            no br-ex and no bridge mapping at all (FERROSTACK_OVN_NO_BR_EX=1)
@@ -28,7 +28,7 @@
 # stop deletes the ones this stack made.
 #
 # Layout: DIR/db (conf.db, ovnnb_db.db, ovnsb_db.db), DIR/run (sockets, pidfiles, control
-# sockets), DIR/log (one log per daemon), DIR/ovn.conf (what start chose, read by env/stop).
+# sockets: see ctl_of), DIR/log (one log per daemon), DIR/ovn.conf (what start chose, read by env/stop).
 # Unix socket paths are limited to 107 bytes, so DIR must be short (a directory under /tmp).
 set -euo pipefail
 log() { echo "ovn.sh: $*" >&2; }
@@ -101,11 +101,22 @@ wait_for() { # SECONDS WHAT CMD...
     die "$what did not answer within ${limit}s (logs in $logs)"
 }
 
+# Control sockets: the daemons named after their program use the tools' default,
+# DIR/run/NAME.PID.ctl, so that `ovs-appctl -t ovs-vswitchd` and `ovn-appctl -t ovn-northd`
+# find them through OVS_RUNDIR/OVN_RUNDIR; the NB and SB servers (both ovsdb-server) have
+# fixed names, DIR/run/ovnnb_db.ctl and DIR/run/ovnsb_db.ctl, as ovn-ctl makes them.
+ctl_of() { # NAME PID
+    case "$1" in
+    ovnnb_db | ovnsb_db) echo "$run/$1.ctl" ;;
+    *) echo "$run/$1.$2.ctl" ;;
+    esac
+}
+
 # Stops a daemon: its own "exit" command first (it cleans up), then SIGTERM, then SIGKILL.
-stop_daemon() { # NAME PROGRAM CTL-SOCKET
+stop_daemon() { # NAME PROGRAM
     local pid i
     pid=$(live_pid "$1" "$2") || { rm -f "$run/$1.pid"; return 0; }
-    timeout 5 ovs-appctl -t "$3" exit >/dev/null 2>&1 || true
+    timeout 5 ovs-appctl -t "$(ctl_of "$1" "$pid")" exit >/dev/null 2>&1 || true
     for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
     if alive "$pid"; then
         log "$1 (pid $pid) ignored exit; terminating it"
@@ -134,7 +145,9 @@ daemon_opts() { # NAME
 start_ovsdb() { # NAME DBFILE SOCKET EXTRA-REMOTE
     live_pid "$1" ovsdb-server >/dev/null && return 0
     # shellcheck disable=SC2046
-    ovsdb-server "$2" --remote="punix:$3" --remote="$4" --unixctl="$run/$1.ctl" $(daemon_opts "$1")
+    local ctl=()
+    [ "$1" = ovsdb-server ] || ctl=(--unixctl="$run/$1.ctl")
+    ovsdb-server "$2" --remote="punix:$3" --remote="$4" "${ctl[@]}" $(daemon_opts "$1")
 }
 
 # Another netdev ovs-vswitchd in the namespace we are about to use owns "ovs-netdev".
@@ -233,10 +246,10 @@ start() {
         fi
         # Without --mlockall (the packaged scripts' default): ~19 MB resident instead of ~70 MB.
         # shellcheck disable=SC2046
-        in_ns ovs-vswitchd "unix:$ovs_sock" --unixctl="$run/ovs-vswitchd.ctl" $(daemon_opts ovs-vswitchd)
+        in_ns ovs-vswitchd "unix:$ovs_sock" $(daemon_opts ovs-vswitchd)
         touch "$run/created-datapath"
     fi
-    wait_for 10 ovs-vswitchd ovs-appctl -t "$run/ovs-vswitchd.ctl" version
+    wait_for 10 ovs-vswitchd ovs-appctl -t ovs-vswitchd version
     ovs-vsctl --timeout=10 -- --may-exist add-br "$br_int" \
         -- set Bridge "$br_int" datapath_type=netdev fail-mode=secure other-config:disable-in-band=true
     # ovs-vsctl does not fail when vswitchd could not make the bridge: its tap tells.
@@ -261,12 +274,11 @@ start() {
     ovn-sbctl --timeout=5 init
     if ! live_pid ovn-northd ovn-northd >/dev/null; then
         # shellcheck disable=SC2046
-        ovn-northd --ovnnb-db="unix:$nb_sock" --ovnsb-db="unix:$sb_sock" \
-            --unixctl="$run/ovn-northd.ctl" $(daemon_opts ovn-northd)
+        ovn-northd --ovnnb-db="unix:$nb_sock" --ovnsb-db="unix:$sb_sock" $(daemon_opts ovn-northd)
     fi
-    wait_for 10 ovn-northd ovs-appctl -t "$run/ovn-northd.ctl" status
+    wait_for 10 ovn-northd ovs-appctl -t ovn-northd status
 
-    # --- OVN chassis: ovn-controller (no --unixctl in 23.03: ovn-controller.PID.ctl in run/) ---
+    # --- OVN chassis: ovn-controller ---
     if ! live_pid ovn-controller ovn-controller >/dev/null; then
         # shellcheck disable=SC2046
         in_ns ovn-controller "unix:$ovs_sock" $(daemon_opts ovn-controller)
@@ -283,12 +295,10 @@ start() {
 
 stop_all() {
     load_conf
-    local ctl
-    ctl=$(ls "$run"/ovn-controller.*.ctl 2>/dev/null | head -n1 || true)
-    stop_daemon ovn-controller ovn-controller "${ctl:-$run/ovn-controller.ctl}"
-    stop_daemon ovn-northd ovn-northd "$run/ovn-northd.ctl"
-    stop_daemon ovnnb_db ovsdb-server "$run/ovnnb_db.ctl"
-    stop_daemon ovnsb_db ovsdb-server "$run/ovnsb_db.ctl"
+    stop_daemon ovn-controller ovn-controller
+    stop_daemon ovn-northd ovn-northd
+    stop_daemon ovnnb_db ovsdb-server
+    stop_daemon ovnsb_db ovsdb-server
     # Bridges go while vswitchd still runs, so that it closes their taps itself.
     if live_pid ovs-vswitchd ovs-vswitchd >/dev/null && live_pid ovsdb-server ovsdb-server >/dev/null; then
         local br
@@ -296,8 +306,8 @@ stop_all() {
             ovs-vsctl --timeout=5 --if-exists del-br "$br" >/dev/null 2>&1 || true
         done
     fi
-    stop_daemon ovs-vswitchd ovs-vswitchd "$run/ovs-vswitchd.ctl"
-    stop_daemon ovsdb-server ovsdb-server "$run/ovsdb-server.ctl"
+    stop_daemon ovs-vswitchd ovs-vswitchd
+    stop_daemon ovsdb-server ovsdb-server
     if [ -n "$netns" ] && [ -f "$run/created-netns" ]; then
         # Deleting the namespace takes every device left in it.
         ip netns del "$netns" 2>/dev/null || true
