@@ -243,8 +243,11 @@ impl Client {
         if let Some(s) = self.lock_schemas().get(db) {
             return Ok(s.clone());
         }
-        let s = self.get_schema(db).await?;
-        Ok(Arc::new(s))
+        self.get_schema(db).await?;
+        self.lock_schemas()
+            .get(db)
+            .cloned()
+            .ok_or_else(|| Error::Schema(format!("schema of {db} vanished")))
     }
 
     fn lock_schemas(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Schema>>> {
@@ -631,6 +634,7 @@ impl Task {
                     return Ok(());
                 };
                 if let Some(error) = error {
+                    tracing::warn!(monitor = %mid, %error, "the OVSDB server refused a monitor");
                     let m = self.monitors.remove(pos);
                     if let Some(w) = m.waiting {
                         let _ = w.send(Err(Error::Rpc {
