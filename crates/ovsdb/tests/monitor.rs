@@ -409,8 +409,11 @@ async fn reconnects_and_rebuilds_the_replica() {
     r.wait_for(Duration::from_secs(10), |v| (v.is_synced()).then_some(()))
         .await
         .unwrap();
-    assert_eq!(r.snapshots(), 2);
-    assert_eq!(c.connection_count(), 2);
+    // At least one more connection and snapshot. Often one more connection than that: the
+    // first reconnect, right after the kill, can reach the dying server's listening socket
+    // before the kernel closes it, and is reset at once.
+    assert!(r.snapshots() >= 2, "{}", r.snapshots());
+    assert!(c.connection_count() >= 2, "{}", c.connection_count());
     check(&c, &r).await;
     assert!(
         r.find_str("Logical_Switch", "name", "gone").is_none(),
