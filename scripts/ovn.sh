@@ -311,11 +311,11 @@ stop_all() {
     if [ -n "$netns" ] && [ -f "$run/created-netns" ]; then
         # Deleting the namespace takes every device left in it.
         ip netns del "$netns" 2>/dev/null || true
-    else
-        # Persistent taps outlive a killed vswitchd; ovs-netdev only if our vswitchd made it.
-        local l links="$br_int $br_ex"
-        [ -f "$run/created-datapath" ] && links="$links ovs-netdev"
-        for l in $links; do
+    elif [ -f "$run/created-datapath" ]; then
+        # Persistent taps outlive a killed vswitchd. Only when it was ours: a start refused
+        # because another stack runs in the namespace must not touch that stack's devices.
+        local l
+        for l in $br_int $br_ex ovs-netdev; do
             if in_ns ip link show dev "$l" >/dev/null 2>&1; then
                 log "deleting leftover link $l"
                 in_ns ip link del "$l" 2>/dev/null || true

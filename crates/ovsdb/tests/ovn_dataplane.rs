@@ -51,7 +51,8 @@ struct Stack {
 }
 
 impl Stack {
-    fn start() -> Stack {
+    /// A stack whose ovs-vswitchd runs in namespace `fs-ovn-<pid>-<tag>`.
+    fn start(tag: &str) -> Stack {
         require_ovn();
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
@@ -62,14 +63,14 @@ impl Stack {
         let pid = std::process::id();
         let stack = Stack {
             dir: TempDir::new("ovn"),
-            netns: format!("fs-ovn-{pid}"),
+            netns: format!("fs-ovn-{pid}-{tag}"),
             vms: Vec::new(),
         };
         run(Command::new(script())
             .arg("start")
             .arg(&stack.dir.0)
             .args(["--netns", &stack.netns, "--no-br-ex", "--system-id"])
-            .arg(format!("fs-test-{pid}")));
+            .arg(format!("fs-test-{pid}-{tag}")));
         stack
     }
 
@@ -79,7 +80,7 @@ impl Stack {
 
     /// A namespace with one veth whose other end is a port of br-int bound to `lsp`.
     fn plug(&mut self, n: usize, lsp: &str, mac: &str, cidr: &str) {
-        let ns = format!("fs-vm{}-{n}", std::process::id());
+        let ns = format!("{}-vm{n}", self.netns);
         let host_end = format!("fsv{n}");
         ip(&["netns", "add", &ns]);
         self.vms.push(ns.clone());
@@ -185,7 +186,7 @@ fn alive(pid: u32) -> bool {
 #[tokio::test]
 async fn two_namespaces_ping_through_ovn() {
     let t0 = Instant::now();
-    let mut stack = Stack::start();
+    let mut stack = Stack::start("ping");
     let started = t0.elapsed();
     let pids = stack.daemon_pids();
     let daemons: Vec<&str> = pids.iter().map(|(d, _)| d.as_str()).collect();
@@ -323,4 +324,53 @@ async fn two_namespaces_ping_through_ovn() {
     println!(
         "ovn dataplane: stack start {started:?}, two ports plugged and up {ports_up:?}, stop {stopped:?}"
     );
+}
+
+#[tokio::test]
+async fn stacks_side_by_side_and_one_per_namespace() {
+    // Two stacks at once, each in its own namespace, each with its own chassis.
+    let a = Stack::start("a");
+    let b = Stack::start("b");
+    for (st, tag) in [(&a, "a"), (&b, "b")] {
+        let out = run(Command::new("ovn-sbctl")
+            .arg(format!(
+                "--db=unix:{}",
+                st.run_dir().join("ovnsb_db.sock").display()
+            ))
+            .args(["--bare", "--columns=name", "list", "Chassis"]));
+        assert_eq!(out.trim(), format!("fs-test-{}-{tag}", std::process::id()));
+    }
+    // A third one in a's namespace is refused (the netdev datapath's "ovs-netdev" tap is
+    // taken), and its failed start leaves a alone.
+    let c = TempDir::new("ovn");
+    let out = Command::new(script())
+        .arg("start")
+        .arg(&c.0)
+        .args([
+            "--netns",
+            &a.netns,
+            "--no-br-ex",
+            "--system-id",
+            "fs-test-refused",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use --netns"), "{err}");
+    let links = run(&mut in_ns(&a.netns, &["ip", "-br", "link"]));
+    assert!(
+        links.contains("br-int") && links.contains("ovs-netdev"),
+        "{links}"
+    );
+    for (d, pid) in a.daemon_pids() {
+        assert!(alive(pid), "{d} of stack a died");
+    }
+    let nb = Client::connect(&format!(
+        "unix:{}",
+        a.run_dir().join("ovnnb_db.sock").display()
+    ))
+    .await
+    .unwrap();
+    assert!(nb.list_dbs().await.unwrap().contains(&NB.to_string()));
 }
