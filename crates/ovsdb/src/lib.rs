@@ -15,7 +15,8 @@
 //! # async fn demo() -> ferrostack_ovsdb::Result<()> {
 //! use ferrostack_ovsdb::{Atom, Client, Columns, Cond, Mutation, Op, TableSpec, Value};
 //! use std::time::Duration;
-//! let nb = Client::connect("unix:/tmp/ovn/run/ovnnb_db.sock").await?;
+//! // As `scripts/ovn.sh env DIR` exports it: unix:DIR/run/ovnnb_db.sock
+//! let nb = Client::connect(&std::env::var("OVN_NB_DB").unwrap_or_default()).await?;
 //! let ports = nb
 //!     .monitor("OVN_Northbound", &[TableSpec::new("Logical_Switch_Port", &["name", "up"])])
 //!     .await?;
