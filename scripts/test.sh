@@ -38,6 +38,9 @@ stage "QEMU, qemu-img, genisoimage (the compute tests boot real VMs)"
 # The guest image those tests boot, built (or found in the cache) before they run in parallel.
 "$root/scripts/guest-image/build.sh" >/dev/null
 
+stage "Open vSwitch and OVN (the ovsdb tests run a real ovsdb-server, and a whole OVN stack)"
+"$root/scripts/install-ovn.sh"
+
 stage "Rust tests (SQLite and PostgreSQL)"
 rust_log=$(mktemp)
 set +e
