@@ -30,6 +30,9 @@ impl Tagged {
     }
 }
 
+/// A change to a resource's tag list.
+type TagChange<'a> = dyn Fn(&mut Vec<String>) -> Result<()> + Sync + 'a;
+
 pub fn check_tag(tag: &str) -> Result<()> {
     if tag.chars().count() > super::body::TAG_MAX {
         return Err(NetworkError::invalid(format!(
@@ -48,7 +51,7 @@ impl NetworkService {
         ctx: &AuthContext,
         kind: Tagged,
         id: &str,
-        change: Option<&(dyn Fn(&mut Vec<String>) -> Result<()> + Sync)>,
+        change: Option<&TagChange<'_>>,
     ) -> Result<Vec<String>> {
         let now = now_micros();
         macro_rules! apply {
@@ -127,7 +130,7 @@ impl NetworkService {
         ctx: &AuthContext,
         kind: Tagged,
         id: &str,
-        f: &(dyn Fn(&mut Vec<String>) -> Result<()> + Sync),
+        f: &TagChange<'_>,
     ) -> Result<Vec<String>> {
         let mut tx = self.db.begin_write().await?;
         let tags = self.with_tags(&mut tx, ctx, kind, id, Some(f)).await?;
