@@ -144,8 +144,23 @@ import_image = true
 os_glance_reserved = true
 image_format_enforcement = false
 
-# ---- network (neutron): add [network] (public_network_id = \$TEMPEST_EXT_NET_ID)
-#      and [network-feature-enabled] here.
+# ---- network (neutron): the extensions listed are those GET /v2.0/extensions shows
+# (routers and floating IPs are not there yet, so Tempest skips their tests).
+[network]
+public_network_id = ${TEMPEST_EXT_NET_ID:-}
+project_network_cidr = 10.100.0.0/16
+project_network_mask_bits = 28
+project_network_v6_cidr = 2001:db8::/48
+project_network_v6_mask_bits = 64
+build_timeout = 60
+build_interval = 1
+
+[network-feature-enabled]
+ipv6 = true
+ipv6_subnet_attributes = true
+port_security = true
+api_extensions = allowed-address-pairs,availability_zone,binding,external-net,extra_dhcp_opt,ip_allocation,net-mtu,net-mtu-writable,network_availability_zone,pagination,port-security,project-id,provider,quota_details,quotas,security-group,sorting,standard-attr-description,standard-attr-revisions,standard-attr-tag,standard-attr-timestamp,stateful-security-group,subnet-service-types
+
 # ---- block storage (cinder): add [volume] / [volume-feature-enabled] here.
 # ---- object storage (swift): add [object-storage] here.
 # ---- placement: add [placement] here.

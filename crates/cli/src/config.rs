@@ -37,6 +37,8 @@ pub struct Config {
     pub image: ferrostack_image::ImageConfig,
     pub compute: ferrostack_compute::ComputeConfig,
     pub compute_agent: ComputeAgentConfig,
+    /// The Networking service (`[network]`): backend, MTUs, segment ranges, quotas.
+    pub network: ferrostack_network::NetworkConfig,
 }
 
 /// The compute agent this process runs (`up` runs one; `control` runs none;
@@ -156,6 +158,7 @@ impl Default for Config {
             image: ferrostack_image::ImageConfig::default(),
             compute: ferrostack_compute::ComputeConfig::default(),
             compute_agent: ComputeAgentConfig::default(),
+            network: ferrostack_network::NetworkConfig::default(),
         }
     }
 }

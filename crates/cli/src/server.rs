@@ -12,6 +12,7 @@ use ferrostack_db::{Backend, Db};
 use ferrostack_identity::fernet::KeyRepository;
 use ferrostack_identity::Identity;
 use ferrostack_image::ImageService;
+use ferrostack_network::NetworkService;
 use ferrostack_placement::PlacementService;
 
 use crate::config::Config;
@@ -21,6 +22,8 @@ pub const IDENTITY_PREFIX: &str = "/identity";
 pub const IMAGE_PREFIX: &str = "/image";
 pub const PLACEMENT_PREFIX: &str = "/placement";
 pub const COMPUTE_PREFIX: &str = "/compute";
+/// The Networking API, under the prefix DevStack gives Neutron.
+pub const NETWORK_PREFIX: &str = "/networking";
 /// The metadata service, for the networks' metadata proxies (not in the catalog).
 pub const METADATA_PREFIX: &str = "/metadata";
 /// The serial console proxy (Nova's `nova-serialproxy`), for the URLs consoles hand out.
@@ -31,6 +34,7 @@ pub struct Services {
     pub image: Arc<ImageService>,
     pub placement: Arc<PlacementService>,
     pub compute: Arc<ComputeService>,
+    pub network: Arc<NetworkService>,
 }
 
 /// Opens the database (migrating it) and the services this process runs.
@@ -131,12 +135,36 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     )
     .await?;
     compute.set_limits(identity.clone());
+    let network = NetworkService::new(
+        db.clone(),
+        config.network.clone(),
+        NetworkService::default_policy(overrides.as_deref())?,
+        identity.clone(),
+        network_backend(config)?,
+    )
+    .await?;
+    // Repairs whatever the backend missed (a failed call, a restart of OVN).
+    network.spawn_reconciler();
     Ok(Services {
         identity,
         image,
         placement,
         compute,
+        network,
     })
+}
+
+/// The backend `[network] backend` names. The OVN backend is plugged in here once it exists.
+pub fn network_backend(
+    config: &Config,
+) -> anyhow::Result<Arc<dyn ferrostack_network::NetworkBackend>> {
+    match config.network.backend.as_str() {
+        "fake" => Ok(Arc::new(ferrostack_network::fake::FakeBackend::new())),
+        "ovn" => anyhow::bail!(
+            "network.backend = \"ovn\": the OVN backend is not built yet; use \"fake\" for now"
+        ),
+        other => anyhow::bail!("network.backend must be fake or ovn, not {other:?}"),
+    }
 }
 
 /// The hypervisor driver `[compute_agent]` names, keeping its VMs under the data directory.
@@ -233,6 +261,11 @@ pub fn catalog(config: &Config) -> Vec<(String, String, String)> {
             "nova".into(),
             format!("{}{}/v2.1", config.public_url(), COMPUTE_PREFIX),
         ),
+        (
+            "network".into(),
+            "neutron".into(),
+            format!("{}{}", config.public_url(), NETWORK_PREFIX),
+        ),
     ]
 }
 
@@ -253,6 +286,10 @@ pub fn app(services: &Services) -> Router {
         .nest(
             COMPUTE_PREFIX,
             ferrostack_compute::http::router(services.compute.clone()),
+        )
+        .nest(
+            NETWORK_PREFIX,
+            ferrostack_network::http::router(services.network.clone()),
         )
         .nest(
             METADATA_PREFIX,
@@ -294,7 +331,9 @@ fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Reques
             || path == "/image/"
             || path == "/image/v2/"
             || path == "/placement/"
-            || path == "/compute/");
+            || path == "/compute/"
+            || path == "/networking/"
+            || path == "/networking/v2.0/");
     if trim {
         let new_path = path.trim_end_matches('/');
         let rebuilt = match req.uri().query() {

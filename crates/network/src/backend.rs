@@ -1,0 +1,87 @@
+//! What the Networking service tells the component that realizes networks (OVN in
+//! production). After each committed change the service hands the backend the complete
+//! desired state of the object that changed; every method is idempotent (a repeat with the
+//! same state changes nothing), so a call may be retried or replayed by the reconciler.
+//! A failure is logged and left to the periodic [`NetworkBackend::full_sync`], which gets
+//! the whole [`Snapshot`] and must make the backend match it, removing what is not in it
+//! (as ML2/OVN's maintenance task repairs drift between Neutron's database and OVN).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::model::{Network, Port, Rule, SecurityGroup, Subnet};
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("network backend: {0}")]
+pub struct BackendError(pub String);
+
+/// A network with everything needed to build its logical switch: its subnets (DHCP
+/// options come from them) and its segment (`network_type`, `physical_network`,
+/// `segmentation_id` in [`Network`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkState {
+    pub network: Network,
+    pub subnets: Vec<Subnet>,
+}
+
+/// One fixed IP with the facts of its subnet a switch port and DHCP need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortAddress {
+    pub subnet_id: String,
+    pub ip_address: String,
+    pub ip_version: i64,
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
+    pub enable_dhcp: bool,
+    pub dns_nameservers: Vec<String>,
+    pub ipv6_address_mode: Option<String>,
+}
+
+/// A port with its network's relevant facts, its security groups and its addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortState {
+    pub port: Port,
+    pub network_mtu: i64,
+    pub network_type: String,
+    pub physical_network: Option<String>,
+    pub segmentation_id: Option<i64>,
+    pub network_external: bool,
+    pub security_group_ids: Vec<String>,
+    pub addresses: Vec<PortAddress>,
+}
+
+/// A security group with its rules (the port group and ACLs of OVN).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityGroupState {
+    pub group: SecurityGroup,
+    pub rules: Vec<Rule>,
+}
+
+/// Everything, of every project: what the backend should hold after a full sync.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub networks: Vec<NetworkState>,
+    pub ports: Vec<PortState>,
+    pub security_groups: Vec<SecurityGroupState>,
+}
+
+pub trait NetworkBackend: Send + Sync + 'static {
+    /// A short name for logs (`fake`, `ovn`).
+    fn name(&self) -> &'static str;
+    fn sync_network<'a>(&'a self, state: &'a NetworkState) -> BoxFut<'a, Result<(), BackendError>>;
+    fn delete_network<'a>(&'a self, network_id: &'a str) -> BoxFut<'a, Result<(), BackendError>>;
+    fn sync_port<'a>(&'a self, state: &'a PortState) -> BoxFut<'a, Result<(), BackendError>>;
+    fn delete_port<'a>(&'a self, state: &'a PortState) -> BoxFut<'a, Result<(), BackendError>>;
+    fn sync_security_group<'a>(
+        &'a self,
+        state: &'a SecurityGroupState,
+    ) -> BoxFut<'a, Result<(), BackendError>>;
+    fn delete_security_group<'a>(
+        &'a self,
+        group_id: &'a str,
+    ) -> BoxFut<'a, Result<(), BackendError>>;
+    /// Makes the backend hold exactly `snapshot`.
+    fn full_sync<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>>;
+}

@@ -1,0 +1,54 @@
+//! The API extensions this service implements, as `GET /v2.0/extensions` lists them.
+//! Clients (the openstack CLI, Tempest, Nova) decide what to send by these aliases, so only
+//! behaviour that exists is listed. Names, descriptions and dates are Neutron's.
+
+pub struct Extension {
+    pub alias: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub updated: &'static str,
+}
+
+const fn ext(
+    alias: &'static str,
+    name: &'static str,
+    description: &'static str,
+    updated: &'static str,
+) -> Extension {
+    Extension {
+        alias,
+        name,
+        description,
+        updated,
+    }
+}
+
+pub const EXTENSIONS: &[Extension] = &[
+    ext("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00"),
+    ext("availability_zone", "Availability Zone", "The availability zone extension.", "2015-01-01T10:00:00-00:00"),
+    ext("binding", "Port Binding", "Expose port bindings of a virtual port to external application", "2014-02-03T10:00:00-00:00"),
+    ext("external-net", "Neutron external network", "Adds external network attribute to network resource.", "2013-01-14T10:00:00-00:00"),
+    ext("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)", "2013-03-17T12:00:00-00:00"),
+    ext("ip_allocation", "IP Allocation", "IP allocation extension.", "2016-06-10T23:00:00-00:00"),
+    ext("net-mtu", "Network MTU", "Provides MTU attribute for a network resource.", "2015-03-25T10:00:00-00:00"),
+    ext("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource.", "2017-07-12T00:00:00-00:00"),
+    ext("network_availability_zone", "Network Availability Zone", "Availability zone support for network.", "2015-01-01T10:00:00-00:00"),
+    ext("pagination", "Pagination support", "Extension that indicates that pagination is enabled.", "2016-06-12T00:00:00-00:00"),
+    ext("port-security", "Port Security", "Provides port security", "2012-07-23T10:00:00-00:00"),
+    ext("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled.", "2016-09-09T09:09:09-09:09"),
+    ext("provider", "Provider Network", "Expose mapping of virtual networks to physical networks", "2012-09-07T10:00:00-00:00"),
+    ext("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project", "2017-02-10T10:00:00-00:00"),
+    ext("quotas", "Quota management support", "Expose functions for quotas management per tenant", "2012-07-29T10:00:00-00:00"),
+    ext("security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00"),
+    ext("sorting", "Sorting support", "Extension that indicates that sorting is enabled.", "2016-06-12T00:00:00-00:00"),
+    ext("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes", "2016-02-10T10:00:00-00:00"),
+    ext("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources.", "2016-04-11T10:00:00-00:00"),
+    ext("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, security_group", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
+    ext("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.", "2016-09-12T10:00:00-00:00"),
+    ext("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not", "2019-11-26T09:00:00-00:00"),
+    ext("subnet-service-types", "Subnet service types", "Provides ability to set the subnet service_types field", "2016-03-15T18:00:00-00:00"),
+];
+
+pub fn find(alias: &str) -> Option<&'static Extension> {
+    EXTENSIONS.iter().find(|e| e.alias == alias)
+}

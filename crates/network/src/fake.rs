@@ -1,0 +1,148 @@
+//! A backend that keeps what it was told in memory, so tests can assert the desired state
+//! the service sends, and can be told to fail to exercise the reconciler.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crate::backend::*;
+
+#[derive(Debug, Default, Clone)]
+pub struct FakeState {
+    pub networks: BTreeMap<String, NetworkState>,
+    pub ports: BTreeMap<String, PortState>,
+    pub security_groups: BTreeMap<String, SecurityGroupState>,
+    /// Every call in order, e.g. `sync_port <id>`.
+    pub calls: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct FakeBackend {
+    state: Mutex<FakeState>,
+    failing: AtomicBool,
+}
+
+impl FakeBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// While set, every call fails (and changes nothing), as an unreachable OVN would.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn state(&self) -> FakeState {
+        self.lock().clone()
+    }
+
+    pub fn network(&self, id: &str) -> Option<NetworkState> {
+        self.lock().networks.get(id).cloned()
+    }
+
+    pub fn port(&self, id: &str) -> Option<PortState> {
+        self.lock().ports.get(id).cloned()
+    }
+
+    pub fn security_group(&self, id: &str) -> Option<SecurityGroupState> {
+        self.lock().security_groups.get(id).cloned()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn apply(&self, call: String, f: impl FnOnce(&mut FakeState)) -> Result<(), BackendError> {
+        let mut s = self.lock();
+        if self.failing.load(Ordering::SeqCst) {
+            s.calls.push(format!("{call} (failed)"));
+            return Err(BackendError("the fake backend is set to fail".into()));
+        }
+        s.calls.push(call);
+        f(&mut s);
+        Ok(())
+    }
+}
+
+impl NetworkBackend for FakeBackend {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn sync_network<'a>(&'a self, st: &'a NetworkState) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("sync_network {}", st.network.id), |s| {
+                s.networks.insert(st.network.id.clone(), st.clone());
+            })
+        })
+    }
+
+    fn delete_network<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("delete_network {id}"), |s| {
+                s.networks.remove(id);
+            })
+        })
+    }
+
+    fn sync_port<'a>(&'a self, st: &'a PortState) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("sync_port {}", st.port.id), |s| {
+                s.ports.insert(st.port.id.clone(), st.clone());
+            })
+        })
+    }
+
+    fn delete_port<'a>(&'a self, st: &'a PortState) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("delete_port {}", st.port.id), |s| {
+                s.ports.remove(&st.port.id);
+            })
+        })
+    }
+
+    fn sync_security_group<'a>(
+        &'a self,
+        st: &'a SecurityGroupState,
+    ) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("sync_security_group {}", st.group.id), |s| {
+                s.security_groups.insert(st.group.id.clone(), st.clone());
+            })
+        })
+    }
+
+    fn delete_security_group<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("delete_security_group {id}"), |s| {
+                s.security_groups.remove(id);
+            })
+        })
+    }
+
+    fn full_sync<'a>(&'a self, snap: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply("full_sync".into(), |s| {
+                s.networks = snap
+                    .networks
+                    .iter()
+                    .map(|n| (n.network.id.clone(), n.clone()))
+                    .collect();
+                s.ports = snap
+                    .ports
+                    .iter()
+                    .map(|p| (p.port.id.clone(), p.clone()))
+                    .collect();
+                s.security_groups = snap
+                    .security_groups
+                    .iter()
+                    .map(|g| (g.group.id.clone(), g.clone()))
+                    .collect();
+            })
+        })
+    }
+}

@@ -1,0 +1,36 @@
+//! The Networking schema, the same numbers on SQLite and PostgreSQL. Every table is named
+//! `network_*` (the services share one database). Times are microseconds since the epoch;
+//! lists that belong to a row are JSON text.
+//!
+//! Uniqueness the API promises is kept by the database, so concurrent requests cannot
+//! both win: a MAC address once per network, an IP address once per subnet
+//! (`network_ip_allocations`' key), a segment (`geneve:VNI`, `flat:PHYSNET`) once, one
+//! default security group per project.
+
+use ferrostack_db::Migration;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "networks, subnets, ports, security groups, quotas",
+    sql: r#"
+CREATE TABLE network_networks (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, admin_state_up BOOLEAN NOT NULL, shared BOOLEAN NOT NULL, external BOOLEAN NOT NULL, mtu BIGINT NOT NULL, port_security_enabled BOOLEAN NOT NULL, network_type TEXT NOT NULL, physical_network TEXT, segmentation_id BIGINT, segment_key TEXT UNIQUE, is_default BOOLEAN NOT NULL, dns_domain TEXT NOT NULL, tags TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX network_networks_project ON network_networks (project_id);
+CREATE TABLE network_subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES network_networks(id), project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, ip_version BIGINT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT, allocation_pools TEXT NOT NULL, dns_nameservers TEXT NOT NULL, host_routes TEXT NOT NULL, enable_dhcp BOOLEAN NOT NULL, ipv6_ra_mode TEXT, ipv6_address_mode TEXT, service_types TEXT NOT NULL, tags TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX network_subnets_network ON network_subnets (network_id);
+CREATE TABLE network_ports (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES network_networks(id), project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, admin_state_up BOOLEAN NOT NULL, mac_address TEXT NOT NULL, device_id TEXT NOT NULL, device_owner TEXT NOT NULL, status TEXT NOT NULL, host TEXT NOT NULL, vnic_type TEXT NOT NULL, profile TEXT NOT NULL, allowed_address_pairs TEXT NOT NULL, port_security_enabled BOOLEAN NOT NULL, extra_dhcp_opts TEXT NOT NULL, dns_name TEXT NOT NULL, tags TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, UNIQUE (network_id, mac_address));
+CREATE INDEX network_ports_network ON network_ports (network_id);
+CREATE INDEX network_ports_project ON network_ports (project_id);
+CREATE INDEX network_ports_device ON network_ports (device_id);
+CREATE TABLE network_ip_allocations (subnet_id TEXT NOT NULL REFERENCES network_subnets(id), ip_address TEXT NOT NULL, network_id TEXT NOT NULL, port_id TEXT NOT NULL REFERENCES network_ports(id), position BIGINT NOT NULL, PRIMARY KEY (subnet_id, ip_address));
+CREATE INDEX network_ip_allocations_port ON network_ip_allocations (port_id);
+CREATE TABLE network_security_groups (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, stateful BOOLEAN NOT NULL, tags TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX network_security_groups_project ON network_security_groups (project_id);
+CREATE TABLE network_default_security_groups (project_id TEXT PRIMARY KEY, security_group_id TEXT NOT NULL REFERENCES network_security_groups(id));
+CREATE TABLE network_security_group_rules (id TEXT PRIMARY KEY, security_group_id TEXT NOT NULL REFERENCES network_security_groups(id), project_id TEXT NOT NULL, direction TEXT NOT NULL, ethertype TEXT NOT NULL, protocol TEXT, port_range_min BIGINT, port_range_max BIGINT, remote_ip_prefix TEXT, remote_group_id TEXT, description TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX network_security_group_rules_group ON network_security_group_rules (security_group_id);
+CREATE TABLE network_port_security_groups (port_id TEXT NOT NULL REFERENCES network_ports(id), security_group_id TEXT NOT NULL REFERENCES network_security_groups(id), PRIMARY KEY (port_id, security_group_id));
+CREATE INDEX network_port_security_groups_group ON network_port_security_groups (security_group_id);
+CREATE TABLE network_quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit BIGINT NOT NULL, PRIMARY KEY (project_id, resource));
+"#,
+    postgres: None,
+}];

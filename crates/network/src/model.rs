@@ -1,0 +1,179 @@
+//! The resources as stored. Lists that belong to one row (pools, routes, address pairs,
+//! DHCP options, tags) are kept as JSON text; fixed IPs and a port's security groups have
+//! tables of their own because uniqueness and lookups depend on them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use crate::ipam::Pool;
+
+/// Device owners Neutron itself creates ports for; deleting the network deletes them.
+pub const OWNER_DHCP: &str = "network:dhcp";
+pub const OWNER_DISTRIBUTED: &str = "network:distributed";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Network {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub shared: bool,
+    pub external: bool,
+    pub mtu: i64,
+    pub port_security_enabled: bool,
+    /// `geneve` for tenant networks, `flat` for provider networks on a physical network.
+    pub network_type: String,
+    pub physical_network: Option<String>,
+    pub segmentation_id: Option<i64>,
+    pub is_default: bool,
+    pub dns_domain: String,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostRoute {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Subnet {
+    pub id: String,
+    pub network_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub ip_version: i64,
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
+    pub allocation_pools: Vec<Pool>,
+    pub dns_nameservers: Vec<String>,
+    pub host_routes: Vec<HostRoute>,
+    pub enable_dhcp: bool,
+    pub ipv6_ra_mode: Option<String>,
+    pub ipv6_address_mode: Option<String>,
+    pub service_types: Vec<String>,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Subnet {
+    /// Addresses of this subnet come from the MAC (SLAAC or DHCPv6-stateless), not the pools.
+    pub fn is_auto_address(&self) -> bool {
+        self.ip_version == 6
+            && matches!(
+                self.ipv6_address_mode.as_deref(),
+                Some("slaac") | Some("dhcpv6-stateless")
+            )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FixedIp {
+    pub subnet_id: String,
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AddressPair {
+    pub ip_address: String,
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DhcpOpt {
+    pub opt_name: String,
+    pub opt_value: String,
+    pub ip_version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Port {
+    pub id: String,
+    pub network_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub mac_address: String,
+    pub device_id: String,
+    pub device_owner: String,
+    /// `DOWN` until the backend reports the port up (`ACTIVE`).
+    pub status: String,
+    pub fixed_ips: Vec<FixedIp>,
+    /// `binding:host_id`; empty while unbound.
+    pub host: String,
+    pub vnic_type: String,
+    pub profile: Value,
+    pub allowed_address_pairs: Vec<AddressPair>,
+    pub port_security_enabled: bool,
+    pub security_groups: Vec<String>,
+    pub extra_dhcp_opts: Vec<DhcpOpt>,
+    pub dns_name: String,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Port {
+    /// `binding:vif_type`: `ovs` once bound to a host, as ML2/OVN reports.
+    pub fn vif_type(&self) -> &'static str {
+        if self.host.is_empty() {
+            "unbound"
+        } else {
+            "ovs"
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub stateful: bool,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rule {
+    pub id: String,
+    pub security_group_id: String,
+    pub project_id: String,
+    pub direction: String,
+    pub ethertype: String,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<i64>,
+    pub port_range_max: Option<i64>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub description: String,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Rule {
+    /// Two rules are the same rule when everything but id, description and times match.
+    pub fn same_as(&self, other: &Rule) -> bool {
+        self.security_group_id == other.security_group_id
+            && self.direction == other.direction
+            && self.ethertype == other.ethertype
+            && self.protocol == other.protocol
+            && self.port_range_min == other.port_range_min
+            && self.port_range_max == other.port_range_max
+            && self.remote_ip_prefix == other.remote_ip_prefix
+            && self.remote_group_id == other.remote_group_id
+    }
+}

@@ -1,0 +1,77 @@
+//! Neutron's default policy (secure RBAC personas) in oslo.policy syntax. Targets carry
+//! the resource's `project_id`, its network's owner as `network:project_id`, and whether
+//! that network is `shared` or `router:external`. A rule named `<action>:<attribute>` is
+//! checked when a request sets (or a reply would show) that attribute, as in Neutron.
+
+const ADMIN: &str = "rule:admin_only";
+const MEMBER_OWNER: &str = "rule:admin_only or (role:member and project_id:%(project_id)s)";
+const READER_OWNER: &str = "rule:admin_only or (role:reader and project_id:%(project_id)s)";
+const NETWORK_MEMBER: &str = "rule:admin_only or (role:member and rule:network_owner)";
+const ADMIN_OR_NETWORK_OWNER: &str = "rule:admin_only or rule:network_owner";
+
+pub const RULES: &[(&str, &str)] = &[
+    ("context_is_admin", "role:admin"),
+    ("admin_only", "rule:context_is_admin"),
+    ("network_owner", "project_id:%(network:project_id)s"),
+    ("shared", "'True':%(shared)s"),
+    ("external", "'True':%(router:external)s"),
+    ("default", ADMIN),
+    // networks
+    ("create_network", MEMBER_OWNER),
+    ("create_network:shared", ADMIN),
+    ("create_network:router:external", ADMIN),
+    ("create_network:is_default", ADMIN),
+    ("create_network:provider:network_type", ADMIN),
+    ("create_network:provider:physical_network", ADMIN),
+    ("create_network:provider:segmentation_id", ADMIN),
+    ("get_network", "rule:admin_only or (role:reader and project_id:%(project_id)s) or rule:shared or rule:external"),
+    ("get_network:provider:network_type", ADMIN),
+    ("get_network:provider:physical_network", ADMIN),
+    ("get_network:provider:segmentation_id", ADMIN),
+    ("update_network", MEMBER_OWNER),
+    ("update_network:shared", ADMIN),
+    ("update_network:router:external", ADMIN),
+    ("update_network:is_default", ADMIN),
+    ("update_network:provider:network_type", ADMIN),
+    ("update_network:provider:physical_network", ADMIN),
+    ("update_network:provider:segmentation_id", ADMIN),
+    ("delete_network", MEMBER_OWNER),
+    // subnets
+    ("create_subnet", NETWORK_MEMBER),
+    ("get_subnet", "rule:admin_only or (role:reader and project_id:%(project_id)s) or rule:shared or rule:external"),
+    ("update_subnet", NETWORK_MEMBER),
+    ("delete_subnet", NETWORK_MEMBER),
+    // ports
+    ("create_port", "rule:admin_only or (role:member and project_id:%(project_id)s) or (role:member and rule:network_owner)"),
+    ("create_port:mac_address", ADMIN_OR_NETWORK_OWNER),
+    ("create_port:fixed_ips:ip_address", ADMIN_OR_NETWORK_OWNER),
+    ("create_port:fixed_ips:subnet_id", "rule:admin_only or rule:network_owner or rule:shared"),
+    ("create_port:port_security_enabled", ADMIN_OR_NETWORK_OWNER),
+    ("create_port:binding:host_id", ADMIN),
+    ("create_port:binding:profile", ADMIN),
+    ("get_port", "rule:admin_only or (role:reader and project_id:%(project_id)s) or (role:reader and rule:network_owner)"),
+    ("get_port:binding:vif_type", ADMIN),
+    ("get_port:binding:vif_details", ADMIN),
+    ("get_port:binding:host_id", ADMIN),
+    ("get_port:binding:profile", ADMIN),
+    ("update_port", "rule:admin_only or (role:member and project_id:%(project_id)s) or (role:member and rule:network_owner)"),
+    ("update_port:mac_address", ADMIN),
+    ("update_port:fixed_ips:ip_address", ADMIN_OR_NETWORK_OWNER),
+    ("update_port:port_security_enabled", ADMIN_OR_NETWORK_OWNER),
+    ("update_port:binding:host_id", ADMIN),
+    ("update_port:binding:profile", ADMIN),
+    ("delete_port", "rule:admin_only or (role:member and project_id:%(project_id)s) or (role:member and rule:network_owner)"),
+    // security groups
+    ("create_security_group", MEMBER_OWNER),
+    ("get_security_group", READER_OWNER),
+    ("update_security_group", MEMBER_OWNER),
+    ("delete_security_group", MEMBER_OWNER),
+    ("create_security_group_rule", MEMBER_OWNER),
+    ("get_security_group_rule", READER_OWNER),
+    ("update_security_group_rule", MEMBER_OWNER),
+    ("delete_security_group_rule", MEMBER_OWNER),
+    // quotas
+    ("get_quota", READER_OWNER),
+    ("update_quota", ADMIN),
+    ("delete_quota", ADMIN),
+];

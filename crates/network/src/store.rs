@@ -1,0 +1,711 @@
+//! All SQL of the Networking service. Functions take a connection so the service decides
+//! what runs in one transaction; reads that need no transaction borrow one from the pool.
+
+use ferrostack_db::sqlx::{self, any::AnyRow, AnyConnection, Row};
+use ferrostack_db::RowExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::model::*;
+
+type R<T> = Result<T, sqlx::Error>;
+
+fn js<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn pj<T: DeserializeOwned + Default>(r: &AnyRow, col: &str) -> T {
+    r.try_get::<String, _>(col)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn network(r: AnyRow) -> Network {
+    Network {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        admin_state_up: r.flag("admin_state_up"),
+        shared: r.flag("shared"),
+        external: r.flag("external"),
+        mtu: r.get("mtu"),
+        port_security_enabled: r.flag("port_security_enabled"),
+        network_type: r.get("network_type"),
+        physical_network: r.get("physical_network"),
+        segmentation_id: r.get("segmentation_id"),
+        is_default: r.flag("is_default"),
+        dns_domain: r.get("dns_domain"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn subnet(r: AnyRow) -> Subnet {
+    Subnet {
+        id: r.get("id"),
+        network_id: r.get("network_id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        ip_version: r.get("ip_version"),
+        cidr: r.get("cidr"),
+        gateway_ip: r.get("gateway_ip"),
+        allocation_pools: pj(&r, "allocation_pools"),
+        dns_nameservers: pj(&r, "dns_nameservers"),
+        host_routes: pj(&r, "host_routes"),
+        enable_dhcp: r.flag("enable_dhcp"),
+        ipv6_ra_mode: r.get("ipv6_ra_mode"),
+        ipv6_address_mode: r.get("ipv6_address_mode"),
+        service_types: pj(&r, "service_types"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn port(r: AnyRow) -> Port {
+    Port {
+        id: r.get("id"),
+        network_id: r.get("network_id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        admin_state_up: r.flag("admin_state_up"),
+        mac_address: r.get("mac_address"),
+        device_id: r.get("device_id"),
+        device_owner: r.get("device_owner"),
+        status: r.get("status"),
+        fixed_ips: Vec::new(),
+        host: r.get("host"),
+        vnic_type: r.get("vnic_type"),
+        profile: r
+            .try_get::<String, _>("profile")
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({})),
+        allowed_address_pairs: pj(&r, "allowed_address_pairs"),
+        port_security_enabled: r.flag("port_security_enabled"),
+        security_groups: Vec::new(),
+        extra_dhcp_opts: pj(&r, "extra_dhcp_opts"),
+        dns_name: r.get("dns_name"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn group(r: AnyRow) -> SecurityGroup {
+    SecurityGroup {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        stateful: r.flag("stateful"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn rule(r: AnyRow) -> Rule {
+    Rule {
+        id: r.get("id"),
+        security_group_id: r.get("security_group_id"),
+        project_id: r.get("project_id"),
+        direction: r.get("direction"),
+        ethertype: r.get("ethertype"),
+        protocol: r.get("protocol"),
+        port_range_min: r.get("port_range_min"),
+        port_range_max: r.get("port_range_max"),
+        remote_ip_prefix: r.get("remote_ip_prefix"),
+        remote_group_id: r.get("remote_group_id"),
+        description: r.get("description"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+/// The segment a network occupies, unique across networks.
+pub fn segment_key(n: &Network) -> Option<String> {
+    match (
+        n.network_type.as_str(),
+        n.segmentation_id,
+        &n.physical_network,
+    ) {
+        ("flat", _, Some(p)) => Some(format!("flat:{p}")),
+        (t, Some(id), _) => Some(format!("{t}:{id}")),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- networks
+
+pub async fn insert_network(c: &mut AnyConnection, n: &Network) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_networks (id, project_id, name, description, admin_state_up, shared, external, mtu, port_security_enabled, network_type, physical_network, segmentation_id, segment_key, is_default, dns_domain, tags, revision_number, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+    )
+    .bind(&n.id).bind(&n.project_id).bind(&n.name).bind(&n.description).bind(n.admin_state_up).bind(n.shared).bind(n.external)
+    .bind(n.mtu).bind(n.port_security_enabled).bind(&n.network_type).bind(&n.physical_network).bind(n.segmentation_id)
+    .bind(segment_key(n)).bind(n.is_default).bind(&n.dns_domain).bind(js(&n.tags)).bind(n.revision_number).bind(n.created_at).bind(n.updated_at)
+    .execute(c).await.map(drop)
+}
+
+/// Saves every mutable attribute of `n` (the caller has bumped its revision).
+pub async fn update_network(c: &mut AnyConnection, n: &Network) -> R<()> {
+    sqlx::query(
+        "UPDATE network_networks SET name=$2, description=$3, admin_state_up=$4, shared=$5, external=$6, mtu=$7, port_security_enabled=$8, is_default=$9, dns_domain=$10, tags=$11, revision_number=$12, updated_at=$13 WHERE id=$1",
+    )
+    .bind(&n.id).bind(&n.name).bind(&n.description).bind(n.admin_state_up).bind(n.shared).bind(n.external).bind(n.mtu)
+    .bind(n.port_security_enabled).bind(n.is_default).bind(&n.dns_domain).bind(js(&n.tags)).bind(n.revision_number).bind(n.updated_at)
+    .execute(c).await.map(drop)
+}
+
+/// Bumps a network's revision (its subnets changed), as Neutron does.
+pub async fn touch_network(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
+    sqlx::query("UPDATE network_networks SET revision_number = revision_number + 1, updated_at=$2 WHERE id=$1")
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn get_network(c: &mut AnyConnection, id: &str) -> R<Option<Network>> {
+    Ok(sqlx::query("SELECT * FROM network_networks WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(network))
+}
+
+/// Networks `project` may see (its own, shared and external ones); `None`: all.
+pub async fn list_networks(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Network>> {
+    let rows = match project {
+        None => sqlx::query("SELECT * FROM network_networks ORDER BY created_at, id").fetch_all(c).await?,
+        Some(p) => sqlx::query("SELECT * FROM network_networks WHERE project_id=$1 OR shared=$2 OR external=$2 ORDER BY created_at, id")
+            .bind(p).bind(true).fetch_all(c).await?,
+    };
+    Ok(rows.into_iter().map(network).collect())
+}
+
+pub async fn delete_network(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_networks WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn used_segmentation_ids(c: &mut AnyConnection, network_type: &str) -> R<Vec<i64>> {
+    Ok(sqlx::query("SELECT segmentation_id FROM network_networks WHERE network_type=$1 AND segmentation_id IS NOT NULL")
+        .bind(network_type)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(|r| r.get::<i64, _>(0))
+        .collect())
+}
+
+/// How many of `table`'s rows `project` owns (for quotas).
+pub async fn count_owned(c: &mut AnyConnection, table: &str, project: &str) -> R<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE project_id=$1");
+    Ok(sqlx::query(&sql).bind(project).fetch_one(c).await?.get(0))
+}
+
+// ---------------------------------------------------------------- subnets
+
+pub async fn insert_subnet(c: &mut AnyConnection, s: &Subnet) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_subnets (id, network_id, project_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, service_types, tags, revision_number, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+    )
+    .bind(&s.id).bind(&s.network_id).bind(&s.project_id).bind(&s.name).bind(&s.description).bind(s.ip_version).bind(&s.cidr)
+    .bind(&s.gateway_ip).bind(js(&s.allocation_pools)).bind(js(&s.dns_nameservers)).bind(js(&s.host_routes)).bind(s.enable_dhcp)
+    .bind(&s.ipv6_ra_mode).bind(&s.ipv6_address_mode).bind(js(&s.service_types)).bind(js(&s.tags)).bind(s.revision_number)
+    .bind(s.created_at).bind(s.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_subnet(c: &mut AnyConnection, s: &Subnet) -> R<()> {
+    sqlx::query(
+        "UPDATE network_subnets SET name=$2, description=$3, gateway_ip=$4, allocation_pools=$5, dns_nameservers=$6, host_routes=$7, enable_dhcp=$8, service_types=$9, tags=$10, revision_number=$11, updated_at=$12 WHERE id=$1",
+    )
+    .bind(&s.id).bind(&s.name).bind(&s.description).bind(&s.gateway_ip).bind(js(&s.allocation_pools)).bind(js(&s.dns_nameservers))
+    .bind(js(&s.host_routes)).bind(s.enable_dhcp).bind(js(&s.service_types)).bind(js(&s.tags)).bind(s.revision_number).bind(s.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn get_subnet(c: &mut AnyConnection, id: &str) -> R<Option<Subnet>> {
+    Ok(sqlx::query("SELECT * FROM network_subnets WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(subnet))
+}
+
+pub async fn subnets_of_network(c: &mut AnyConnection, network_id: &str) -> R<Vec<Subnet>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_subnets WHERE network_id=$1 ORDER BY created_at, id")
+            .bind(network_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(subnet)
+            .collect(),
+    )
+}
+
+/// Subnets `project` may see (its own and those of networks it may see); `None`: all.
+pub async fn list_subnets(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Subnet>> {
+    let rows =
+        match project {
+            None => {
+                sqlx::query("SELECT * FROM network_subnets ORDER BY created_at, id")
+                    .fetch_all(c)
+                    .await?
+            }
+            Some(p) => sqlx::query(
+                "SELECT s.* FROM network_subnets s JOIN network_networks n ON n.id = s.network_id \
+             WHERE s.project_id=$1 OR n.shared=$2 OR n.external=$2 ORDER BY s.created_at, s.id",
+            )
+            .bind(p)
+            .bind(true)
+            .fetch_all(c)
+            .await?,
+        };
+    Ok(rows.into_iter().map(subnet).collect())
+}
+
+pub async fn delete_subnet(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_subnets WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- ports
+
+pub async fn insert_port(c: &mut AnyConnection, p: &Port) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_ports (id, network_id, project_id, name, description, admin_state_up, mac_address, device_id, device_owner, status, host, vnic_type, profile, allowed_address_pairs, port_security_enabled, extra_dhcp_opts, dns_name, tags, revision_number, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+    )
+    .bind(&p.id).bind(&p.network_id).bind(&p.project_id).bind(&p.name).bind(&p.description).bind(p.admin_state_up).bind(&p.mac_address)
+    .bind(&p.device_id).bind(&p.device_owner).bind(&p.status).bind(&p.host).bind(&p.vnic_type).bind(js(&p.profile))
+    .bind(js(&p.allowed_address_pairs)).bind(p.port_security_enabled).bind(js(&p.extra_dhcp_opts)).bind(&p.dns_name).bind(js(&p.tags))
+    .bind(p.revision_number).bind(p.created_at).bind(p.updated_at)
+    .execute(&mut *c).await?;
+    set_port_ips(c, p).await?;
+    set_port_groups(c, &p.id, &p.security_groups).await
+}
+
+/// Saves the port's row (not its addresses or groups).
+pub async fn update_port_row(c: &mut AnyConnection, p: &Port) -> R<()> {
+    sqlx::query(
+        "UPDATE network_ports SET name=$2, description=$3, admin_state_up=$4, mac_address=$5, device_id=$6, device_owner=$7, status=$8, host=$9, vnic_type=$10, profile=$11, allowed_address_pairs=$12, port_security_enabled=$13, extra_dhcp_opts=$14, dns_name=$15, tags=$16, revision_number=$17, updated_at=$18 WHERE id=$1",
+    )
+    .bind(&p.id).bind(&p.name).bind(&p.description).bind(p.admin_state_up).bind(&p.mac_address).bind(&p.device_id).bind(&p.device_owner)
+    .bind(&p.status).bind(&p.host).bind(&p.vnic_type).bind(js(&p.profile)).bind(js(&p.allowed_address_pairs)).bind(p.port_security_enabled)
+    .bind(js(&p.extra_dhcp_opts)).bind(&p.dns_name).bind(js(&p.tags)).bind(p.revision_number).bind(p.updated_at)
+    .execute(c).await.map(drop)
+}
+
+/// Replaces the port's addresses. The (subnet, address) key makes a concurrent claim of
+/// the same address fail here with a unique violation.
+pub async fn set_port_ips(c: &mut AnyConnection, p: &Port) -> R<()> {
+    sqlx::query("DELETE FROM network_ip_allocations WHERE port_id=$1")
+        .bind(&p.id)
+        .execute(&mut *c)
+        .await?;
+    for (i, ip) in p.fixed_ips.iter().enumerate() {
+        sqlx::query("INSERT INTO network_ip_allocations (subnet_id, ip_address, network_id, port_id, position) VALUES ($1,$2,$3,$4,$5)")
+            .bind(&ip.subnet_id)
+            .bind(&ip.ip_address)
+            .bind(&p.network_id)
+            .bind(&p.id)
+            .bind(i as i64)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn set_port_groups(c: &mut AnyConnection, port_id: &str, groups: &[String]) -> R<()> {
+    sqlx::query("DELETE FROM network_port_security_groups WHERE port_id=$1")
+        .bind(port_id)
+        .execute(&mut *c)
+        .await?;
+    for g in groups {
+        sqlx::query(
+            "INSERT INTO network_port_security_groups (port_id, security_group_id) VALUES ($1,$2)",
+        )
+        .bind(port_id)
+        .bind(g)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ports chosen by `clause` (over `network_ports p`, one `$1` parameter, or none when
+/// `arg` is `None`) with their addresses and groups.
+async fn fetch_rows(c: &mut AnyConnection, sql: &str, arg: Option<&str>) -> R<Vec<AnyRow>> {
+    let mut q = sqlx::query(sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    q.fetch_all(c).await
+}
+
+/// Ports chosen by `clause` (over `network_ports p`, one `$1` parameter, or none when
+/// `arg` is `None`) with their addresses and groups.
+async fn ports_where(c: &mut AnyConnection, clause: &str, arg: Option<&str>) -> R<Vec<Port>> {
+    let sql = format!("SELECT p.* FROM network_ports p WHERE {clause} ORDER BY p.created_at, p.id");
+    let mut ports: Vec<Port> = fetch_rows(&mut *c, &sql, arg)
+        .await?
+        .into_iter()
+        .map(port)
+        .collect();
+    if ports.is_empty() {
+        return Ok(ports);
+    }
+    let index: std::collections::HashMap<String, usize> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
+    let sql = format!(
+        "SELECT a.port_id, a.subnet_id, a.ip_address FROM network_ip_allocations a JOIN network_ports p ON p.id = a.port_id WHERE {clause} ORDER BY a.position"
+    );
+    for r in fetch_rows(&mut *c, &sql, arg).await? {
+        if let Some(i) = index.get(&r.get::<String, _>(0)) {
+            ports[*i].fixed_ips.push(FixedIp {
+                subnet_id: r.get(1),
+                ip_address: r.get(2),
+            });
+        }
+    }
+    let sql = format!(
+        "SELECT g.port_id, g.security_group_id FROM network_port_security_groups g JOIN network_ports p ON p.id = g.port_id WHERE {clause} ORDER BY g.security_group_id"
+    );
+    for r in fetch_rows(&mut *c, &sql, arg).await? {
+        if let Some(i) = index.get(&r.get::<String, _>(0)) {
+            ports[*i].security_groups.push(r.get(1));
+        }
+    }
+    Ok(ports)
+}
+
+pub async fn get_port(c: &mut AnyConnection, id: &str) -> R<Option<Port>> {
+    Ok(ports_where(c, "p.id = $1", Some(id)).await?.pop())
+}
+
+/// Ports `project` may see (its own and those on networks it owns); `None`: all.
+pub async fn list_ports(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Port>> {
+    match project {
+        None => ports_where(c, "1 = 1", None).await,
+        Some(p) => {
+            ports_where(
+                c,
+                "(p.project_id = $1 OR p.network_id IN (SELECT id FROM network_networks WHERE project_id = $1))",
+                Some(p),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn ports_of_network(c: &mut AnyConnection, network_id: &str) -> R<Vec<Port>> {
+    ports_where(c, "p.network_id = $1", Some(network_id)).await
+}
+
+pub async fn ports_of_device(c: &mut AnyConnection, device_id: &str) -> R<Vec<Port>> {
+    ports_where(c, "p.device_id = $1", Some(device_id)).await
+}
+
+pub async fn ports_of_subnet(c: &mut AnyConnection, subnet_id: &str) -> R<Vec<Port>> {
+    ports_where(
+        c,
+        "p.id IN (SELECT port_id FROM network_ip_allocations WHERE subnet_id = $1)",
+        Some(subnet_id),
+    )
+    .await
+}
+
+pub async fn ports_of_group(c: &mut AnyConnection, group_id: &str) -> R<Vec<Port>> {
+    ports_where(
+        c,
+        "p.id IN (SELECT port_id FROM network_port_security_groups WHERE security_group_id = $1)",
+        Some(group_id),
+    )
+    .await
+}
+
+pub async fn delete_port(c: &mut AnyConnection, id: &str) -> R<()> {
+    for sql in [
+        "DELETE FROM network_ip_allocations WHERE port_id=$1",
+        "DELETE FROM network_port_security_groups WHERE port_id=$1",
+        "DELETE FROM network_ports WHERE id=$1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// The addresses of `subnet_id` in use.
+pub async fn taken_addresses(c: &mut AnyConnection, subnet_id: &str) -> R<Vec<String>> {
+    Ok(
+        sqlx::query("SELECT ip_address FROM network_ip_allocations WHERE subnet_id=$1")
+            .bind(subnet_id)
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    )
+}
+
+pub async fn mac_in_use(c: &mut AnyConnection, network_id: &str, mac: &str) -> R<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM network_ports WHERE network_id=$1 AND mac_address=$2")
+            .bind(network_id)
+            .bind(mac)
+            .fetch_optional(c)
+            .await?
+            .is_some(),
+    )
+}
+
+// ---------------------------------------------------------------- security groups
+
+pub async fn insert_group(c: &mut AnyConnection, g: &SecurityGroup) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_security_groups (id, project_id, name, description, stateful, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(&g.id).bind(&g.project_id).bind(&g.name).bind(&g.description).bind(g.stateful).bind(js(&g.tags))
+    .bind(g.revision_number).bind(g.created_at).bind(g.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_group(c: &mut AnyConnection, g: &SecurityGroup) -> R<()> {
+    sqlx::query("UPDATE network_security_groups SET name=$2, description=$3, stateful=$4, tags=$5, revision_number=$6, updated_at=$7 WHERE id=$1")
+        .bind(&g.id).bind(&g.name).bind(&g.description).bind(g.stateful).bind(js(&g.tags)).bind(g.revision_number).bind(g.updated_at)
+        .execute(c).await.map(drop)
+}
+
+/// A group's rules changed: its revision moves, as Neutron's does.
+pub async fn touch_group(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
+    sqlx::query("UPDATE network_security_groups SET revision_number = revision_number + 1, updated_at=$2 WHERE id=$1")
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn get_group(c: &mut AnyConnection, id: &str) -> R<Option<SecurityGroup>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_security_groups WHERE id=$1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+            .map(group),
+    )
+}
+
+pub async fn list_groups(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<SecurityGroup>> {
+    let rows =
+        match project {
+            None => {
+                sqlx::query("SELECT * FROM network_security_groups ORDER BY created_at, id")
+                    .fetch_all(c)
+                    .await?
+            }
+            Some(p) => sqlx::query(
+                "SELECT * FROM network_security_groups WHERE project_id=$1 ORDER BY created_at, id",
+            )
+            .bind(p)
+            .fetch_all(c)
+            .await?,
+        };
+    Ok(rows.into_iter().map(group).collect())
+}
+
+pub async fn groups_named(
+    c: &mut AnyConnection,
+    project: &str,
+    name: &str,
+) -> R<Vec<SecurityGroup>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_security_groups WHERE project_id=$1 AND name=$2")
+            .bind(project)
+            .bind(name)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(group)
+            .collect(),
+    )
+}
+
+pub async fn delete_group(c: &mut AnyConnection, id: &str) -> R<()> {
+    for sql in [
+        "DELETE FROM network_security_group_rules WHERE security_group_id=$1",
+        "DELETE FROM network_default_security_groups WHERE security_group_id=$1",
+        "DELETE FROM network_security_groups WHERE id=$1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+pub async fn default_group_id(c: &mut AnyConnection, project: &str) -> R<Option<String>> {
+    Ok(sqlx::query(
+        "SELECT security_group_id FROM network_default_security_groups WHERE project_id=$1",
+    )
+    .bind(project)
+    .fetch_optional(c)
+    .await?
+    .map(|r| r.get(0)))
+}
+
+/// Which of the groups are their projects' default groups.
+pub async fn default_group_ids(c: &mut AnyConnection) -> R<std::collections::HashSet<String>> {
+    Ok(
+        sqlx::query("SELECT security_group_id FROM network_default_security_groups")
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    )
+}
+
+pub async fn insert_default_group(c: &mut AnyConnection, project: &str, group_id: &str) -> R<()> {
+    sqlx::query("INSERT INTO network_default_security_groups (project_id, security_group_id) VALUES ($1,$2)")
+        .bind(project)
+        .bind(group_id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn insert_rule(c: &mut AnyConnection, r: &Rule) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_security_group_rules (id, security_group_id, project_id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, revision_number, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+    )
+    .bind(&r.id).bind(&r.security_group_id).bind(&r.project_id).bind(&r.direction).bind(&r.ethertype).bind(&r.protocol)
+    .bind(r.port_range_min).bind(r.port_range_max).bind(&r.remote_ip_prefix).bind(&r.remote_group_id).bind(&r.description)
+    .bind(r.revision_number).bind(r.created_at).bind(r.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_rule(c: &mut AnyConnection, r: &Rule) -> R<()> {
+    sqlx::query("UPDATE network_security_group_rules SET description=$2, revision_number=$3, updated_at=$4 WHERE id=$1")
+        .bind(&r.id)
+        .bind(&r.description)
+        .bind(r.revision_number)
+        .bind(r.updated_at)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn get_rule(c: &mut AnyConnection, id: &str) -> R<Option<Rule>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_security_group_rules WHERE id=$1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+            .map(rule),
+    )
+}
+
+pub async fn rules_of_group(c: &mut AnyConnection, group_id: &str) -> R<Vec<Rule>> {
+    Ok(sqlx::query("SELECT * FROM network_security_group_rules WHERE security_group_id=$1 ORDER BY created_at, id")
+        .bind(group_id)
+        .fetch_all(c)
+        .await?
+        .into_iter()
+        .map(rule)
+        .collect())
+}
+
+/// Rules `project` may see: those of its groups and those it owns; `None`: all.
+pub async fn list_rules(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Rule>> {
+    let rows = match project {
+        None => sqlx::query("SELECT * FROM network_security_group_rules ORDER BY created_at, id").fetch_all(c).await?,
+        Some(p) => sqlx::query(
+            "SELECT * FROM network_security_group_rules WHERE project_id=$1 OR security_group_id IN (SELECT id FROM network_security_groups WHERE project_id=$1) ORDER BY created_at, id",
+        )
+        .bind(p).fetch_all(c).await?,
+    };
+    Ok(rows.into_iter().map(rule).collect())
+}
+
+pub async fn delete_rule(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_security_group_rules WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- quotas
+
+pub async fn quota_overrides(c: &mut AnyConnection, project: &str) -> R<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query("SELECT resource, hard_limit FROM network_quotas WHERE project_id=$1")
+            .bind(project)
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+    )
+}
+
+pub async fn quota_projects(c: &mut AnyConnection) -> R<Vec<String>> {
+    Ok(
+        sqlx::query("SELECT DISTINCT project_id FROM network_quotas ORDER BY project_id")
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    )
+}
+
+pub async fn set_quota(c: &mut AnyConnection, project: &str, resource: &str, limit: i64) -> R<()> {
+    sqlx::query("DELETE FROM network_quotas WHERE project_id=$1 AND resource=$2")
+        .bind(project)
+        .bind(resource)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO network_quotas (project_id, resource, hard_limit) VALUES ($1,$2,$3)")
+        .bind(project)
+        .bind(resource)
+        .bind(limit)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_quotas(c: &mut AnyConnection, project: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_quotas WHERE project_id=$1")
+        .bind(project)
+        .execute(c)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,146 @@
+//! Each resource as Neutron shows it. Attributes an unprivileged caller may not see (the
+//! provider attributes, a port's binding details) are removed afterwards by the service,
+//! by policy, so these views always carry everything.
+
+use ferrostack_common::time::iso_seconds;
+use serde_json::{json, Value};
+
+use crate::model::*;
+
+pub fn network(n: &Network, subnets: &[String], availability_zone: &str) -> Value {
+    json!({
+        "id": n.id,
+        "name": n.name,
+        "description": n.description,
+        "project_id": n.project_id,
+        "tenant_id": n.project_id,
+        "admin_state_up": n.admin_state_up,
+        "status": "ACTIVE",
+        "subnets": subnets,
+        "shared": n.shared,
+        "router:external": n.external,
+        "mtu": n.mtu,
+        "port_security_enabled": n.port_security_enabled,
+        "availability_zone_hints": [],
+        "availability_zones": [availability_zone],
+        "provider:network_type": n.network_type,
+        "provider:physical_network": n.physical_network,
+        "provider:segmentation_id": n.segmentation_id,
+        "is_default": n.is_default,
+        "dns_domain": n.dns_domain,
+        "ipv4_address_scope": null,
+        "ipv6_address_scope": null,
+        "l2_adjacency": true,
+        "tags": n.tags,
+        "created_at": iso_seconds(n.created_at),
+        "updated_at": iso_seconds(n.updated_at),
+        "revision_number": n.revision_number,
+    })
+}
+
+pub fn subnet(s: &Subnet) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "network_id": s.network_id,
+        "project_id": s.project_id,
+        "tenant_id": s.project_id,
+        "ip_version": s.ip_version,
+        "cidr": s.cidr,
+        "gateway_ip": s.gateway_ip,
+        "allocation_pools": s.allocation_pools,
+        "dns_nameservers": s.dns_nameservers,
+        "host_routes": s.host_routes,
+        "enable_dhcp": s.enable_dhcp,
+        "ipv6_ra_mode": s.ipv6_ra_mode,
+        "ipv6_address_mode": s.ipv6_address_mode,
+        "subnetpool_id": null,
+        "segment_id": null,
+        "service_types": s.service_types,
+        "dns_publish_fixed_ip": false,
+        "tags": s.tags,
+        "created_at": iso_seconds(s.created_at),
+        "updated_at": iso_seconds(s.updated_at),
+        "revision_number": s.revision_number,
+    })
+}
+
+/// `binding:vif_details` as ML2/OVN fills it for an OVS-bound port.
+pub fn vif_details(p: &Port) -> Value {
+    if p.host.is_empty() {
+        json!({})
+    } else {
+        json!({"port_filter": true, "connectivity": "l2", "bridge_name": "br-int", "datapath_type": "system", "bound_drivers": {"0": "ovn"}})
+    }
+}
+
+pub fn port(p: &Port) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "network_id": p.network_id,
+        "project_id": p.project_id,
+        "tenant_id": p.project_id,
+        "admin_state_up": p.admin_state_up,
+        "mac_address": p.mac_address,
+        "fixed_ips": p.fixed_ips,
+        "device_id": p.device_id,
+        "device_owner": p.device_owner,
+        "status": p.status,
+        "binding:host_id": p.host,
+        "binding:vif_type": p.vif_type(),
+        "binding:vnic_type": p.vnic_type,
+        "binding:profile": p.profile,
+        "binding:vif_details": vif_details(p),
+        "allowed_address_pairs": p.allowed_address_pairs,
+        "port_security_enabled": p.port_security_enabled,
+        "security_groups": p.security_groups,
+        "extra_dhcp_opts": p.extra_dhcp_opts,
+        "dns_name": p.dns_name,
+        "ip_allocation": "immediate",
+        "tags": p.tags,
+        "created_at": iso_seconds(p.created_at),
+        "updated_at": iso_seconds(p.updated_at),
+        "revision_number": p.revision_number,
+    })
+}
+
+pub fn rule(r: &Rule) -> Value {
+    json!({
+        "id": r.id,
+        "security_group_id": r.security_group_id,
+        "project_id": r.project_id,
+        "tenant_id": r.project_id,
+        "direction": r.direction,
+        "ethertype": r.ethertype,
+        "protocol": r.protocol,
+        "port_range_min": r.port_range_min,
+        "port_range_max": r.port_range_max,
+        "remote_ip_prefix": r.remote_ip_prefix,
+        "remote_group_id": r.remote_group_id,
+        "remote_address_group_id": null,
+        "description": r.description,
+        "created_at": iso_seconds(r.created_at),
+        "updated_at": iso_seconds(r.updated_at),
+        "revision_number": r.revision_number,
+    })
+}
+
+pub fn security_group(g: &SecurityGroup, rules: &[Rule]) -> Value {
+    json!({
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "project_id": g.project_id,
+        "tenant_id": g.project_id,
+        "stateful": g.stateful,
+        "shared": false,
+        "security_group_rules": rules.iter().map(rule).collect::<Vec<_>>(),
+        "tags": g.tags,
+        "created_at": iso_seconds(g.created_at),
+        "updated_at": iso_seconds(g.updated_at),
+        "revision_number": g.revision_number,
+    })
+}
