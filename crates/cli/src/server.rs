@@ -145,6 +145,10 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     .await?;
     // Repairs whatever the backend missed (a failed call, a restart of OVN).
     network.spawn_reconciler();
+    // Servers get their NICs from it, as Nova from Neutron.
+    compute.set_networking(Arc::new(ferrostack_compute::network::neutron::Neutron(
+        network.clone(),
+    )));
     Ok(Services {
         identity,
         image,

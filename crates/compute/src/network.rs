@@ -14,6 +14,7 @@ use serde_json::Value;
 pub use crate::host::BoxFut;
 
 pub mod fake;
+pub mod neutron;
 
 /// One requested NIC: a network (optionally with a fixed IP) or an existing port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,14 @@ pub enum NetworkRequest {
 }
 
 impl NetworkRequest {
+    /// The existing ports the request names (the user's: kept when the server goes).
+    pub fn user_ports(&self) -> Vec<String> {
+        match self {
+            NetworkRequest::Nics(list) => list.iter().filter_map(|n| n.port_id.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Reads the request as the server's stored boot request keeps it (the validated JSON of
     /// the API: `null`, `"auto"`, `"none"` or a list of `{uuid, port, fixed_ip, tag}`).
     pub fn from_stored(v: &Value) -> NetworkRequest {
@@ -145,9 +154,13 @@ pub trait Networking: Send + Sync + 'static {
         security_groups: &'a [String],
     ) -> BoxFut<'a, Result<Vec<Vif>, NetError>>;
 
-    /// Deletes the ports made for the server and unbinds the ports the user passed in; fine
-    /// when the server has none.
-    fn deallocate<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<(), NetError>>;
+    /// Deletes the ports made for the server and unbinds `user_ports` (those the user passed
+    /// in); fine when the server has none.
+    fn deallocate<'a>(
+        &'a self,
+        server_id: &'a str,
+        user_ports: &'a [String],
+    ) -> BoxFut<'a, Result<(), NetError>>;
 
     /// The server's NICs as the Networking service sees them now.
     fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>>;

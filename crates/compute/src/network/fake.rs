@@ -251,7 +251,11 @@ impl Networking for FakeNetworking {
         })
     }
 
-    fn deallocate<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<(), NetError>> {
+    fn deallocate<'a>(
+        &'a self,
+        server_id: &'a str,
+        _user_ports: &'a [String],
+    ) -> BoxFut<'a, Result<(), NetError>> {
         Box::pin(async move {
             self.calls
                 .lock()

@@ -84,7 +84,14 @@ impl ComputeService {
     /// and empties the cache; fine when there are none.
     pub(super) async fn deallocate_network(&self, uuid: &str) -> Result<(), StepError> {
         if let Some(networking) = self.networking() {
-            networking.deallocate(uuid).await.map_err(step_error)?;
+            let user_ports = match self.instance(uuid).await.map_err(retry)? {
+                Some(inst) => NetworkRequest::from_stored(&inst.request.networks).user_ports(),
+                None => Vec::new(),
+            };
+            networking
+                .deallocate(uuid, &user_ports)
+                .await
+                .map_err(step_error)?;
         }
         self.set_network_info(uuid, &[]).await.map_err(retry)
     }

@@ -1,0 +1,259 @@
+//! [`Networking`] on this cloud's own Networking service (in the same process): what Nova's
+//! Neutron client does, as direct calls. A server's ports carry `device_owner`
+//! `compute:nova` and the server's id as `device_id`, so `allocate` running again after a
+//! crash finds them instead of making more; the ports the user passed in (named in the boot
+//! request) are unbound on delete, the others deleted.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use ferrostack_network::error::NetworkError;
+use ferrostack_network::service::internal::{PortCreate, PortView};
+use ferrostack_network::service::ports::IpRequest;
+use ferrostack_network::NetworkService;
+
+use super::{BoxFut, NetError, NetworkRequest, Networking, NicRequest, Vif, VifIp};
+
+/// The `device_owner` of the ports Compute makes (Nova's `compute:<availability zone>`).
+const OWNER: &str = "compute:nova";
+
+pub struct Neutron(pub Arc<NetworkService>);
+
+fn net_error(e: NetworkError) -> NetError {
+    match e.status {
+        StatusCode::NOT_FOUND => NetError::NotFound(e.message),
+        StatusCode::CONFLICT => NetError::Conflict(e.message),
+        s if s.is_client_error() => NetError::Bad(e.message),
+        _ => NetError::Transient(e.message),
+    }
+}
+
+fn vif(view: PortView, preserve: bool, tag: Option<String>) -> Vif {
+    Vif {
+        port_id: view.port.id.clone(),
+        network_id: view.port.network_id.clone(),
+        network_name: view.network_name,
+        mac: view.port.mac_address.clone(),
+        mtu: u32::try_from(view.network_mtu).ok().filter(|m| *m > 0),
+        fixed_ips: view
+            .addresses
+            .into_iter()
+            .map(|a| VifIp {
+                address: a.ip_address,
+                version: if a.ip_version == 6 { 6 } else { 4 },
+                cidr: a.cidr,
+                subnet_id: a.subnet_id,
+                gateway: a.gateway_ip,
+                dns_nameservers: a.dns_nameservers,
+                host_routes: a
+                    .host_routes
+                    .into_iter()
+                    .map(|r| (r.destination, r.nexthop))
+                    .collect(),
+                dhcp: a.enable_dhcp,
+            })
+            .collect(),
+        floating_ips: Vec::new(),
+        preserve_on_delete: preserve,
+        tag,
+        status: view.port.status,
+    }
+}
+
+/// One NIC as planned: a network to make a port on, or the user's port.
+enum Want<'a> {
+    Network(&'a NicRequest, String),
+    Port(&'a NicRequest, String),
+}
+
+impl Neutron {
+    /// The NICs `request` stands for, checked against what the project may use.
+    async fn plan<'a>(
+        &self,
+        project_id: &str,
+        request: &'a NetworkRequest,
+        auto: &'a NicRequest,
+    ) -> Result<Vec<Want<'a>>, NetError> {
+        let svc = &self.0;
+        match request {
+            NetworkRequest::None => Ok(Vec::new()),
+            NetworkRequest::Auto => {
+                let nets = svc
+                    .networks_for_project(project_id, false)
+                    .await
+                    .map_err(net_error)?;
+                match nets.as_slice() {
+                    [] => Ok(Vec::new()),
+                    [one] => Ok(vec![Want::Network(auto, one.id.clone())]),
+                    _ => Err(NetError::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific."
+                            .into(),
+                    )),
+                }
+            }
+            NetworkRequest::Nics(list) => {
+                let usable = svc
+                    .networks_for_project(project_id, true)
+                    .await
+                    .map_err(net_error)?;
+                let mut out = Vec::new();
+                for nic in list {
+                    if let Some(p) = &nic.port_id {
+                        let port = svc.get_port_internal(p).await.map_err(|_| {
+                            NetError::NotFound(format!("Port id {p} could not be found."))
+                        })?;
+                        if port.project_id != project_id {
+                            return Err(NetError::NotFound(format!(
+                                "Port id {p} could not be found."
+                            )));
+                        }
+                        out.push(Want::Port(nic, port.id));
+                    } else if let Some(n) = &nic.network_id {
+                        if !usable.iter().any(|u| &u.id == n) {
+                            return Err(NetError::NotFound(format!(
+                                "Network {n} could not be found."
+                            )));
+                        }
+                        out.push(Want::Network(nic, n.clone()));
+                    } else {
+                        return Err(NetError::Bad("A NIC needs a network or a port.".into()));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl Networking for Neutron {
+    fn check_request<'a>(
+        &'a self,
+        project_id: &'a str,
+        request: &'a NetworkRequest,
+        _security_groups: &'a [String],
+    ) -> BoxFut<'a, Result<usize, NetError>> {
+        Box::pin(async move {
+            let auto = NicRequest::default();
+            let plan = self.plan(project_id, request, &auto).await?;
+            for w in &plan {
+                if let Want::Port(_, id) = w {
+                    let port = self.0.get_port_internal(id).await.map_err(net_error)?;
+                    if !port.device_id.is_empty() {
+                        return Err(NetError::Conflict(format!(
+                            "Port {id} is still in use."
+                        )));
+                    }
+                }
+            }
+            Ok(plan.len())
+        })
+    }
+
+    fn allocate<'a>(
+        &'a self,
+        project_id: &'a str,
+        server_id: &'a str,
+        host: &'a str,
+        request: &'a NetworkRequest,
+        security_groups: &'a [String],
+    ) -> BoxFut<'a, Result<Vec<Vif>, NetError>> {
+        Box::pin(async move {
+            let svc = &self.0;
+            let auto = NicRequest::default();
+            let plan = self.plan(project_id, request, &auto).await?;
+            let user_ports: Vec<String> = request.user_ports();
+            // Ports an earlier run of this step made for the server, oldest first.
+            let mut made: Vec<_> = svc
+                .ports_of_device(server_id)
+                .await
+                .map_err(net_error)?
+                .into_iter()
+                    .filter(|p| p.device_owner == OWNER && !user_ports.contains(&p.id))
+                .collect();
+            made.sort_by_key(|p| p.created_at);
+            let groups = (!security_groups.is_empty()).then(|| security_groups.to_vec());
+            let mut vifs = Vec::new();
+            for w in plan {
+                match w {
+                    Want::Port(nic, id) => {
+                        svc.bind_port(&id, server_id, OWNER, host)
+                            .await
+                            .map_err(net_error)?;
+                        let view = svc.port_view(&id).await.map_err(net_error)?;
+                        vifs.push(vif(view, true, nic.tag.clone()));
+                    }
+                    Want::Network(nic, network_id) => {
+                        let again = made
+                            .iter()
+                            .position(|p| p.network_id == network_id)
+                            .map(|i| made.remove(i));
+                        let port = match again {
+                            Some(p) => {
+                                // Rebound when the server moved (unshelved elsewhere).
+                                svc.bind_port(&p.id, server_id, OWNER, host)
+                                    .await
+                                    .map_err(net_error)?
+                            }
+                            None => svc
+                                .create_port_internal(
+                                    project_id,
+                                    PortCreate {
+                                        network_id: network_id.clone(),
+                                        fixed_ips: nic
+                                            .fixed_ip
+                                            .iter()
+                                            .map(|ip| IpRequest {
+                                                subnet_id: None,
+                                                ip_address: Some(ip.clone()),
+                                            })
+                                            .collect(),
+                                        security_groups: groups.clone(),
+                                        device_id: server_id.to_string(),
+                                        device_owner: OWNER.to_string(),
+                                        host: Some(host.to_string()),
+                                    },
+                                )
+                                .await
+                                .map_err(net_error)?,
+                        };
+                        let view = svc.port_view(&port.id).await.map_err(net_error)?;
+                        vifs.push(vif(view, false, nic.tag.clone()));
+                    }
+                }
+            }
+            Ok(vifs)
+        })
+    }
+
+    fn deallocate<'a>(
+        &'a self,
+        server_id: &'a str,
+        user_ports: &'a [String],
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            let svc = &self.0;
+            for p in svc.ports_of_device(server_id).await.map_err(net_error)? {
+                if user_ports.contains(&p.id) {
+                    svc.unbind_port(&p.id).await.map_err(net_error)?;
+                } else {
+                    svc.delete_port_internal(&p.id).await.map_err(net_error)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>> {
+        Box::pin(async move {
+            let svc = &self.0;
+            let mut out = Vec::new();
+            for p in svc.ports_of_device(server_id).await.map_err(net_error)? {
+                let preserve = p.device_owner != OWNER;
+                let view = svc.port_view(&p.id).await.map_err(net_error)?;
+                out.push(vif(view, preserve, None));
+            }
+            Ok(out)
+        })
+    }
+}
+
