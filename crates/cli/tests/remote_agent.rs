@@ -271,7 +271,7 @@ impl Site {
                 "POST",
                 "/compute/v2.1/servers",
                 token,
-                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": "42", "networks": "none"}})),
+                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": "42", "networks": "auto"}})),
             )
             .await;
         assert_eq!(st, 202, "{body}");
@@ -290,7 +290,7 @@ impl Site {
             .request("GET", "/image/v2/images?name=guest", token, None)
             .await;
         let image = images["images"][0]["id"].as_str().unwrap().to_string();
-        let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "42", "networks": "none"}});
+        let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "42", "networks": "auto"}});
         let (st, body) = self
             .request("POST", "/compute/v2.1/servers", token, Some(body))
             .await;
@@ -408,6 +408,26 @@ async fn the_control_plane_killed_at_every_step_leaves_no_orphan() {
     let mut control = site.control(None);
     let (_agent, agent_url) = site.agent("far-host", "fake");
     let token = site.admin_token().await;
+    // One network in the project: every server gets a port on it ("auto").
+    let (st, net) = site
+        .request(
+            "POST",
+            "/networking/v2.0/networks",
+            &token,
+            Some(json!({"network": {"name": "private"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{net}");
+    let net_id = net["network"]["id"].as_str().unwrap().to_string();
+    let (st, sub) = site
+        .request(
+            "POST",
+            "/networking/v2.0/subnets",
+            &token,
+            Some(json!({"subnet": {"network_id": net_id, "ip_version": 4, "cidr": "10.9.0.0/24"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{sub}");
 
     let mut alive = Vec::new();
     for step in 0..4 {
@@ -429,6 +449,24 @@ async fn the_control_plane_killed_at_every_step_leaves_no_orphan() {
                 .wait_status(&token, &id, "ACTIVE", Duration::from_secs(90))
                 .await;
             assert_eq!(s["OS-EXT-SRV-ATTR:host"], "far-host", "{point}: {s}");
+            // Exactly one port, bound to the host, whatever step the crash hit.
+            let (_, ports) = site
+                .request(
+                    "GET",
+                    &format!("/networking/v2.0/ports?device_id={id}"),
+                    &token,
+                    None,
+                )
+                .await;
+            let ports = ports["ports"].as_array().unwrap();
+            assert_eq!(ports.len(), 1, "{point}: {ports:?}");
+            assert_eq!(ports[0]["binding:host_id"], "far-host", "{point}");
+            assert_eq!(ports[0]["device_owner"], "compute:nova", "{point}");
+            let addr = &s["addresses"]["private"][0]["addr"];
+            assert_eq!(
+                &ports[0]["fixed_ips"][0]["ip_address"], addr,
+                "{point}: {s}"
+            );
             alive.push(id);
         }
     }
@@ -481,6 +519,17 @@ async fn the_control_plane_killed_at_every_step_leaves_no_orphan() {
         .request("GET", "/compute/v2.1/servers?all_tenants=1", &token, None)
         .await;
     assert_eq!(list["servers"].as_array().unwrap().len(), 0, "{list}");
+    // Only the network's own metadata port is left: no server port leaked.
+    let (_, ports) = site
+        .request("GET", "/networking/v2.0/ports", &token, None)
+        .await;
+    let owners: Vec<&Value> = ports["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["device_owner"])
+        .collect();
+    assert_eq!(owners, [&json!("network:distributed")], "{ports}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

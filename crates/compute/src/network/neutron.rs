@@ -139,9 +139,7 @@ impl Networking for Neutron {
                 if let Want::Port(_, id) = w {
                     let port = self.0.get_port_internal(id).await.map_err(net_error)?;
                     if !port.device_id.is_empty() {
-                        return Err(NetError::Conflict(format!(
-                            "Port {id} is still in use."
-                        )));
+                        return Err(NetError::Conflict(format!("Port {id} is still in use.")));
                     }
                 }
             }
@@ -168,7 +166,7 @@ impl Networking for Neutron {
                 .await
                 .map_err(net_error)?
                 .into_iter()
-                    .filter(|p| p.device_owner == OWNER && !user_ports.contains(&p.id))
+                .filter(|p| p.device_owner == OWNER && !user_ports.contains(&p.id))
                 .collect();
             made.sort_by_key(|p| p.created_at);
             let groups = (!security_groups.is_empty()).then(|| security_groups.to_vec());
@@ -256,4 +254,3 @@ impl Networking for Neutron {
         })
     }
 }
-
