@@ -177,3 +177,52 @@ impl Rule {
             && self.remote_group_id == other.remote_group_id
     }
 }
+
+/// Device owners of the ports a router holds.
+pub const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+pub const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+pub const OWNER_FLOATINGIP: &str = "network:floatingip";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Route {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+/// A router. Its interfaces are ports (`network:router_interface`, `device_id` the router)
+/// holding each subnet's gateway address; its gateway is a port on an external network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Router {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub gateway_network_id: Option<String>,
+    pub gateway_port_id: Option<String>,
+    pub enable_snat: bool,
+    pub routes: Vec<Route>,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A floating IP: an address on an external network (held by a `network:floatingip` port)
+/// and, when associated, the fixed address of a port it is translated to by `router_id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FloatingIp {
+    pub id: String,
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: String,
+    pub floating_port_id: String,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<String>,
+    pub router_id: Option<String>,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

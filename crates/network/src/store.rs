@@ -709,3 +709,181 @@ pub async fn delete_quotas(c: &mut AnyConnection, project: &str) -> R<()> {
         .await
         .map(drop)
 }
+
+// ---------------------------------------------------------------- routers
+
+fn router(r: AnyRow) -> Router {
+    Router {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        admin_state_up: r.flag("admin_state_up"),
+        gateway_network_id: r.get("gateway_network_id"),
+        gateway_port_id: r.get("gateway_port_id"),
+        enable_snat: r.flag("enable_snat"),
+        routes: pj(&r, "routes"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn floating_ip(r: AnyRow) -> FloatingIp {
+    FloatingIp {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        floating_network_id: r.get("floating_network_id"),
+        floating_ip_address: r.get("floating_ip_address"),
+        floating_port_id: r.get("floating_port_id"),
+        port_id: r.get("port_id"),
+        fixed_ip_address: r.get("fixed_ip_address"),
+        router_id: r.get("router_id"),
+        description: r.get("description"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+pub async fn insert_router(c: &mut AnyConnection, r: &Router) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_routers (id, project_id, name, description, admin_state_up, gateway_network_id, gateway_port_id, enable_snat, routes, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    )
+    .bind(&r.id).bind(&r.project_id).bind(&r.name).bind(&r.description).bind(r.admin_state_up).bind(&r.gateway_network_id)
+    .bind(&r.gateway_port_id).bind(r.enable_snat).bind(js(&r.routes)).bind(js(&r.tags)).bind(r.revision_number).bind(r.created_at).bind(r.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_router(c: &mut AnyConnection, r: &Router) -> R<()> {
+    sqlx::query(
+        "UPDATE network_routers SET name=$2, description=$3, admin_state_up=$4, gateway_network_id=$5, gateway_port_id=$6, enable_snat=$7, routes=$8, tags=$9, revision_number=$10, updated_at=$11 WHERE id=$1",
+    )
+    .bind(&r.id).bind(&r.name).bind(&r.description).bind(r.admin_state_up).bind(&r.gateway_network_id).bind(&r.gateway_port_id)
+    .bind(r.enable_snat).bind(js(&r.routes)).bind(js(&r.tags)).bind(r.revision_number).bind(r.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn touch_router(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
+    sqlx::query("UPDATE network_routers SET revision_number = revision_number + 1, updated_at=$2 WHERE id=$1")
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn get_router(c: &mut AnyConnection, id: &str) -> R<Option<Router>> {
+    Ok(sqlx::query("SELECT * FROM network_routers WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(router))
+}
+
+pub async fn list_routers(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Router>> {
+    let rows = match project {
+        None => {
+            sqlx::query("SELECT * FROM network_routers ORDER BY created_at, id")
+                .fetch_all(c)
+                .await?
+        }
+        Some(p) => {
+            sqlx::query("SELECT * FROM network_routers WHERE project_id=$1 ORDER BY created_at, id")
+                .bind(p)
+                .fetch_all(c)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(router).collect())
+}
+
+pub async fn delete_router(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_routers WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- floating IPs
+
+pub async fn insert_floating_ip(c: &mut AnyConnection, f: &FloatingIp) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_floatingips (id, project_id, floating_network_id, floating_ip_address, floating_port_id, port_id, fixed_ip_address, router_id, description, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    )
+    .bind(&f.id).bind(&f.project_id).bind(&f.floating_network_id).bind(&f.floating_ip_address).bind(&f.floating_port_id).bind(&f.port_id)
+    .bind(&f.fixed_ip_address).bind(&f.router_id).bind(&f.description).bind(js(&f.tags)).bind(f.revision_number).bind(f.created_at).bind(f.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_floating_ip(c: &mut AnyConnection, f: &FloatingIp) -> R<()> {
+    sqlx::query(
+        "UPDATE network_floatingips SET port_id=$2, fixed_ip_address=$3, router_id=$4, description=$5, tags=$6, revision_number=$7, updated_at=$8 WHERE id=$1",
+    )
+    .bind(&f.id).bind(&f.port_id).bind(&f.fixed_ip_address).bind(&f.router_id).bind(&f.description).bind(js(&f.tags))
+    .bind(f.revision_number).bind(f.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn get_floating_ip(c: &mut AnyConnection, id: &str) -> R<Option<FloatingIp>> {
+    Ok(sqlx::query("SELECT * FROM network_floatingips WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(floating_ip))
+}
+
+pub async fn list_floating_ips(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<FloatingIp>> {
+    let rows = match project {
+        None => {
+            sqlx::query("SELECT * FROM network_floatingips ORDER BY created_at, id")
+                .fetch_all(c)
+                .await?
+        }
+        Some(p) => {
+            sqlx::query(
+                "SELECT * FROM network_floatingips WHERE project_id=$1 ORDER BY created_at, id",
+            )
+            .bind(p)
+            .fetch_all(c)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(floating_ip).collect())
+}
+
+/// Floating IPs translated to an address of `port_id`.
+pub async fn floating_ips_of_port(c: &mut AnyConnection, port_id: &str) -> R<Vec<FloatingIp>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_floatingips WHERE port_id=$1")
+            .bind(port_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(floating_ip)
+            .collect(),
+    )
+}
+
+pub async fn floating_ips_of_router(c: &mut AnyConnection, router_id: &str) -> R<Vec<FloatingIp>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_floatingips WHERE router_id=$1")
+            .bind(router_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(floating_ip)
+            .collect(),
+    )
+}
+
+pub async fn delete_floating_ip(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_floatingips WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}

@@ -144,3 +144,59 @@ pub fn security_group(g: &SecurityGroup, rules: &[Rule]) -> Value {
         "revision_number": g.revision_number,
     })
 }
+
+/// A router; `gateway_ips` are the addresses of its gateway port.
+pub fn router(r: &Router, gateway_ips: &[FixedIp], availability_zone: &str) -> Value {
+    let gateway = match &r.gateway_network_id {
+        Some(net) => {
+            json!({"network_id": net, "enable_snat": r.enable_snat, "external_fixed_ips": gateway_ips})
+        }
+        None => Value::Null,
+    };
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "project_id": r.project_id,
+        "tenant_id": r.project_id,
+        "admin_state_up": r.admin_state_up,
+        "status": "ACTIVE",
+        "external_gateway_info": gateway,
+        "routes": r.routes,
+        "distributed": false,
+        "ha": false,
+        "availability_zone_hints": [],
+        "availability_zones": [availability_zone],
+        "flavor_id": null,
+        "tags": r.tags,
+        "created_at": iso_seconds(r.created_at),
+        "updated_at": iso_seconds(r.updated_at),
+        "revision_number": r.revision_number,
+    })
+}
+
+/// A floating IP; `port` is the associated port, for `port_details`.
+pub fn floating_ip(f: &FloatingIp, port: Option<&Port>) -> Value {
+    let details = port.map(|p| {
+        json!({"name": p.name, "network_id": p.network_id, "mac_address": p.mac_address, "admin_state_up": p.admin_state_up, "status": p.status, "device_id": p.device_id, "device_owner": p.device_owner})
+    });
+    json!({
+        "id": f.id,
+        "floating_ip_address": f.floating_ip_address,
+        "floating_network_id": f.floating_network_id,
+        "router_id": f.router_id,
+        "port_id": f.port_id,
+        "fixed_ip_address": f.fixed_ip_address,
+        "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
+        "project_id": f.project_id,
+        "tenant_id": f.project_id,
+        "description": f.description,
+        "port_details": details,
+        "port_forwardings": [],
+        "qos_policy_id": null,
+        "tags": f.tags,
+        "created_at": iso_seconds(f.created_at),
+        "updated_at": iso_seconds(f.updated_at),
+        "revision_number": f.revision_number,
+    })
+}

@@ -40,7 +40,8 @@ async fn versions_extensions_and_resources() {
     ] {
         assert!(aliases.contains(&a), "{a} missing from {aliases:?}");
     }
-    assert!(!aliases.contains(&"router"), "routers are not implemented");
+    assert!(aliases.contains(&"router") && aliases.contains(&"extraroute"));
+    assert!(!aliases.contains(&"trunk"), "trunks are not implemented");
     let one = c
         .ok("GET", "/v2.0/extensions/binding", &alice, None, 200)
         .await;

@@ -191,6 +191,26 @@ resource!(
     delete_port
 );
 resource!(
+    routers,
+    "router",
+    "routers",
+    list_routers,
+    show_router,
+    create_router,
+    update_router,
+    delete_router
+);
+resource!(
+    floating_ips,
+    "floatingip",
+    "floatingips",
+    list_floating_ips,
+    show_floating_ip,
+    create_floating_ip,
+    update_floating_ip,
+    delete_floating_ip
+);
+resource!(
     security_groups,
     "security_group",
     "security_groups",
@@ -200,6 +220,36 @@ resource!(
     update_security_group,
     delete_security_group
 );
+
+mod interfaces {
+    use super::*;
+
+    pub async fn add(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::OK,
+            s.add_router_interface(&ctx, &id, &body).await?,
+        )
+    }
+
+    pub async fn remove(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::OK,
+            s.remove_router_interface(&ctx, &id, &body).await?,
+        )
+    }
+}
 
 mod rules {
     use super::*;
@@ -602,6 +652,75 @@ pub fn api() -> Api<State> {
             rules::delete,
         )
         .get(
+            "/v2.0/routers",
+            op("list_routers", "List routers"),
+            routers::list,
+        )
+        .post(
+            "/v2.0/routers",
+            op("create_router", "Create a router").status(201),
+            routers::create,
+        )
+        .get(
+            "/v2.0/routers/{id}",
+            op("show_router", "Show a router"),
+            routers::show,
+        )
+        .put(
+            "/v2.0/routers/{id}",
+            op("update_router", "Update a router (gateway, routes)"),
+            routers::update,
+        )
+        .delete(
+            "/v2.0/routers/{id}",
+            op("delete_router", "Delete a router").status(204),
+            routers::delete,
+        )
+        .put(
+            "/v2.0/routers/{id}/add_router_interface",
+            op(
+                "add_router_interface",
+                "Attach a subnet or port to a router",
+            ),
+            interfaces::add,
+        )
+        .put(
+            "/v2.0/routers/{id}/remove_router_interface",
+            op(
+                "remove_router_interface",
+                "Detach a subnet or port from a router",
+            ),
+            interfaces::remove,
+        )
+        .get(
+            "/v2.0/floatingips",
+            op("list_floatingips", "List floating IPs"),
+            floating_ips::list,
+        )
+        .post(
+            "/v2.0/floatingips",
+            op("create_floatingip", "Create a floating IP").status(201),
+            floating_ips::create,
+        )
+        .get(
+            "/v2.0/floatingips/{id}",
+            op("show_floatingip", "Show a floating IP"),
+            floating_ips::show,
+        )
+        .put(
+            "/v2.0/floatingips/{id}",
+            op(
+                "update_floatingip",
+                "Associate, disassociate or update a floating IP",
+            ),
+            floating_ips::update,
+        )
+        .delete(
+            "/v2.0/floatingips/{id}",
+            op("delete_floatingip", "Delete a floating IP").status(204),
+            floating_ips::delete,
+        )
+        .get(
             "/v2.0/quotas",
             op("list_quotas", "List projects' quotas (administrators)"),
             quotas::list,
@@ -649,7 +768,14 @@ pub fn api() -> Api<State> {
             ),
             quotas::details,
         );
-    for c in ["networks", "subnets", "ports", "security-groups"] {
+    for c in [
+        "networks",
+        "subnets",
+        "ports",
+        "security-groups",
+        "routers",
+        "floatingips",
+    ] {
         let snake = c.replace('-', "_");
         api = api
             .get(

@@ -7,10 +7,12 @@
 //! [`security_groups`]; [`quotas`] and the shared request-body helpers live here too.
 
 pub mod body;
+pub mod floating_ips;
 pub mod internal;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod routers;
 pub mod security_groups;
 pub mod subnets;
 pub mod tags;
@@ -225,6 +227,14 @@ impl NetworkService {
             let rules = store::rules_of_group(&mut c, &g.id).await?;
             snap.security_groups
                 .push(SecurityGroupState { group: g, rules });
+        }
+        for r in store::list_routers(&mut c, None).await? {
+            if let Some(st) = self.router_state(&mut c, &r.id).await? {
+                snap.routers.push(st);
+            }
+        }
+        for f in store::list_floating_ips(&mut c, None).await? {
+            snap.floating_ips.push(FloatingIpState { floating_ip: f });
         }
         Ok(snap)
     }
