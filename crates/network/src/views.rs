@@ -38,7 +38,8 @@ pub fn network(n: &Network, subnets: &[String], availability_zone: &str) -> Valu
     })
 }
 
-pub fn subnet(s: &Subnet) -> Value {
+/// A subnet; `external` is its network's `router:external` (`subnet-external-network`).
+pub fn subnet(s: &Subnet, external: bool) -> Value {
     json!({
         "id": s.id,
         "name": s.name,
@@ -59,6 +60,7 @@ pub fn subnet(s: &Subnet) -> Value {
         "segment_id": null,
         "service_types": s.service_types,
         "dns_publish_fixed_ip": false,
+        "router:external": external,
         "tags": s.tags,
         "created_at": iso_seconds(s.created_at),
         "updated_at": iso_seconds(s.updated_at),

@@ -27,6 +27,7 @@ async fn subnets_defaults_validation_and_metadata_port() {
         assert_eq!(s["enable_dhcp"], true);
         assert_eq!(s["subnetpool_id"], Value::Null);
         assert_eq!(s["segment_id"], Value::Null);
+        assert_eq!(s["router:external"], false);
         assert_eq!(s["ipv6_ra_mode"], Value::Null);
         assert_eq!(s["host_routes"][0]["nexthop"], "192.168.10.254");
         let sid = id(&s);

@@ -13,6 +13,20 @@ async fn topology(c: &Cloud, admin: &User, alice: &User) -> (String, String, Str
         .network(admin, json!({"name": "public", "router:external": true}))
         .await;
     let ext_sub = c.subnet(admin, json!({"network_id": id(&ext), "ip_version": 4, "cidr": "172.24.4.0/24", "enable_dhcp": false})).await;
+    assert_eq!(ext_sub["router:external"], true);
+    let seen = c
+        .ok(
+            "GET",
+            &format!("/v2.0/subnets/{}", id(&ext_sub)),
+            alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        seen["subnet"]["router:external"], true,
+        "external subnets are visible to all"
+    );
     let net = c.network(alice, json!({"name": "private"})).await;
     let sub = c
         .subnet(

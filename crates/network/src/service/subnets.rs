@@ -101,15 +101,17 @@ impl NetworkService {
                         .find(|n| n.id == s.network_id)
                         .is_some_and(|n| self.allowed(ctx, "get_subnet", &target(s, n)))
             })
-            .map(views::subnet)
+            .map(|s| {
+                let external = networks.iter().any(|n| n.id == s.network_id && n.external);
+                views::subnet(s, external)
+            })
             .collect())
     }
 
     pub async fn show_subnet(&self, ctx: &AuthContext, id: &str) -> Result<Value> {
         let mut c = self.conn().await?;
-        Ok(views::subnet(
-            &self.visible_subnet(&mut c, ctx, id).await?.0,
-        ))
+        let (s, n) = self.visible_subnet(&mut c, ctx, id).await?;
+        Ok(views::subnet(&s, n.external))
     }
 
     pub async fn create_subnet(&self, ctx: &AuthContext, request: &Value) -> Result<Value> {
@@ -260,7 +262,7 @@ impl NetworkService {
         for p in touched {
             self.push_port(&p).await;
         }
-        Ok(views::subnet(&s))
+        Ok(views::subnet(&s, network.external))
     }
 
     fn check_ipv6_modes(&self, s: &Subnet, cidr: &Cidr) -> Result<()> {
@@ -307,7 +309,7 @@ impl NetworkService {
             .filter(|a| !UPDATABLE.contains(a))
             .collect();
         body::check(&attrs, UPDATABLE, &ro, false)?;
-        let (s, meta) = retry_on_conflict(|attempt| {
+        let s = retry_on_conflict(|attempt| {
             let attrs = attrs.clone();
             async move {
                 let mut tx = self.db.begin_write().await?;
@@ -356,12 +358,13 @@ impl NetworkService {
                     .sync_metadata_port(&mut tx, &s.network_id, attempt)
                     .await?;
                 tx.commit().await?;
-                Ok((s, meta))
+                Ok((s, meta, n.external))
             }
         })
         .await?;
+        let (s, meta, external) = (s.0, s.1, s.2);
         self.after_subnet_change(&s.network_id, meta).await;
-        Ok(views::subnet(&s))
+        Ok(views::subnet(&s, external))
     }
 
     pub async fn delete_subnet(&self, ctx: &AuthContext, id: &str) -> Result<()> {
