@@ -231,7 +231,7 @@ async fn routers_gateways_interfaces_and_routes() {
             "PUT",
             &format!("/v2.0/routers/{rid}"),
             &alice,
-            Some(json!({"router": {"routes": []}})),
+            Some(json!({"router": {"routes": null}})),
             200,
         )
         .await;

@@ -209,7 +209,11 @@ impl NetworkService {
                 &body::string(&attrs, "gateway_ip", 64)?.unwrap_or_default(),
             )?),
         };
-        s.allocation_pools = match body::list(&attrs, "allocation_pools")? {
+        let pools = match attrs.get("allocation_pools") {
+            Some(Value::Null) => None,
+            _ => body::list(&attrs, "allocation_pools")?,
+        };
+        s.allocation_pools = match pools {
             Some(items) => parse_pools(&cidr, items)?,
             None => {
                 let gw: Option<IpAddr> = s.gateway_ip.as_deref().and_then(ipam::parse_ip);
