@@ -47,9 +47,10 @@ pub const EXTENSIONS: &[Extension] = &[
     ext("sorting", "Sorting support", "Extension that indicates that sorting is enabled.", "2016-06-12T00:00:00-00:00"),
     ext("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes", "2016-02-10T10:00:00-00:00"),
     ext("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources.", "2016-04-11T10:00:00-00:00"),
-    ext("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, security_group, router, floatingip", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
+    ext("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, subnetpool, security_group, router, floatingip", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
     ext("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.", "2016-09-12T10:00:00-00:00"),
     ext("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not", "2019-11-26T09:00:00-00:00"),
+    ext("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool", "2015-03-30T10:00:00-00:00"),
     ext("subnet-external-network", "Subnet belongs to an external network", "Informs if the subnet belongs to an external network", "2024-02-05T18:00:00-00:00"),
     ext("subnet-service-types", "Subnet service types", "Provides ability to set the subnet service_types field", "2016-03-15T18:00:00-00:00"),
 ];

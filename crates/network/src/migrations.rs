@@ -9,6 +9,8 @@
 //!
 //! Migration 2 adds routers and floating IPs. A router's interfaces and gateway are ports
 //! (found by `device_id`); a fixed address is the target of at most one floating IP.
+//!
+//! Migration 3 adds subnet pools; a subnet records the pool its CIDR came from.
 
 use ferrostack_db::Migration;
 
@@ -47,6 +49,17 @@ CREATE INDEX network_routers_project ON network_routers (project_id);
 CREATE TABLE network_floatingips (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, floating_network_id TEXT NOT NULL REFERENCES network_networks(id), floating_ip_address TEXT NOT NULL, floating_port_id TEXT NOT NULL, port_id TEXT, fixed_ip_address TEXT, router_id TEXT, description TEXT NOT NULL, tags TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, UNIQUE (port_id, fixed_ip_address));
 CREATE INDEX network_floatingips_project ON network_floatingips (project_id);
 CREATE INDEX network_floatingips_router ON network_floatingips (router_id);
+"#,
+        postgres: None,
+    },
+    Migration {
+        version: 3,
+        name: "subnet pools",
+        sql: r#"
+CREATE TABLE network_subnetpools (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, prefixes TEXT NOT NULL, ip_version BIGINT NOT NULL, default_prefixlen BIGINT NOT NULL, min_prefixlen BIGINT NOT NULL, max_prefixlen BIGINT NOT NULL, default_quota BIGINT, shared BOOLEAN NOT NULL, is_default BOOLEAN NOT NULL, tags TEXT NOT NULL, revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX network_subnetpools_project ON network_subnetpools (project_id);
+ALTER TABLE network_subnets ADD COLUMN subnetpool_id TEXT;
+CREATE UNIQUE INDEX network_subnets_pool_cidr ON network_subnets (subnetpool_id, cidr);
 "#,
         postgres: None,
     },

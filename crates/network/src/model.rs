@@ -57,6 +57,8 @@ pub struct Subnet {
     pub ipv6_ra_mode: Option<String>,
     pub ipv6_address_mode: Option<String>,
     pub service_types: Vec<String>,
+    /// The subnet pool the CIDR was allocated from.
+    pub subnetpool_id: Option<String>,
     pub tags: Vec<String>,
     pub revision_number: i64,
     pub created_at: i64,
@@ -221,6 +223,27 @@ pub struct FloatingIp {
     pub fixed_ip_address: Option<String>,
     pub router_id: Option<String>,
     pub description: String,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A pool of prefixes subnets may be allocated from (`subnet_allocation`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubnetPool {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub prefixes: Vec<String>,
+    pub ip_version: i64,
+    pub default_prefixlen: i64,
+    pub min_prefixlen: i64,
+    pub max_prefixlen: i64,
+    pub default_quota: Option<i64>,
+    pub shared: bool,
+    pub is_default: bool,
     pub tags: Vec<String>,
     pub revision_number: i64,
     pub created_at: i64,

@@ -93,6 +93,14 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_floatingip", READER_OWNER),
     ("update_floatingip", MEMBER_OWNER),
     ("delete_floatingip", MEMBER_OWNER),
+    // subnet pools
+    ("create_subnetpool", MEMBER_OWNER),
+    ("create_subnetpool:shared", ADMIN),
+    ("create_subnetpool:is_default", ADMIN),
+    ("get_subnetpool", "rule:admin_only or (role:reader and project_id:%(project_id)s) or rule:shared"),
+    ("update_subnetpool", MEMBER_OWNER),
+    ("update_subnetpool:is_default", ADMIN),
+    ("delete_subnetpool", MEMBER_OWNER),
     // quotas
     ("get_quota", READER_OWNER),
     ("update_quota", ADMIN),

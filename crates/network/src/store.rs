@@ -61,6 +61,7 @@ fn subnet(r: AnyRow) -> Subnet {
         ipv6_ra_mode: r.get("ipv6_ra_mode"),
         ipv6_address_mode: r.get("ipv6_address_mode"),
         service_types: pj(&r, "service_types"),
+        subnetpool_id: r.try_get("subnetpool_id").ok().flatten(),
         tags: pj(&r, "tags"),
         revision_number: r.get("revision_number"),
         created_at: r.get("created_at"),
@@ -225,13 +226,13 @@ pub async fn count_owned(c: &mut AnyConnection, table: &str, project: &str) -> R
 
 pub async fn insert_subnet(c: &mut AnyConnection, s: &Subnet) -> R<()> {
     sqlx::query(
-        "INSERT INTO network_subnets (id, network_id, project_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, service_types, tags, revision_number, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+        "INSERT INTO network_subnets (id, network_id, project_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, service_types, tags, revision_number, created_at, updated_at, subnetpool_id) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
     )
     .bind(&s.id).bind(&s.network_id).bind(&s.project_id).bind(&s.name).bind(&s.description).bind(s.ip_version).bind(&s.cidr)
     .bind(&s.gateway_ip).bind(js(&s.allocation_pools)).bind(js(&s.dns_nameservers)).bind(js(&s.host_routes)).bind(s.enable_dhcp)
     .bind(&s.ipv6_ra_mode).bind(&s.ipv6_address_mode).bind(js(&s.service_types)).bind(js(&s.tags)).bind(s.revision_number)
-    .bind(s.created_at).bind(s.updated_at)
+    .bind(s.created_at).bind(s.updated_at).bind(&s.subnetpool_id)
     .execute(c).await.map(drop)
 }
 
@@ -882,6 +883,86 @@ pub async fn floating_ips_of_router(c: &mut AnyConnection, router_id: &str) -> R
 
 pub async fn delete_floating_ip(c: &mut AnyConnection, id: &str) -> R<()> {
     sqlx::query("DELETE FROM network_floatingips WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- subnet pools
+
+fn subnet_pool(r: AnyRow) -> SubnetPool {
+    SubnetPool {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        prefixes: pj(&r, "prefixes"),
+        ip_version: r.get("ip_version"),
+        default_prefixlen: r.get("default_prefixlen"),
+        min_prefixlen: r.get("min_prefixlen"),
+        max_prefixlen: r.get("max_prefixlen"),
+        default_quota: r.get("default_quota"),
+        shared: r.flag("shared"),
+        is_default: r.flag("is_default"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+pub async fn insert_subnet_pool(c: &mut AnyConnection, p: &SubnetPool) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_subnetpools (id, project_id, name, description, prefixes, ip_version, default_prefixlen, min_prefixlen, max_prefixlen, default_quota, shared, is_default, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+    )
+    .bind(&p.id).bind(&p.project_id).bind(&p.name).bind(&p.description).bind(js(&p.prefixes)).bind(p.ip_version).bind(p.default_prefixlen)
+    .bind(p.min_prefixlen).bind(p.max_prefixlen).bind(p.default_quota).bind(p.shared).bind(p.is_default).bind(js(&p.tags))
+    .bind(p.revision_number).bind(p.created_at).bind(p.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_subnet_pool(c: &mut AnyConnection, p: &SubnetPool) -> R<()> {
+    sqlx::query(
+        "UPDATE network_subnetpools SET name=$2, description=$3, prefixes=$4, default_prefixlen=$5, min_prefixlen=$6, max_prefixlen=$7, default_quota=$8, is_default=$9, tags=$10, revision_number=$11, updated_at=$12 WHERE id=$1",
+    )
+    .bind(&p.id).bind(&p.name).bind(&p.description).bind(js(&p.prefixes)).bind(p.default_prefixlen).bind(p.min_prefixlen)
+    .bind(p.max_prefixlen).bind(p.default_quota).bind(p.is_default).bind(js(&p.tags)).bind(p.revision_number).bind(p.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn get_subnet_pool(c: &mut AnyConnection, id: &str) -> R<Option<SubnetPool>> {
+    Ok(sqlx::query("SELECT * FROM network_subnetpools WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(subnet_pool))
+}
+
+/// Pools `project` may see (its own and shared ones); `None`: all.
+pub async fn list_subnet_pools(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<SubnetPool>> {
+    let rows = match project {
+        None => sqlx::query("SELECT * FROM network_subnetpools ORDER BY created_at, id").fetch_all(c).await?,
+        Some(p) => sqlx::query("SELECT * FROM network_subnetpools WHERE project_id=$1 OR shared=$2 ORDER BY created_at, id")
+            .bind(p).bind(true).fetch_all(c).await?,
+    };
+    Ok(rows.into_iter().map(subnet_pool).collect())
+}
+
+pub async fn subnets_of_pool(c: &mut AnyConnection, pool_id: &str) -> R<Vec<Subnet>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_subnets WHERE subnetpool_id=$1")
+            .bind(pool_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(subnet)
+            .collect(),
+    )
+}
+
+pub async fn delete_subnet_pool(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_subnetpools WHERE id=$1")
         .bind(id)
         .execute(c)
         .await

@@ -56,7 +56,7 @@ pub fn subnet(s: &Subnet, external: bool) -> Value {
         "enable_dhcp": s.enable_dhcp,
         "ipv6_ra_mode": s.ipv6_ra_mode,
         "ipv6_address_mode": s.ipv6_address_mode,
-        "subnetpool_id": null,
+        "subnetpool_id": s.subnetpool_id,
         "segment_id": null,
         "service_types": s.service_types,
         "dns_publish_fixed_ip": false,
@@ -200,5 +200,28 @@ pub fn floating_ip(f: &FloatingIp, port: Option<&Port>) -> Value {
         "created_at": iso_seconds(f.created_at),
         "updated_at": iso_seconds(f.updated_at),
         "revision_number": f.revision_number,
+    })
+}
+
+pub fn subnet_pool(p: &SubnetPool) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "project_id": p.project_id,
+        "tenant_id": p.project_id,
+        "prefixes": p.prefixes,
+        "ip_version": p.ip_version,
+        "default_prefixlen": p.default_prefixlen,
+        "min_prefixlen": p.min_prefixlen,
+        "max_prefixlen": p.max_prefixlen,
+        "default_quota": p.default_quota,
+        "shared": p.shared,
+        "is_default": p.is_default,
+        "address_scope_id": null,
+        "tags": p.tags,
+        "created_at": iso_seconds(p.created_at),
+        "updated_at": iso_seconds(p.updated_at),
+        "revision_number": p.revision_number,
     })
 }

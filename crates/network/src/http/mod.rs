@@ -211,6 +211,16 @@ resource!(
     delete_floating_ip
 );
 resource!(
+    subnet_pools,
+    "subnetpool",
+    "subnetpools",
+    list_subnet_pools,
+    show_subnet_pool,
+    create_subnet_pool,
+    update_subnet_pool,
+    delete_subnet_pool
+);
+resource!(
     security_groups,
     "security_group",
     "security_groups",
@@ -721,6 +731,31 @@ pub fn api() -> Api<State> {
             floating_ips::delete,
         )
         .get(
+            "/v2.0/subnetpools",
+            op("list_subnetpools", "List subnet pools"),
+            subnet_pools::list,
+        )
+        .post(
+            "/v2.0/subnetpools",
+            op("create_subnetpool", "Create a subnet pool").status(201),
+            subnet_pools::create,
+        )
+        .get(
+            "/v2.0/subnetpools/{id}",
+            op("show_subnetpool", "Show a subnet pool"),
+            subnet_pools::show,
+        )
+        .put(
+            "/v2.0/subnetpools/{id}",
+            op("update_subnetpool", "Update a subnet pool"),
+            subnet_pools::update,
+        )
+        .delete(
+            "/v2.0/subnetpools/{id}",
+            op("delete_subnetpool", "Delete a subnet pool").status(204),
+            subnet_pools::delete,
+        )
+        .get(
             "/v2.0/quotas",
             op("list_quotas", "List projects' quotas (administrators)"),
             quotas::list,
@@ -775,6 +810,7 @@ pub fn api() -> Api<State> {
         "security-groups",
         "routers",
         "floatingips",
+        "subnetpools",
     ] {
         let snake = c.replace('-', "_");
         api = api

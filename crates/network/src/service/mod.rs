@@ -14,6 +14,7 @@ pub mod ports;
 pub mod quotas;
 pub mod routers;
 pub mod security_groups;
+pub mod subnet_pools;
 pub mod subnets;
 pub mod tags;
 

@@ -18,6 +18,7 @@ pub enum Tagged {
     SecurityGroup,
     Router,
     FloatingIp,
+    SubnetPool,
 }
 
 impl Tagged {
@@ -29,6 +30,7 @@ impl Tagged {
             "security-groups" => Tagged::SecurityGroup,
             "routers" => Tagged::Router,
             "floatingips" => Tagged::FloatingIp,
+            "subnetpools" => Tagged::SubnetPool,
             _ => return None,
         })
     }
@@ -107,6 +109,27 @@ impl NetworkService {
                 let r = self.visible_router(c, ctx, id).await?;
                 let t = super::routers::target(&r.project_id);
                 apply!(r, "update_router", t, store::update_router)
+            }
+            Tagged::SubnetPool => {
+                let p = match store::get_subnet_pool(c, id).await? {
+                    Some(p)
+                        if self.allowed(
+                            ctx,
+                            "get_subnetpool",
+                            &super::subnet_pools::target(&p),
+                        ) =>
+                    {
+                        p
+                    }
+                    _ => {
+                        return Err(NetworkError::not_found(
+                            "SubnetPoolNotFound",
+                            format!("Subnet pool {id} could not be found."),
+                        ))
+                    }
+                };
+                let t = super::subnet_pools::target(&p);
+                apply!(p, "update_subnetpool", t, store::update_subnet_pool)
             }
             Tagged::FloatingIp => {
                 let f = match store::get_floating_ip(c, id).await? {
