@@ -11,6 +11,9 @@
 //! (found by `device_id`); a fixed address is the target of at most one floating IP.
 //!
 //! Migration 3 adds subnet pools; a subnet records the pool its CIDR came from.
+//!
+//! Migration 4 holds the default security group rules template, seeded with Neutron's
+//! defaults (ingress from the group itself into `default` groups, egress anywhere into all).
 
 use ferrostack_db::Migration;
 
@@ -61,6 +64,15 @@ CREATE INDEX network_subnetpools_project ON network_subnetpools (project_id);
 ALTER TABLE network_subnets ADD COLUMN subnetpool_id TEXT;
 CREATE UNIQUE INDEX network_subnets_pool_cidr ON network_subnets (subnetpool_id, cidr);
 "#,
+        postgres: None,
+    },
+    Migration {
+        version: 4,
+        name: "default security group rules template",
+        sql: concat!(
+            "CREATE TABLE network_default_sg_rules (id TEXT PRIMARY KEY, direction TEXT NOT NULL, ethertype TEXT NOT NULL, protocol TEXT, port_range_min BIGINT, port_range_max BIGINT, remote_ip_prefix TEXT, remote_group_id TEXT, description TEXT NOT NULL, used_in_default_sg BOOLEAN NOT NULL, used_in_non_default_sg BOOLEAN NOT NULL, position BIGINT NOT NULL);\n",
+            "INSERT INTO network_default_sg_rules (id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, used_in_default_sg, used_in_non_default_sg, position) VALUES\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e01', 'ingress', 'IPv4', NULL, NULL, NULL, NULL, 'PARENT', '', TRUE, FALSE, 1),\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e02', 'ingress', 'IPv6', NULL, NULL, NULL, NULL, 'PARENT', '', TRUE, FALSE, 2),\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e03', 'egress', 'IPv4', NULL, NULL, NULL, NULL, NULL, '', TRUE, TRUE, 3),\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e04', 'egress', 'IPv6', NULL, NULL, NULL, NULL, NULL, '', TRUE, TRUE, 4);\n"
+        ),
         postgres: None,
     },
 ];

@@ -249,3 +249,35 @@ pub struct SubnetPool {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A rule of the default rules template: copied into new groups (`used_in_default_sg` for
+/// projects' `default` groups, `used_in_non_default_sg` for the others). A remote group of
+/// `PARENT` stands for the new group itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DefaultRule {
+    pub id: String,
+    pub direction: String,
+    pub ethertype: String,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<i64>,
+    pub port_range_max: Option<i64>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub description: String,
+    pub used_in_default_sg: bool,
+    pub used_in_non_default_sg: bool,
+}
+
+impl DefaultRule {
+    pub fn same_as(&self, o: &DefaultRule) -> bool {
+        self.direction == o.direction
+            && self.ethertype == o.ethertype
+            && self.protocol == o.protocol
+            && self.port_range_min == o.port_range_min
+            && self.port_range_max == o.port_range_max
+            && self.remote_ip_prefix == o.remote_ip_prefix
+            && self.remote_group_id == o.remote_group_id
+            && self.used_in_default_sg == o.used_in_default_sg
+            && self.used_in_non_default_sg == o.used_in_non_default_sg
+    }
+}

@@ -101,6 +101,10 @@ pub const RULES: &[(&str, &str)] = &[
     ("update_subnetpool", MEMBER_OWNER),
     ("update_subnetpool:is_default", ADMIN),
     ("delete_subnetpool", MEMBER_OWNER),
+    // the default security group rules template
+    ("get_default_security_group_rule", "rule:admin_only or role:reader"),
+    ("create_default_security_group_rule", ADMIN),
+    ("delete_default_security_group_rule", ADMIN),
     // quotas
     ("get_quota", READER_OWNER),
     ("update_quota", ADMIN),

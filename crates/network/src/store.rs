@@ -968,3 +968,50 @@ pub async fn delete_subnet_pool(c: &mut AnyConnection, id: &str) -> R<()> {
         .await
         .map(drop)
 }
+
+// ---------------------------------------------------------------- default rules template
+
+fn default_rule(r: AnyRow) -> DefaultRule {
+    DefaultRule {
+        id: r.get("id"),
+        direction: r.get("direction"),
+        ethertype: r.get("ethertype"),
+        protocol: r.get("protocol"),
+        port_range_min: r.get("port_range_min"),
+        port_range_max: r.get("port_range_max"),
+        remote_ip_prefix: r.get("remote_ip_prefix"),
+        remote_group_id: r.get("remote_group_id"),
+        description: r.get("description"),
+        used_in_default_sg: r.flag("used_in_default_sg"),
+        used_in_non_default_sg: r.flag("used_in_non_default_sg"),
+    }
+}
+
+pub async fn list_default_rules(c: &mut AnyConnection) -> R<Vec<DefaultRule>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_default_sg_rules ORDER BY position, id")
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(default_rule)
+            .collect(),
+    )
+}
+
+pub async fn insert_default_rule(c: &mut AnyConnection, r: &DefaultRule) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_default_sg_rules (id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, used_in_default_sg, used_in_non_default_sg, position) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,(SELECT COALESCE(MAX(position), 0) + 1 FROM network_default_sg_rules))",
+    )
+    .bind(&r.id).bind(&r.direction).bind(&r.ethertype).bind(&r.protocol).bind(r.port_range_min).bind(r.port_range_max)
+    .bind(&r.remote_ip_prefix).bind(&r.remote_group_id).bind(&r.description).bind(r.used_in_default_sg).bind(r.used_in_non_default_sg)
+    .execute(c).await.map(drop)
+}
+
+pub async fn delete_default_rule(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_default_sg_rules WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}

@@ -225,3 +225,20 @@ pub fn subnet_pool(p: &SubnetPool) -> Value {
         "revision_number": p.revision_number,
     })
 }
+
+pub fn default_rule(r: &DefaultRule) -> Value {
+    json!({
+        "id": r.id,
+        "direction": r.direction,
+        "ethertype": r.ethertype,
+        "protocol": r.protocol,
+        "port_range_min": r.port_range_min,
+        "port_range_max": r.port_range_max,
+        "remote_ip_prefix": r.remote_ip_prefix,
+        "remote_group_id": r.remote_group_id,
+        "remote_address_group_id": null,
+        "description": r.description,
+        "used_in_default_sg": r.used_in_default_sg,
+        "used_in_non_default_sg": r.used_in_non_default_sg,
+    })
+}

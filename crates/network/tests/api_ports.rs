@@ -941,3 +941,110 @@ async fn compute_facing_api() {
         assert!(c.backend.port(&port.id).is_none());
     }
 }
+
+#[tokio::test]
+async fn default_security_group_rules_template() {
+    for c in clouds().await {
+        let (admin, alice, bob) = c.users().await;
+        let t = c
+            .ok(
+                "GET",
+                "/v2.0/default-security-group-rules",
+                &alice,
+                None,
+                200,
+            )
+            .await["default_security_group_rules"]
+            .clone();
+        let t = t.as_array().unwrap();
+        assert_eq!(t.len(), 4, "Neutron's template: {t:?}");
+        assert!(t.iter().any(|r| r["direction"] == "ingress"
+            && r["remote_group_id"] == "PARENT"
+            && r["used_in_default_sg"] == true
+            && r["used_in_non_default_sg"] == false));
+        let rule = json!({"default_security_group_rule": {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0", "used_in_default_sg": true, "used_in_non_default_sg": true}});
+        c.fails(
+            "POST",
+            "/v2.0/default-security-group-rules",
+            &alice,
+            Some(rule.clone()),
+            403,
+            "PolicyNotAuthorized",
+        )
+        .await;
+        let made = c
+            .ok(
+                "POST",
+                "/v2.0/default-security-group-rules",
+                &admin,
+                Some(rule.clone()),
+                201,
+            )
+            .await["default_security_group_rule"]
+            .clone();
+        c.fails(
+            "POST",
+            "/v2.0/default-security-group-rules",
+            &admin,
+            Some(rule),
+            409,
+            "DefaultSecurityGroupRuleExists",
+        )
+        .await;
+        c.fails("POST", "/v2.0/default-security-group-rules", &admin, Some(json!({"default_security_group_rule": {"direction": "ingress", "remote_group_id": "00000000-0000-0000-0000-000000000000"}})), 400, "HTTPBadRequest").await;
+        // New groups, default or not, start with the template's rules.
+        let groups =
+            c.ok("GET", "/v2.0/security-groups", &bob, None, 200).await["security_groups"].clone();
+        let rules = groups[0]["security_group_rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 5);
+        assert!(rules
+            .iter()
+            .any(|r| r["port_range_min"] == 22 && r["remote_ip_prefix"] == "0.0.0.0/0"));
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["remote_group_id"] == groups[0]["id"]),
+            "PARENT is the group itself"
+        );
+        let g = c
+            .ok(
+                "POST",
+                "/v2.0/security-groups",
+                &alice,
+                Some(json!({"security_group": {"name": "web"}})),
+                201,
+            )
+            .await["security_group"]
+            .clone();
+        assert_eq!(
+            g["security_group_rules"].as_array().unwrap().len(),
+            3,
+            "two egress rules and the new one"
+        );
+        c.ok(
+            "GET",
+            &format!("/v2.0/default-security-group-rules/{}", id(&made)),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+        c.ok(
+            "DELETE",
+            &format!("/v2.0/default-security-group-rules/{}", id(&made)),
+            &admin,
+            None,
+            204,
+        )
+        .await;
+        c.fails(
+            "GET",
+            &format!("/v2.0/default-security-group-rules/{}", id(&made)),
+            &alice,
+            None,
+            404,
+            "DefaultSecurityGroupRuleNotFound",
+        )
+        .await;
+    }
+}

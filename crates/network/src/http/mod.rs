@@ -314,6 +314,49 @@ mod rules {
     }
 }
 
+mod default_rules {
+    use super::*;
+
+    pub async fn list(AxState(s): AxState<State>, Caller(ctx): Caller, q: Query) -> HttpResult {
+        let items = s.list_default_rules(&ctx).await?;
+        list_reply(&s, "default_security_group_rules", items, &q)
+    }
+
+    pub async fn show(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        q: Query,
+    ) -> HttpResult {
+        show_reply(
+            "default_security_group_rule",
+            s.show_default_rule(&ctx, &id).await?,
+            &q,
+        )
+    }
+
+    pub async fn create(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::CREATED,
+            json!({"default_security_group_rule": s.create_default_rule(&ctx, &body).await?}),
+        )
+    }
+
+    pub async fn delete(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+    ) -> HttpResult {
+        s.delete_default_rule(&ctx, &id).await?;
+        no_content()
+    }
+}
+
 mod tags {
     use super::*;
     use axum::http::Uri;
@@ -754,6 +797,37 @@ pub fn api() -> Api<State> {
             "/v2.0/subnetpools/{id}",
             op("delete_subnetpool", "Delete a subnet pool").status(204),
             subnet_pools::delete,
+        )
+        .get(
+            "/v2.0/default-security-group-rules",
+            op(
+                "list_default_security_group_rules",
+                "List the default security group rules template",
+            ),
+            default_rules::list,
+        )
+        .post(
+            "/v2.0/default-security-group-rules",
+            op(
+                "create_default_security_group_rule",
+                "Add a rule to the template (administrators)",
+            )
+            .status(201),
+            default_rules::create,
+        )
+        .get(
+            "/v2.0/default-security-group-rules/{id}",
+            op("show_default_security_group_rule", "Show a template rule"),
+            default_rules::show,
+        )
+        .delete(
+            "/v2.0/default-security-group-rules/{id}",
+            op(
+                "delete_default_security_group_rule",
+                "Remove a rule from the template (administrators)",
+            )
+            .status(204),
+            default_rules::delete,
         )
         .get(
             "/v2.0/quotas",
