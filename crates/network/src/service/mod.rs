@@ -249,16 +249,18 @@ impl NetworkService {
             .map_err(|e| NetworkError::internal(e.to_string()))
     }
 
-    /// Runs [`Self::reconcile`] every `reconcile_interval` seconds, for the process's life.
+    /// Runs [`Self::reconcile`] at once (the backend may have lost state while this
+    /// process was down, as the fake one always has) and then every `reconcile_interval`
+    /// seconds, for the process's life.
     pub fn spawn_reconciler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         let every = Duration::from_secs(self.config.reconcile_interval.max(1));
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
                 if let Err(e) = service.reconcile().await {
                     tracing::warn!(backend = service.backend.name(), error = %e, "network reconciliation failed; trying again next period");
                 }
+                tokio::time::sleep(every).await;
             }
         })
     }
