@@ -14,6 +14,9 @@
 //!
 //! Migration 4 holds the default security group rules template, seeded with Neutron's
 //! defaults (ingress from the group itself into `default` groups, egress anywhere into all).
+//!
+//! Migration 5 makes two subnets created at once on one network unable to give it two
+//! metadata ports: the second insert fails and its transaction starts again.
 
 use ferrostack_db::Migration;
 
@@ -73,6 +76,12 @@ CREATE UNIQUE INDEX network_subnets_pool_cidr ON network_subnets (subnetpool_id,
             "CREATE TABLE network_default_sg_rules (id TEXT PRIMARY KEY, direction TEXT NOT NULL, ethertype TEXT NOT NULL, protocol TEXT, port_range_min BIGINT, port_range_max BIGINT, remote_ip_prefix TEXT, remote_group_id TEXT, description TEXT NOT NULL, used_in_default_sg BOOLEAN NOT NULL, used_in_non_default_sg BOOLEAN NOT NULL, position BIGINT NOT NULL);\n",
             "INSERT INTO network_default_sg_rules (id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, used_in_default_sg, used_in_non_default_sg, position) VALUES\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e01', 'ingress', 'IPv4', NULL, NULL, NULL, NULL, 'PARENT', '', TRUE, FALSE, 1),\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e02', 'ingress', 'IPv6', NULL, NULL, NULL, NULL, 'PARENT', '', TRUE, FALSE, 2),\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e03', 'egress', 'IPv4', NULL, NULL, NULL, NULL, NULL, '', TRUE, TRUE, 3),\n('0d1f5a3e-8c6b-4d2a-9e61-5b7c0a9f1e04', 'egress', 'IPv6', NULL, NULL, NULL, NULL, NULL, '', TRUE, TRUE, 4);\n"
         ),
+        postgres: None,
+    },
+    Migration {
+        version: 5,
+        name: "one metadata port per network",
+        sql: "CREATE UNIQUE INDEX network_ports_metadata ON network_ports (network_id) WHERE device_owner = 'network:distributed'",
         postgres: None,
     },
 ];

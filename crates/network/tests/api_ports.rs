@@ -1048,3 +1048,47 @@ async fn default_security_group_rules_template() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_dhcp_subnets_share_one_metadata_port() {
+    for c in clouds().await {
+        let (_, alice, _) = c.users().await;
+        let n = c.network(&alice, json!({"name": "meta"})).await;
+        let nid = id(&n);
+        let mut tasks = Vec::new();
+        for i in 0..5 {
+            let router = c.router.clone();
+            let token = alice.token.clone();
+            let body = json!({"subnet": {"network_id": nid, "ip_version": 4, "cidr": format!("10.50.{i}.0/24")}}).to_string();
+            tasks.push(tokio::spawn(async move {
+                use tower::ServiceExt;
+                let req = axum::http::Request::builder()
+                    .method("POST")
+                    .uri("/v2.0/subnets")
+                    .header("x-auth-token", token)
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+                router.oneshot(req).await.unwrap().status().as_u16()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 201);
+        }
+        let ports = c
+            .ok(
+                "GET",
+                &format!("/v2.0/ports?network_id={nid}&device_owner=network:distributed"),
+                &alice,
+                None,
+                200,
+            )
+            .await["ports"]
+            .clone();
+        assert_eq!(ports.as_array().unwrap().len(), 1, "{ports}");
+        assert_eq!(
+            ports[0]["fixed_ips"].as_array().unwrap().len(),
+            5,
+            "{ports}"
+        );
+    }
+}
