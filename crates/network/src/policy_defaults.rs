@@ -44,6 +44,7 @@ pub const RULES: &[(&str, &str)] = &[
     // ports
     ("create_port", "rule:admin_only or (role:member and project_id:%(project_id)s) or (role:member and rule:network_owner)"),
     ("create_port:mac_address", ADMIN_OR_NETWORK_OWNER),
+    ("create_port:device_owner", ADMIN_OR_NETWORK_OWNER),
     ("create_port:fixed_ips:ip_address", ADMIN_OR_NETWORK_OWNER),
     ("create_port:fixed_ips:subnet_id", "rule:admin_only or rule:network_owner or rule:shared"),
     ("create_port:port_security_enabled", ADMIN_OR_NETWORK_OWNER),
@@ -56,6 +57,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_port:binding:profile", ADMIN),
     ("update_port", "rule:admin_only or (role:member and project_id:%(project_id)s) or (role:member and rule:network_owner)"),
     ("update_port:mac_address", ADMIN),
+    ("update_port:device_owner", ADMIN_OR_NETWORK_OWNER),
     ("update_port:fixed_ips:ip_address", ADMIN_OR_NETWORK_OWNER),
     ("update_port:port_security_enabled", ADMIN_OR_NETWORK_OWNER),
     ("update_port:binding:host_id", ADMIN),

@@ -346,6 +346,35 @@ async fn ports_ipam_bindings_and_port_security() {
         let mac = p["mac_address"].as_str().unwrap();
         c.fails("POST", "/v2.0/ports", &admin, Some(json!({"port": {"network_id": nid, "mac_address": mac, "fixed_ips": [], "project_id": alice.project}})), 409, "MacAddressInUse").await;
 
+        // On a shared network, only its owner gives ports to the network itself.
+        let shared = c
+            .network(&admin, json!({"name": "shared", "shared": true}))
+            .await;
+        c.subnet(&admin, json!({"network_id": id(&shared), "ip_version": 4, "cidr": "10.99.0.0/24", "enable_dhcp": false})).await;
+        c.fails("POST", "/v2.0/ports", &bob, Some(json!({"port": {"network_id": id(&shared), "device_owner": "network:router_interface"}})), 403, "PolicyNotAuthorized").await;
+        let theirs = c
+            .port(
+                &bob,
+                json!({"network_id": id(&shared), "device_owner": "compute:nova"}),
+            )
+            .await;
+        c.fails(
+            "PUT",
+            &format!("/v2.0/ports/{}", id(&theirs)),
+            &bob,
+            Some(json!({"port": {"device_owner": "network:dhcp"}})),
+            403,
+            "PolicyNotAuthorized",
+        )
+        .await;
+        c.ok(
+            "DELETE",
+            &format!("/v2.0/ports/{}", id(&theirs)),
+            &bob,
+            None,
+            204,
+        )
+        .await;
         // Cross-project: invisible.
         c.fails(
             "GET",

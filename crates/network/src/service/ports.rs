@@ -315,6 +315,11 @@ impl NetworkService {
                 self.authorize(ctx, &format!("create_port:{a}"), &t)?;
             }
         }
+        // Only the network's owner (or an administrator) gives a port to the network itself
+        // (router, DHCP, metadata ports): Neutron's `not rule:network_device` clause.
+        if body::string(&attrs, "device_owner", 255)?.is_some_and(|o| o.starts_with("network:")) {
+            self.authorize(ctx, "create_port:device_owner", &t)?;
+        }
         let fixed_ips = match body::list(&attrs, "fixed_ips")? {
             Some(items) => Some(parse_ip_requests(items)?),
             None => None,
@@ -810,6 +815,11 @@ impl NetworkService {
             if attrs.contains_key(a) {
                 self.authorize(ctx, &format!("update_port:{a}"), &t)?;
             }
+        }
+        // Only the network's owner (or an administrator) gives a port to the network itself
+        // (router, DHCP, metadata ports): Neutron's `not rule:network_device` clause.
+        if body::string(&attrs, "device_owner", 255)?.is_some_and(|o| o.starts_with("network:")) {
+            self.authorize(ctx, "update_port:device_owner", &t)?;
         }
         let fixed_ips = match body::list(&attrs, "fixed_ips")? {
             Some(items) => Some(parse_ip_requests(items)?),
