@@ -210,6 +210,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "image",
     "compute",
     "compute_agent",
+    "network",
 ];
 
 impl Config {
@@ -328,5 +329,31 @@ mod tests {
         std::fs::write(&file, "nonsense_key = 1\n").unwrap();
         assert!(Config::load(Some(&file)).is_err());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn network_section() {
+        let c: Config =
+            "[network]\nbackend = \"ovn\"\noverlay_mtu = 1400\n[network.quota]\nport = 7\n"
+                .parse::<toml::Table>()
+                .map(toml::Value::Table)
+                .unwrap()
+                .try_into()
+                .unwrap();
+        assert_eq!(c.network.backend, "ovn");
+        assert_eq!(c.network.overlay_mtu, 1400);
+        assert_eq!(c.network.quota.port, 7);
+        assert_eq!(c.network.quota.network, 100);
+        // FERROSTACK_NETWORK__... variables reach the section.
+        assert!(TOP_LEVEL_KEYS.contains(&"network"));
+        let e = crate::server::network_backend(&c)
+            .err()
+            .expect("no OVN backend yet");
+        assert!(e.to_string().contains("not built yet"), "{e}");
+        let fake = Config::default();
+        assert_eq!(
+            crate::server::network_backend(&fake).unwrap().name(),
+            "fake"
+        );
     }
 }

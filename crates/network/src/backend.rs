@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::model::{Network, Port, Rule, SecurityGroup, Subnet};
+use crate::model::{FloatingIp, Network, Port, Router, Rule, SecurityGroup, Subnet};
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -59,12 +59,30 @@ pub struct SecurityGroupState {
     pub rules: Vec<Rule>,
 }
 
+/// A router with its gateway port (on an external network) and its interface ports, each
+/// with its addresses and their subnets (OVN's logical router and router ports, SNAT).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterState {
+    pub router: Router,
+    pub gateway: Option<PortState>,
+    pub interfaces: Vec<PortState>,
+}
+
+/// A floating IP: the external address, the fixed address and port it maps to, and the
+/// router doing the translation (OVN's dnat_and_snat NAT rule) when associated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatingIpState {
+    pub floating_ip: FloatingIp,
+}
+
 /// Everything, of every project: what the backend should hold after a full sync.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub networks: Vec<NetworkState>,
     pub ports: Vec<PortState>,
     pub security_groups: Vec<SecurityGroupState>,
+    pub routers: Vec<RouterState>,
+    pub floating_ips: Vec<FloatingIpState>,
 }
 
 pub trait NetworkBackend: Send + Sync + 'static {
@@ -81,6 +99,16 @@ pub trait NetworkBackend: Send + Sync + 'static {
     fn delete_security_group<'a>(
         &'a self,
         group_id: &'a str,
+    ) -> BoxFut<'a, Result<(), BackendError>>;
+    fn sync_router<'a>(&'a self, state: &'a RouterState) -> BoxFut<'a, Result<(), BackendError>>;
+    fn delete_router<'a>(&'a self, router_id: &'a str) -> BoxFut<'a, Result<(), BackendError>>;
+    fn sync_floating_ip<'a>(
+        &'a self,
+        state: &'a FloatingIpState,
+    ) -> BoxFut<'a, Result<(), BackendError>>;
+    fn delete_floating_ip<'a>(
+        &'a self,
+        floating_ip_id: &'a str,
     ) -> BoxFut<'a, Result<(), BackendError>>;
     /// Makes the backend hold exactly `snapshot`.
     fn full_sync<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>>;

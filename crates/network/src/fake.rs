@@ -12,6 +12,8 @@ pub struct FakeState {
     pub networks: BTreeMap<String, NetworkState>,
     pub ports: BTreeMap<String, PortState>,
     pub security_groups: BTreeMap<String, SecurityGroupState>,
+    pub routers: BTreeMap<String, RouterState>,
+    pub floating_ips: BTreeMap<String, FloatingIpState>,
     /// Every call in order, e.g. `sync_port <id>`.
     pub calls: Vec<String>,
 }
@@ -46,6 +48,14 @@ impl FakeBackend {
 
     pub fn security_group(&self, id: &str) -> Option<SecurityGroupState> {
         self.lock().security_groups.get(id).cloned()
+    }
+
+    pub fn router(&self, id: &str) -> Option<RouterState> {
+        self.lock().routers.get(id).cloned()
+    }
+
+    pub fn floating_ip(&self, id: &str) -> Option<FloatingIpState> {
+        self.lock().floating_ips.get(id).cloned()
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -124,6 +134,41 @@ impl NetworkBackend for FakeBackend {
         })
     }
 
+    fn sync_router<'a>(&'a self, st: &'a RouterState) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("sync_router {}", st.router.id), |s| {
+                s.routers.insert(st.router.id.clone(), st.clone());
+            })
+        })
+    }
+
+    fn delete_router<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("delete_router {id}"), |s| {
+                s.routers.remove(id);
+            })
+        })
+    }
+
+    fn sync_floating_ip<'a>(
+        &'a self,
+        st: &'a FloatingIpState,
+    ) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("sync_floating_ip {}", st.floating_ip.id), |s| {
+                s.floating_ips.insert(st.floating_ip.id.clone(), st.clone());
+            })
+        })
+    }
+
+    fn delete_floating_ip<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.apply(format!("delete_floating_ip {id}"), |s| {
+                s.floating_ips.remove(id);
+            })
+        })
+    }
+
     fn full_sync<'a>(&'a self, snap: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.apply("full_sync".into(), |s| {
@@ -141,6 +186,16 @@ impl NetworkBackend for FakeBackend {
                     .security_groups
                     .iter()
                     .map(|g| (g.group.id.clone(), g.clone()))
+                    .collect();
+                s.routers = snap
+                    .routers
+                    .iter()
+                    .map(|r| (r.router.id.clone(), r.clone()))
+                    .collect();
+                s.floating_ips = snap
+                    .floating_ips
+                    .iter()
+                    .map(|f| (f.floating_ip.id.clone(), f.clone()))
                     .collect();
             })
         })

@@ -55,7 +55,7 @@ pub fn normalize_ip(text: &str) -> Option<String> {
 }
 
 impl Cidr {
-    fn bits(&self) -> u8 {
+    pub fn bits(&self) -> u8 {
         if self.version == 4 {
             32
         } else {
@@ -290,6 +290,45 @@ pub fn free_addresses(
     out
 }
 
+/// The first prefix of length `prefixlen` inside one of `pools` that overlaps none of
+/// `used`, pools taken in order.
+pub fn allocate_prefix(pools: &[Cidr], prefixlen: u8, used: &[Cidr]) -> Option<Cidr> {
+    for pool in pools {
+        if prefixlen < pool.prefix || prefixlen > pool.bits() {
+            continue;
+        }
+        let step: u128 = match pool.bits() - prefixlen {
+            128 => return None,
+            bits => 1u128 << bits,
+        };
+        let mut start = pool.first();
+        loop {
+            let candidate = Cidr {
+                network: start,
+                prefix: prefixlen,
+                version: pool.version,
+            };
+            if candidate.last() > pool.last() {
+                break;
+            }
+            match used
+                .iter()
+                .filter(|u| u.overlaps(&candidate))
+                .map(|u| u.last())
+                .max()
+            {
+                None => return Some(candidate),
+                // Skip past the used prefix, to the next aligned candidate.
+                Some(end) => match end.checked_add(1) {
+                    Some(next) => start = next.div_ceil(step) * step,
+                    None => break,
+                },
+            }
+        }
+    }
+    None
+}
+
 /// The SLAAC address of `mac` in a /64: the prefix plus the modified EUI-64 interface id.
 pub fn eui64(cidr: &Cidr, mac: &str) -> Option<IpAddr> {
     let bytes: Vec<u8> = mac
@@ -409,6 +448,37 @@ mod tests {
         assert_eq!(
             free.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
             vec!["10.0.0.11", "10.0.0.12"]
+        );
+    }
+
+    #[test]
+    fn prefixes_are_allocated_from_pools() {
+        let p = |t: &str| Cidr::parse(t, true).unwrap();
+        let pools = [p("10.0.0.0/16")];
+        assert_eq!(
+            allocate_prefix(&pools, 24, &[]).unwrap().to_string(),
+            "10.0.0.0/24"
+        );
+        let used = [p("10.0.0.0/24"), p("10.0.1.0/26")];
+        assert_eq!(
+            allocate_prefix(&pools, 24, &used).unwrap().to_string(),
+            "10.0.2.0/24"
+        );
+        assert_eq!(
+            allocate_prefix(&pools, 26, &used).unwrap().to_string(),
+            "10.0.1.64/26"
+        );
+        assert!(
+            allocate_prefix(&pools, 8, &[]).is_none(),
+            "larger than the pool"
+        );
+        assert!(allocate_prefix(&[p("10.0.0.0/24")], 24, &[p("10.0.0.0/25")]).is_none());
+        let v6 = [p("2001:db8::/48")];
+        assert_eq!(
+            allocate_prefix(&v6, 64, &[p("2001:db8::/64")])
+                .unwrap()
+                .to_string(),
+            "2001:db8:0:1::/64"
         );
     }
 

@@ -128,6 +128,12 @@ impl ListQuery {
             // Filters on attributes this resource does not show are ignored, as Neutron
             // does without the filter-validation extension.
             let Some(value) = item.get(key) else { continue };
+            if key == "fixed_ips" {
+                if !fixed_ips_match(value, wanted) {
+                    return false;
+                }
+                continue;
+            }
             if !wanted.iter().any(|w| value_matches(value, w)) {
                 return false;
             }
@@ -251,6 +257,37 @@ impl ListQuery {
     }
 }
 
+/// Neutron's `fixed_ips` filter: `ip_address=`, `subnet_id=` and `ip_address_substr=`
+/// values; values of one kind are alternatives, kinds must all match.
+fn fixed_ips_match(value: &Value, wanted: &[String]) -> bool {
+    let ips = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut kinds: Vec<&str> = Vec::new();
+    for w in wanted {
+        if let Some((k, _)) = w.split_once('=') {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    if kinds.is_empty() {
+        return false;
+    }
+    kinds.iter().all(|kind| {
+        wanted
+            .iter()
+            .filter_map(|w| w.split_once('=').filter(|(k, _)| k == kind).map(|(_, v)| v))
+            .any(|v| {
+                ips.iter().any(|ip| match *kind {
+                    "ip_address_substr" => ip
+                        .get("ip_address")
+                        .and_then(Value::as_str)
+                        .is_some_and(|a| a.contains(v)),
+                    k => ip.get(k).is_some_and(|x| value_matches(x, v)),
+                })
+            })
+    })
+}
+
 fn value_matches(value: &Value, wanted: &str) -> bool {
     match value {
         Value::String(s) => s == wanted,
@@ -312,6 +349,19 @@ mod tests {
         assert_eq!(ids(&q.apply(items()).unwrap().0), vec!["id4"]);
         let q = ListQuery::parse(&pairs("fixed_ips=ip_address%3D10.0.0.3"), 0).unwrap();
         assert_eq!(ids(&q.apply(items()).unwrap().0), vec!["id3"]);
+        let q = ListQuery::parse(&pairs("fixed_ips=ip_address%3D10.0.0.3&fixed_ips=ip_address%3D10.0.0.4&fixed_ips=subnet_id%3Ds"), 0).unwrap();
+        assert_eq!(ids(&q.apply(items()).unwrap().0), vec!["id3", "id4"]);
+        let q = ListQuery::parse(
+            &pairs("fixed_ips=ip_address%3D10.0.0.3&fixed_ips=subnet_id%3Dother"),
+            0,
+        )
+        .unwrap();
+        assert!(
+            q.apply(items()).unwrap().0.is_empty(),
+            "kinds must all match"
+        );
+        let q = ListQuery::parse(&pairs("fixed_ips=ip_address_substr%3D0.0.5"), 0).unwrap();
+        assert_eq!(ids(&q.apply(items()).unwrap().0), vec!["id5"]);
         let q = ListQuery::parse(&pairs("tags-any=a&not-tags=zz"), 0).unwrap();
         assert_eq!(ids(&q.apply(items()).unwrap().0), vec!["id1", "id2"]);
         let q = ListQuery::parse(&pairs("sort_key=name&sort_dir=asc&limit=2"), 0).unwrap();

@@ -57,6 +57,8 @@ pub struct Subnet {
     pub ipv6_ra_mode: Option<String>,
     pub ipv6_address_mode: Option<String>,
     pub service_types: Vec<String>,
+    /// The subnet pool the CIDR was allocated from.
+    pub subnetpool_id: Option<String>,
     pub tags: Vec<String>,
     pub revision_number: i64,
     pub created_at: i64,
@@ -175,5 +177,107 @@ impl Rule {
             && self.port_range_max == other.port_range_max
             && self.remote_ip_prefix == other.remote_ip_prefix
             && self.remote_group_id == other.remote_group_id
+    }
+}
+
+/// Device owners of the ports a router holds.
+pub const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+pub const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+pub const OWNER_FLOATINGIP: &str = "network:floatingip";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Route {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+/// A router. Its interfaces are ports (`network:router_interface`, `device_id` the router)
+/// holding each subnet's gateway address; its gateway is a port on an external network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Router {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub gateway_network_id: Option<String>,
+    pub gateway_port_id: Option<String>,
+    pub enable_snat: bool,
+    pub routes: Vec<Route>,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A floating IP: an address on an external network (held by a `network:floatingip` port)
+/// and, when associated, the fixed address of a port it is translated to by `router_id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FloatingIp {
+    pub id: String,
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: String,
+    pub floating_port_id: String,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<String>,
+    pub router_id: Option<String>,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A pool of prefixes subnets may be allocated from (`subnet_allocation`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubnetPool {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub prefixes: Vec<String>,
+    pub ip_version: i64,
+    pub default_prefixlen: i64,
+    pub min_prefixlen: i64,
+    pub max_prefixlen: i64,
+    pub default_quota: Option<i64>,
+    pub shared: bool,
+    pub is_default: bool,
+    pub tags: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A rule of the default rules template: copied into new groups (`used_in_default_sg` for
+/// projects' `default` groups, `used_in_non_default_sg` for the others). A remote group of
+/// `PARENT` stands for the new group itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DefaultRule {
+    pub id: String,
+    pub direction: String,
+    pub ethertype: String,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<i64>,
+    pub port_range_max: Option<i64>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub description: String,
+    pub used_in_default_sg: bool,
+    pub used_in_non_default_sg: bool,
+}
+
+impl DefaultRule {
+    pub fn same_as(&self, o: &DefaultRule) -> bool {
+        self.direction == o.direction
+            && self.ethertype == o.ethertype
+            && self.protocol == o.protocol
+            && self.port_range_min == o.port_range_min
+            && self.port_range_max == o.port_range_max
+            && self.remote_ip_prefix == o.remote_ip_prefix
+            && self.remote_group_id == o.remote_group_id
+            && self.used_in_default_sg == o.used_in_default_sg
+            && self.used_in_non_default_sg == o.used_in_non_default_sg
     }
 }

@@ -61,6 +61,7 @@ fn subnet(r: AnyRow) -> Subnet {
         ipv6_ra_mode: r.get("ipv6_ra_mode"),
         ipv6_address_mode: r.get("ipv6_address_mode"),
         service_types: pj(&r, "service_types"),
+        subnetpool_id: r.try_get("subnetpool_id").ok().flatten(),
         tags: pj(&r, "tags"),
         revision_number: r.get("revision_number"),
         created_at: r.get("created_at"),
@@ -225,13 +226,13 @@ pub async fn count_owned(c: &mut AnyConnection, table: &str, project: &str) -> R
 
 pub async fn insert_subnet(c: &mut AnyConnection, s: &Subnet) -> R<()> {
     sqlx::query(
-        "INSERT INTO network_subnets (id, network_id, project_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, service_types, tags, revision_number, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+        "INSERT INTO network_subnets (id, network_id, project_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, service_types, tags, revision_number, created_at, updated_at, subnetpool_id) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
     )
     .bind(&s.id).bind(&s.network_id).bind(&s.project_id).bind(&s.name).bind(&s.description).bind(s.ip_version).bind(&s.cidr)
     .bind(&s.gateway_ip).bind(js(&s.allocation_pools)).bind(js(&s.dns_nameservers)).bind(js(&s.host_routes)).bind(s.enable_dhcp)
     .bind(&s.ipv6_ra_mode).bind(&s.ipv6_address_mode).bind(js(&s.service_types)).bind(js(&s.tags)).bind(s.revision_number)
-    .bind(s.created_at).bind(s.updated_at)
+    .bind(s.created_at).bind(s.updated_at).bind(&s.subnetpool_id)
     .execute(c).await.map(drop)
 }
 
@@ -705,6 +706,311 @@ pub async fn set_quota(c: &mut AnyConnection, project: &str, resource: &str, lim
 pub async fn delete_quotas(c: &mut AnyConnection, project: &str) -> R<()> {
     sqlx::query("DELETE FROM network_quotas WHERE project_id=$1")
         .bind(project)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- routers
+
+fn router(r: AnyRow) -> Router {
+    Router {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        admin_state_up: r.flag("admin_state_up"),
+        gateway_network_id: r.get("gateway_network_id"),
+        gateway_port_id: r.get("gateway_port_id"),
+        enable_snat: r.flag("enable_snat"),
+        routes: pj(&r, "routes"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn floating_ip(r: AnyRow) -> FloatingIp {
+    FloatingIp {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        floating_network_id: r.get("floating_network_id"),
+        floating_ip_address: r.get("floating_ip_address"),
+        floating_port_id: r.get("floating_port_id"),
+        port_id: r.get("port_id"),
+        fixed_ip_address: r.get("fixed_ip_address"),
+        router_id: r.get("router_id"),
+        description: r.get("description"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+pub async fn insert_router(c: &mut AnyConnection, r: &Router) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_routers (id, project_id, name, description, admin_state_up, gateway_network_id, gateway_port_id, enable_snat, routes, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    )
+    .bind(&r.id).bind(&r.project_id).bind(&r.name).bind(&r.description).bind(r.admin_state_up).bind(&r.gateway_network_id)
+    .bind(&r.gateway_port_id).bind(r.enable_snat).bind(js(&r.routes)).bind(js(&r.tags)).bind(r.revision_number).bind(r.created_at).bind(r.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_router(c: &mut AnyConnection, r: &Router) -> R<()> {
+    sqlx::query(
+        "UPDATE network_routers SET name=$2, description=$3, admin_state_up=$4, gateway_network_id=$5, gateway_port_id=$6, enable_snat=$7, routes=$8, tags=$9, revision_number=$10, updated_at=$11 WHERE id=$1",
+    )
+    .bind(&r.id).bind(&r.name).bind(&r.description).bind(r.admin_state_up).bind(&r.gateway_network_id).bind(&r.gateway_port_id)
+    .bind(r.enable_snat).bind(js(&r.routes)).bind(js(&r.tags)).bind(r.revision_number).bind(r.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn touch_router(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
+    sqlx::query("UPDATE network_routers SET revision_number = revision_number + 1, updated_at=$2 WHERE id=$1")
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn get_router(c: &mut AnyConnection, id: &str) -> R<Option<Router>> {
+    Ok(sqlx::query("SELECT * FROM network_routers WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(router))
+}
+
+pub async fn list_routers(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Router>> {
+    let rows = match project {
+        None => {
+            sqlx::query("SELECT * FROM network_routers ORDER BY created_at, id")
+                .fetch_all(c)
+                .await?
+        }
+        Some(p) => {
+            sqlx::query("SELECT * FROM network_routers WHERE project_id=$1 ORDER BY created_at, id")
+                .bind(p)
+                .fetch_all(c)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(router).collect())
+}
+
+pub async fn delete_router(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_routers WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- floating IPs
+
+pub async fn insert_floating_ip(c: &mut AnyConnection, f: &FloatingIp) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_floatingips (id, project_id, floating_network_id, floating_ip_address, floating_port_id, port_id, fixed_ip_address, router_id, description, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    )
+    .bind(&f.id).bind(&f.project_id).bind(&f.floating_network_id).bind(&f.floating_ip_address).bind(&f.floating_port_id).bind(&f.port_id)
+    .bind(&f.fixed_ip_address).bind(&f.router_id).bind(&f.description).bind(js(&f.tags)).bind(f.revision_number).bind(f.created_at).bind(f.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_floating_ip(c: &mut AnyConnection, f: &FloatingIp) -> R<()> {
+    sqlx::query(
+        "UPDATE network_floatingips SET port_id=$2, fixed_ip_address=$3, router_id=$4, description=$5, tags=$6, revision_number=$7, updated_at=$8 WHERE id=$1",
+    )
+    .bind(&f.id).bind(&f.port_id).bind(&f.fixed_ip_address).bind(&f.router_id).bind(&f.description).bind(js(&f.tags))
+    .bind(f.revision_number).bind(f.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn get_floating_ip(c: &mut AnyConnection, id: &str) -> R<Option<FloatingIp>> {
+    Ok(sqlx::query("SELECT * FROM network_floatingips WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(floating_ip))
+}
+
+pub async fn list_floating_ips(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<FloatingIp>> {
+    let rows = match project {
+        None => {
+            sqlx::query("SELECT * FROM network_floatingips ORDER BY created_at, id")
+                .fetch_all(c)
+                .await?
+        }
+        Some(p) => {
+            sqlx::query(
+                "SELECT * FROM network_floatingips WHERE project_id=$1 ORDER BY created_at, id",
+            )
+            .bind(p)
+            .fetch_all(c)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(floating_ip).collect())
+}
+
+/// Floating IPs translated to an address of `port_id`.
+pub async fn floating_ips_of_port(c: &mut AnyConnection, port_id: &str) -> R<Vec<FloatingIp>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_floatingips WHERE port_id=$1")
+            .bind(port_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(floating_ip)
+            .collect(),
+    )
+}
+
+pub async fn floating_ips_of_router(c: &mut AnyConnection, router_id: &str) -> R<Vec<FloatingIp>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_floatingips WHERE router_id=$1")
+            .bind(router_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(floating_ip)
+            .collect(),
+    )
+}
+
+pub async fn delete_floating_ip(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_floatingips WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- subnet pools
+
+fn subnet_pool(r: AnyRow) -> SubnetPool {
+    SubnetPool {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        description: r.get("description"),
+        prefixes: pj(&r, "prefixes"),
+        ip_version: r.get("ip_version"),
+        default_prefixlen: r.get("default_prefixlen"),
+        min_prefixlen: r.get("min_prefixlen"),
+        max_prefixlen: r.get("max_prefixlen"),
+        default_quota: r.get("default_quota"),
+        shared: r.flag("shared"),
+        is_default: r.flag("is_default"),
+        tags: pj(&r, "tags"),
+        revision_number: r.get("revision_number"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+pub async fn insert_subnet_pool(c: &mut AnyConnection, p: &SubnetPool) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_subnetpools (id, project_id, name, description, prefixes, ip_version, default_prefixlen, min_prefixlen, max_prefixlen, default_quota, shared, is_default, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+    )
+    .bind(&p.id).bind(&p.project_id).bind(&p.name).bind(&p.description).bind(js(&p.prefixes)).bind(p.ip_version).bind(p.default_prefixlen)
+    .bind(p.min_prefixlen).bind(p.max_prefixlen).bind(p.default_quota).bind(p.shared).bind(p.is_default).bind(js(&p.tags))
+    .bind(p.revision_number).bind(p.created_at).bind(p.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_subnet_pool(c: &mut AnyConnection, p: &SubnetPool) -> R<()> {
+    sqlx::query(
+        "UPDATE network_subnetpools SET name=$2, description=$3, prefixes=$4, default_prefixlen=$5, min_prefixlen=$6, max_prefixlen=$7, default_quota=$8, is_default=$9, tags=$10, revision_number=$11, updated_at=$12 WHERE id=$1",
+    )
+    .bind(&p.id).bind(&p.name).bind(&p.description).bind(js(&p.prefixes)).bind(p.default_prefixlen).bind(p.min_prefixlen)
+    .bind(p.max_prefixlen).bind(p.default_quota).bind(p.is_default).bind(js(&p.tags)).bind(p.revision_number).bind(p.updated_at)
+    .execute(c).await.map(drop)
+}
+
+pub async fn get_subnet_pool(c: &mut AnyConnection, id: &str) -> R<Option<SubnetPool>> {
+    Ok(sqlx::query("SELECT * FROM network_subnetpools WHERE id=$1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .map(subnet_pool))
+}
+
+/// Pools `project` may see (its own and shared ones); `None`: all.
+pub async fn list_subnet_pools(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<SubnetPool>> {
+    let rows = match project {
+        None => sqlx::query("SELECT * FROM network_subnetpools ORDER BY created_at, id").fetch_all(c).await?,
+        Some(p) => sqlx::query("SELECT * FROM network_subnetpools WHERE project_id=$1 OR shared=$2 ORDER BY created_at, id")
+            .bind(p).bind(true).fetch_all(c).await?,
+    };
+    Ok(rows.into_iter().map(subnet_pool).collect())
+}
+
+pub async fn subnets_of_pool(c: &mut AnyConnection, pool_id: &str) -> R<Vec<Subnet>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_subnets WHERE subnetpool_id=$1")
+            .bind(pool_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(subnet)
+            .collect(),
+    )
+}
+
+pub async fn delete_subnet_pool(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_subnetpools WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- default rules template
+
+fn default_rule(r: AnyRow) -> DefaultRule {
+    DefaultRule {
+        id: r.get("id"),
+        direction: r.get("direction"),
+        ethertype: r.get("ethertype"),
+        protocol: r.get("protocol"),
+        port_range_min: r.get("port_range_min"),
+        port_range_max: r.get("port_range_max"),
+        remote_ip_prefix: r.get("remote_ip_prefix"),
+        remote_group_id: r.get("remote_group_id"),
+        description: r.get("description"),
+        used_in_default_sg: r.flag("used_in_default_sg"),
+        used_in_non_default_sg: r.flag("used_in_non_default_sg"),
+    }
+}
+
+pub async fn list_default_rules(c: &mut AnyConnection) -> R<Vec<DefaultRule>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_default_sg_rules ORDER BY position, id")
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(default_rule)
+            .collect(),
+    )
+}
+
+pub async fn insert_default_rule(c: &mut AnyConnection, r: &DefaultRule) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_default_sg_rules (id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, used_in_default_sg, used_in_non_default_sg, position) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,(SELECT COALESCE(MAX(position), 0) + 1 FROM network_default_sg_rules))",
+    )
+    .bind(&r.id).bind(&r.direction).bind(&r.ethertype).bind(&r.protocol).bind(r.port_range_min).bind(r.port_range_max)
+    .bind(&r.remote_ip_prefix).bind(&r.remote_group_id).bind(&r.description).bind(r.used_in_default_sg).bind(r.used_in_non_default_sg)
+    .execute(c).await.map(drop)
+}
+
+pub async fn delete_default_rule(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_default_sg_rules WHERE id=$1")
+        .bind(id)
         .execute(c)
         .await
         .map(drop)

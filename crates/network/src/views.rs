@@ -38,7 +38,8 @@ pub fn network(n: &Network, subnets: &[String], availability_zone: &str) -> Valu
     })
 }
 
-pub fn subnet(s: &Subnet) -> Value {
+/// A subnet; `external` is its network's `router:external` (`subnet-external-network`).
+pub fn subnet(s: &Subnet, external: bool) -> Value {
     json!({
         "id": s.id,
         "name": s.name,
@@ -55,10 +56,11 @@ pub fn subnet(s: &Subnet) -> Value {
         "enable_dhcp": s.enable_dhcp,
         "ipv6_ra_mode": s.ipv6_ra_mode,
         "ipv6_address_mode": s.ipv6_address_mode,
-        "subnetpool_id": null,
+        "subnetpool_id": s.subnetpool_id,
         "segment_id": null,
         "service_types": s.service_types,
         "dns_publish_fixed_ip": false,
+        "router:external": external,
         "tags": s.tags,
         "created_at": iso_seconds(s.created_at),
         "updated_at": iso_seconds(s.updated_at),
@@ -142,5 +144,101 @@ pub fn security_group(g: &SecurityGroup, rules: &[Rule]) -> Value {
         "created_at": iso_seconds(g.created_at),
         "updated_at": iso_seconds(g.updated_at),
         "revision_number": g.revision_number,
+    })
+}
+
+/// A router; `gateway_ips` are the addresses of its gateway port.
+pub fn router(r: &Router, gateway_ips: &[FixedIp], availability_zone: &str) -> Value {
+    let gateway = match &r.gateway_network_id {
+        Some(net) => {
+            json!({"network_id": net, "enable_snat": r.enable_snat, "external_fixed_ips": gateway_ips})
+        }
+        None => Value::Null,
+    };
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "project_id": r.project_id,
+        "tenant_id": r.project_id,
+        "admin_state_up": r.admin_state_up,
+        "status": "ACTIVE",
+        "external_gateway_info": gateway,
+        "routes": r.routes,
+        "distributed": false,
+        "ha": false,
+        "availability_zone_hints": [],
+        "availability_zones": [availability_zone],
+        "flavor_id": null,
+        "tags": r.tags,
+        "created_at": iso_seconds(r.created_at),
+        "updated_at": iso_seconds(r.updated_at),
+        "revision_number": r.revision_number,
+    })
+}
+
+/// A floating IP; `port` is the associated port, for `port_details`.
+pub fn floating_ip(f: &FloatingIp, port: Option<&Port>) -> Value {
+    let details = port.map(|p| {
+        json!({"name": p.name, "network_id": p.network_id, "mac_address": p.mac_address, "admin_state_up": p.admin_state_up, "status": p.status, "device_id": p.device_id, "device_owner": p.device_owner})
+    });
+    json!({
+        "id": f.id,
+        "floating_ip_address": f.floating_ip_address,
+        "floating_network_id": f.floating_network_id,
+        "router_id": f.router_id,
+        "port_id": f.port_id,
+        "fixed_ip_address": f.fixed_ip_address,
+        "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
+        "project_id": f.project_id,
+        "tenant_id": f.project_id,
+        "description": f.description,
+        "port_details": details,
+        "port_forwardings": [],
+        "qos_policy_id": null,
+        "tags": f.tags,
+        "created_at": iso_seconds(f.created_at),
+        "updated_at": iso_seconds(f.updated_at),
+        "revision_number": f.revision_number,
+    })
+}
+
+pub fn subnet_pool(p: &SubnetPool) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "project_id": p.project_id,
+        "tenant_id": p.project_id,
+        "prefixes": p.prefixes,
+        "ip_version": p.ip_version,
+        "default_prefixlen": p.default_prefixlen,
+        "min_prefixlen": p.min_prefixlen,
+        "max_prefixlen": p.max_prefixlen,
+        "default_quota": p.default_quota,
+        "shared": p.shared,
+        "is_default": p.is_default,
+        "address_scope_id": null,
+        "tags": p.tags,
+        "created_at": iso_seconds(p.created_at),
+        "updated_at": iso_seconds(p.updated_at),
+        "revision_number": p.revision_number,
+    })
+}
+
+pub fn default_rule(r: &DefaultRule) -> Value {
+    json!({
+        "id": r.id,
+        "direction": r.direction,
+        "ethertype": r.ethertype,
+        "protocol": r.protocol,
+        "port_range_min": r.port_range_min,
+        "port_range_max": r.port_range_max,
+        "remote_ip_prefix": r.remote_ip_prefix,
+        "remote_group_id": r.remote_group_id,
+        "remote_address_group_id": null,
+        "description": r.description,
+        "used_in_default_sg": r.used_in_default_sg,
+        "used_in_non_default_sg": r.used_in_non_default_sg,
     })
 }

@@ -40,7 +40,8 @@ async fn versions_extensions_and_resources() {
     ] {
         assert!(aliases.contains(&a), "{a} missing from {aliases:?}");
     }
-    assert!(!aliases.contains(&"router"), "routers are not implemented");
+    assert!(aliases.contains(&"router") && aliases.contains(&"extraroute"));
+    assert!(!aliases.contains(&"trunk"), "trunks are not implemented");
     let one = c
         .ok("GET", "/v2.0/extensions/binding", &alice, None, 200)
         .await;
@@ -762,4 +763,40 @@ async fn backend_failures_are_repaired_by_the_reconciler() {
     assert!(c.backend.port(&id(&p)).is_some());
     c.network.reconcile().await.unwrap();
     assert!(c.backend.port(&id(&p)).is_none());
+}
+
+#[tokio::test]
+async fn the_reconciler_task_syncs_at_start_and_periodically() {
+    let c = cloud_with(
+        "sqlite::memory:",
+        ferrostack_network::NetworkConfig {
+            reconcile_interval: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, alice, _) = c.users().await;
+    c.backend.set_failing(true);
+    let n = c.network(&alice, json!({"name": "missed"})).await;
+    c.backend.set_failing(false);
+    let task = c.network.spawn_reconciler();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while c.backend.network(&id(&n)).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reconciler never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let runs = |c: &Cloud| {
+        c.backend
+            .calls()
+            .iter()
+            .filter(|x| *x == "full_sync")
+            .count()
+    };
+    let first = runs(&c);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(runs(&c) > first, "it runs again every interval");
+    task.abort();
 }

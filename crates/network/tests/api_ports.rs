@@ -27,6 +27,7 @@ async fn subnets_defaults_validation_and_metadata_port() {
         assert_eq!(s["enable_dhcp"], true);
         assert_eq!(s["subnetpool_id"], Value::Null);
         assert_eq!(s["segment_id"], Value::Null);
+        assert_eq!(s["router:external"], false);
         assert_eq!(s["ipv6_ra_mode"], Value::Null);
         assert_eq!(s["host_routes"][0]["nexthop"], "192.168.10.254");
         let sid = id(&s);
@@ -345,6 +346,35 @@ async fn ports_ipam_bindings_and_port_security() {
         let mac = p["mac_address"].as_str().unwrap();
         c.fails("POST", "/v2.0/ports", &admin, Some(json!({"port": {"network_id": nid, "mac_address": mac, "fixed_ips": [], "project_id": alice.project}})), 409, "MacAddressInUse").await;
 
+        // On a shared network, only its owner gives ports to the network itself.
+        let shared = c
+            .network(&admin, json!({"name": "shared", "shared": true}))
+            .await;
+        c.subnet(&admin, json!({"network_id": id(&shared), "ip_version": 4, "cidr": "10.99.0.0/24", "enable_dhcp": false})).await;
+        c.fails("POST", "/v2.0/ports", &bob, Some(json!({"port": {"network_id": id(&shared), "device_owner": "network:router_interface"}})), 403, "PolicyNotAuthorized").await;
+        let theirs = c
+            .port(
+                &bob,
+                json!({"network_id": id(&shared), "device_owner": "compute:nova"}),
+            )
+            .await;
+        c.fails(
+            "PUT",
+            &format!("/v2.0/ports/{}", id(&theirs)),
+            &bob,
+            Some(json!({"port": {"device_owner": "network:dhcp"}})),
+            403,
+            "PolicyNotAuthorized",
+        )
+        .await;
+        c.ok(
+            "DELETE",
+            &format!("/v2.0/ports/{}", id(&theirs)),
+            &bob,
+            None,
+            204,
+        )
+        .await;
         // Cross-project: invisible.
         c.fails(
             "GET",
@@ -938,5 +968,156 @@ async fn compute_facing_api() {
         c.network.delete_port_internal(&port.id).await.unwrap();
         assert!(c.network.get_port_internal(&port.id).await.is_err());
         assert!(c.backend.port(&port.id).is_none());
+    }
+}
+
+#[tokio::test]
+async fn default_security_group_rules_template() {
+    for c in clouds().await {
+        let (admin, alice, bob) = c.users().await;
+        let t = c
+            .ok(
+                "GET",
+                "/v2.0/default-security-group-rules",
+                &alice,
+                None,
+                200,
+            )
+            .await["default_security_group_rules"]
+            .clone();
+        let t = t.as_array().unwrap();
+        assert_eq!(t.len(), 4, "Neutron's template: {t:?}");
+        assert!(t.iter().any(|r| r["direction"] == "ingress"
+            && r["remote_group_id"] == "PARENT"
+            && r["used_in_default_sg"] == true
+            && r["used_in_non_default_sg"] == false));
+        let rule = json!({"default_security_group_rule": {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0", "used_in_default_sg": true, "used_in_non_default_sg": true}});
+        c.fails(
+            "POST",
+            "/v2.0/default-security-group-rules",
+            &alice,
+            Some(rule.clone()),
+            403,
+            "PolicyNotAuthorized",
+        )
+        .await;
+        let made = c
+            .ok(
+                "POST",
+                "/v2.0/default-security-group-rules",
+                &admin,
+                Some(rule.clone()),
+                201,
+            )
+            .await["default_security_group_rule"]
+            .clone();
+        c.fails(
+            "POST",
+            "/v2.0/default-security-group-rules",
+            &admin,
+            Some(rule),
+            409,
+            "DefaultSecurityGroupRuleExists",
+        )
+        .await;
+        c.fails("POST", "/v2.0/default-security-group-rules", &admin, Some(json!({"default_security_group_rule": {"direction": "ingress", "remote_group_id": "00000000-0000-0000-0000-000000000000"}})), 400, "HTTPBadRequest").await;
+        // New groups, default or not, start with the template's rules.
+        let groups =
+            c.ok("GET", "/v2.0/security-groups", &bob, None, 200).await["security_groups"].clone();
+        let rules = groups[0]["security_group_rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 5);
+        assert!(rules
+            .iter()
+            .any(|r| r["port_range_min"] == 22 && r["remote_ip_prefix"] == "0.0.0.0/0"));
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["remote_group_id"] == groups[0]["id"]),
+            "PARENT is the group itself"
+        );
+        let g = c
+            .ok(
+                "POST",
+                "/v2.0/security-groups",
+                &alice,
+                Some(json!({"security_group": {"name": "web"}})),
+                201,
+            )
+            .await["security_group"]
+            .clone();
+        assert_eq!(
+            g["security_group_rules"].as_array().unwrap().len(),
+            3,
+            "two egress rules and the new one"
+        );
+        c.ok(
+            "GET",
+            &format!("/v2.0/default-security-group-rules/{}", id(&made)),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+        c.ok(
+            "DELETE",
+            &format!("/v2.0/default-security-group-rules/{}", id(&made)),
+            &admin,
+            None,
+            204,
+        )
+        .await;
+        c.fails(
+            "GET",
+            &format!("/v2.0/default-security-group-rules/{}", id(&made)),
+            &alice,
+            None,
+            404,
+            "DefaultSecurityGroupRuleNotFound",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_dhcp_subnets_share_one_metadata_port() {
+    for c in clouds().await {
+        let (_, alice, _) = c.users().await;
+        let n = c.network(&alice, json!({"name": "meta"})).await;
+        let nid = id(&n);
+        let mut tasks = Vec::new();
+        for i in 0..5 {
+            let router = c.router.clone();
+            let token = alice.token.clone();
+            let body = json!({"subnet": {"network_id": nid, "ip_version": 4, "cidr": format!("10.50.{i}.0/24")}}).to_string();
+            tasks.push(tokio::spawn(async move {
+                use tower::ServiceExt;
+                let req = axum::http::Request::builder()
+                    .method("POST")
+                    .uri("/v2.0/subnets")
+                    .header("x-auth-token", token)
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+                router.oneshot(req).await.unwrap().status().as_u16()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 201);
+        }
+        let ports = c
+            .ok(
+                "GET",
+                &format!("/v2.0/ports?network_id={nid}&device_owner=network:distributed"),
+                &alice,
+                None,
+                200,
+            )
+            .await["ports"]
+            .clone();
+        assert_eq!(ports.as_array().unwrap().len(), 1, "{ports}");
+        assert_eq!(
+            ports[0]["fixed_ips"].as_array().unwrap().len(),
+            5,
+            "{ports}"
+        );
     }
 }

@@ -191,6 +191,36 @@ resource!(
     delete_port
 );
 resource!(
+    routers,
+    "router",
+    "routers",
+    list_routers,
+    show_router,
+    create_router,
+    update_router,
+    delete_router
+);
+resource!(
+    floating_ips,
+    "floatingip",
+    "floatingips",
+    list_floating_ips,
+    show_floating_ip,
+    create_floating_ip,
+    update_floating_ip,
+    delete_floating_ip
+);
+resource!(
+    subnet_pools,
+    "subnetpool",
+    "subnetpools",
+    list_subnet_pools,
+    show_subnet_pool,
+    create_subnet_pool,
+    update_subnet_pool,
+    delete_subnet_pool
+);
+resource!(
     security_groups,
     "security_group",
     "security_groups",
@@ -200,6 +230,36 @@ resource!(
     update_security_group,
     delete_security_group
 );
+
+mod interfaces {
+    use super::*;
+
+    pub async fn add(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::OK,
+            s.add_router_interface(&ctx, &id, &body).await?,
+        )
+    }
+
+    pub async fn remove(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::OK,
+            s.remove_router_interface(&ctx, &id, &body).await?,
+        )
+    }
+}
 
 mod rules {
     use super::*;
@@ -250,6 +310,49 @@ mod rules {
         Path(id): Path<String>,
     ) -> HttpResult {
         s.delete_security_group_rule(&ctx, &id).await?;
+        no_content()
+    }
+}
+
+mod default_rules {
+    use super::*;
+
+    pub async fn list(AxState(s): AxState<State>, Caller(ctx): Caller, q: Query) -> HttpResult {
+        let items = s.list_default_rules(&ctx).await?;
+        list_reply(&s, "default_security_group_rules", items, &q)
+    }
+
+    pub async fn show(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        q: Query,
+    ) -> HttpResult {
+        show_reply(
+            "default_security_group_rule",
+            s.show_default_rule(&ctx, &id).await?,
+            &q,
+        )
+    }
+
+    pub async fn create(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::CREATED,
+            json!({"default_security_group_rule": s.create_default_rule(&ctx, &body).await?}),
+        )
+    }
+
+    pub async fn delete(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+    ) -> HttpResult {
+        s.delete_default_rule(&ctx, &id).await?;
         no_content()
     }
 }
@@ -602,6 +705,131 @@ pub fn api() -> Api<State> {
             rules::delete,
         )
         .get(
+            "/v2.0/routers",
+            op("list_routers", "List routers"),
+            routers::list,
+        )
+        .post(
+            "/v2.0/routers",
+            op("create_router", "Create a router").status(201),
+            routers::create,
+        )
+        .get(
+            "/v2.0/routers/{id}",
+            op("show_router", "Show a router"),
+            routers::show,
+        )
+        .put(
+            "/v2.0/routers/{id}",
+            op("update_router", "Update a router (gateway, routes)"),
+            routers::update,
+        )
+        .delete(
+            "/v2.0/routers/{id}",
+            op("delete_router", "Delete a router").status(204),
+            routers::delete,
+        )
+        .put(
+            "/v2.0/routers/{id}/add_router_interface",
+            op(
+                "add_router_interface",
+                "Attach a subnet or port to a router",
+            ),
+            interfaces::add,
+        )
+        .put(
+            "/v2.0/routers/{id}/remove_router_interface",
+            op(
+                "remove_router_interface",
+                "Detach a subnet or port from a router",
+            ),
+            interfaces::remove,
+        )
+        .get(
+            "/v2.0/floatingips",
+            op("list_floatingips", "List floating IPs"),
+            floating_ips::list,
+        )
+        .post(
+            "/v2.0/floatingips",
+            op("create_floatingip", "Create a floating IP").status(201),
+            floating_ips::create,
+        )
+        .get(
+            "/v2.0/floatingips/{id}",
+            op("show_floatingip", "Show a floating IP"),
+            floating_ips::show,
+        )
+        .put(
+            "/v2.0/floatingips/{id}",
+            op(
+                "update_floatingip",
+                "Associate, disassociate or update a floating IP",
+            ),
+            floating_ips::update,
+        )
+        .delete(
+            "/v2.0/floatingips/{id}",
+            op("delete_floatingip", "Delete a floating IP").status(204),
+            floating_ips::delete,
+        )
+        .get(
+            "/v2.0/subnetpools",
+            op("list_subnetpools", "List subnet pools"),
+            subnet_pools::list,
+        )
+        .post(
+            "/v2.0/subnetpools",
+            op("create_subnetpool", "Create a subnet pool").status(201),
+            subnet_pools::create,
+        )
+        .get(
+            "/v2.0/subnetpools/{id}",
+            op("show_subnetpool", "Show a subnet pool"),
+            subnet_pools::show,
+        )
+        .put(
+            "/v2.0/subnetpools/{id}",
+            op("update_subnetpool", "Update a subnet pool"),
+            subnet_pools::update,
+        )
+        .delete(
+            "/v2.0/subnetpools/{id}",
+            op("delete_subnetpool", "Delete a subnet pool").status(204),
+            subnet_pools::delete,
+        )
+        .get(
+            "/v2.0/default-security-group-rules",
+            op(
+                "list_default_security_group_rules",
+                "List the default security group rules template",
+            ),
+            default_rules::list,
+        )
+        .post(
+            "/v2.0/default-security-group-rules",
+            op(
+                "create_default_security_group_rule",
+                "Add a rule to the template (administrators)",
+            )
+            .status(201),
+            default_rules::create,
+        )
+        .get(
+            "/v2.0/default-security-group-rules/{id}",
+            op("show_default_security_group_rule", "Show a template rule"),
+            default_rules::show,
+        )
+        .delete(
+            "/v2.0/default-security-group-rules/{id}",
+            op(
+                "delete_default_security_group_rule",
+                "Remove a rule from the template (administrators)",
+            )
+            .status(204),
+            default_rules::delete,
+        )
+        .get(
             "/v2.0/quotas",
             op("list_quotas", "List projects' quotas (administrators)"),
             quotas::list,
@@ -649,7 +877,15 @@ pub fn api() -> Api<State> {
             ),
             quotas::details,
         );
-    for c in ["networks", "subnets", "ports", "security-groups"] {
+    for c in [
+        "networks",
+        "subnets",
+        "ports",
+        "security-groups",
+        "routers",
+        "floatingips",
+        "subnetpools",
+    ] {
         let snake = c.replace('-', "_");
         api = api
             .get(

@@ -98,11 +98,14 @@ pub fn integer(attrs: &Attrs, key: &str) -> Result<Option<Option<i64>>> {
     }
 }
 
+/// A list attribute; `null` reads as the empty list, as Neutron's
+/// `convert_none_to_empty_list` does (`"routes": null` clears a router's routes).
 pub fn list<'a>(attrs: &'a Attrs, key: &str) -> Result<Option<&'a Vec<Value>>> {
+    static EMPTY: Vec<Value> = Vec::new();
     match attrs.get(key) {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(Value::Null) => Err(NetworkError::invalid_attr(key, "'None' is not a list")),
+        Some(Value::Null) => Ok(Some(&EMPTY)),
         Some(other) => Err(NetworkError::invalid_attr(
             key,
             format!("'{other}' is not a list"),

@@ -186,11 +186,15 @@ impl NetworkService {
         };
         let network = store::get_network(&mut tx, &p.network_id).await?;
         let subnets = store::subnets_of_network(&mut tx, &p.network_id).await?;
+        let released = self.release_floating_ips(&mut tx, id).await?;
         store::delete_port(&mut tx, id).await?;
         tx.commit().await?;
         if let Some(n) = network {
             self.push_deleted_port(&Self::port_state_from(p, &n, &subnets))
                 .await;
+        }
+        for f in released {
+            self.push_floating_ip(&f).await;
         }
         Ok(())
     }

@@ -7,11 +7,14 @@
 //! [`security_groups`]; [`quotas`] and the shared request-body helpers live here too.
 
 pub mod body;
+pub mod floating_ips;
 pub mod internal;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod routers;
 pub mod security_groups;
+pub mod subnet_pools;
 pub mod subnets;
 pub mod tags;
 
@@ -226,6 +229,14 @@ impl NetworkService {
             snap.security_groups
                 .push(SecurityGroupState { group: g, rules });
         }
+        for r in store::list_routers(&mut c, None).await? {
+            if let Some(st) = self.router_state(&mut c, &r.id).await? {
+                snap.routers.push(st);
+            }
+        }
+        for f in store::list_floating_ips(&mut c, None).await? {
+            snap.floating_ips.push(FloatingIpState { floating_ip: f });
+        }
         Ok(snap)
     }
 
@@ -238,16 +249,18 @@ impl NetworkService {
             .map_err(|e| NetworkError::internal(e.to_string()))
     }
 
-    /// Runs [`Self::reconcile`] every `reconcile_interval` seconds, for the process's life.
+    /// Runs [`Self::reconcile`] at once (the backend may have lost state while this
+    /// process was down, as the fake one always has) and then every `reconcile_interval`
+    /// seconds, for the process's life.
     pub fn spawn_reconciler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         let every = Duration::from_secs(self.config.reconcile_interval.max(1));
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
                 if let Err(e) = service.reconcile().await {
                     tracing::warn!(backend = service.backend.name(), error = %e, "network reconciliation failed; trying again next period");
                 }
+                tokio::time::sleep(every).await;
             }
         })
     }

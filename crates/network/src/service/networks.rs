@@ -381,6 +381,20 @@ impl NetworkService {
         let n = self.visible_network(&mut tx, ctx, id).await?;
         self.authorize(ctx, "delete_network", &target(&n))?;
         let subnets = store::subnets_of_network(&mut tx, id).await?;
+        // An external network's floating IPs go with it (Neutron deletes them too).
+        let mut gone_fips = Vec::new();
+        let mut gone = Vec::new();
+        for f in store::list_floating_ips(&mut tx, None).await? {
+            if f.floating_network_id == id {
+                if f.port_id.is_some() {
+                    return Err(NetworkError::conflict("NetworkInUse", format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network.")));
+                }
+                if let Some(p) = self.remove_floating_ip(&mut tx, &f).await? {
+                    gone.push(p);
+                }
+                gone_fips.push(f.id);
+            }
+        }
         let ports = store::ports_of_network(&mut tx, id).await?;
         if ports
             .iter()
@@ -388,7 +402,6 @@ impl NetworkService {
         {
             return Err(NetworkError::conflict("NetworkInUse", format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network.")));
         }
-        let mut gone = Vec::new();
         for p in ports {
             store::delete_port(&mut tx, &p.id).await?;
             gone.push(Self::port_state_from(p, &n, &subnets));
@@ -400,6 +413,9 @@ impl NetworkService {
         tx.commit().await?;
         for p in &gone {
             self.push_deleted_port(p).await;
+        }
+        for f in gone_fips {
+            self.push_floating_ip(&f).await;
         }
         self.push_network(id).await;
         Ok(())

@@ -315,6 +315,11 @@ impl NetworkService {
                 self.authorize(ctx, &format!("create_port:{a}"), &t)?;
             }
         }
+        // Only the network's owner (or an administrator) gives a port to the network itself
+        // (router, DHCP, metadata ports): Neutron's `not rule:network_device` clause.
+        if body::string(&attrs, "device_owner", 255)?.is_some_and(|o| o.starts_with("network:")) {
+            self.authorize(ctx, "create_port:device_owner", &t)?;
+        }
         let fixed_ips = match body::list(&attrs, "fixed_ips")? {
             Some(items) => Some(parse_ip_requests(items)?),
             None => None,
@@ -502,6 +507,64 @@ impl NetworkService {
         })
         .await?;
         self.push_port(&port.id).await;
+        Ok(port)
+    }
+
+    /// Inserts a port the service owns for a router or a floating IP (no port security, no
+    /// groups), inside the caller's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_service_port(
+        &self,
+        tx: &mut AnyConnection,
+        network: &Network,
+        project_id: &str,
+        device_owner: &str,
+        device_id: &str,
+        requested: Option<&[IpRequest]>,
+        status: &str,
+        attempt: usize,
+    ) -> Result<Port, Failure> {
+        let mac = self.free_mac(tx, &network.id).await?;
+        let subnets = store::subnets_of_network(tx, &network.id).await?;
+        let fixed_ips = self
+            .plan_ips(
+                tx,
+                network,
+                &subnets,
+                requested,
+                &mac,
+                device_owner,
+                &[],
+                attempt,
+            )
+            .await?;
+        let now = now_micros();
+        let port = Port {
+            id: new_id(),
+            network_id: network.id.clone(),
+            project_id: project_id.to_string(),
+            name: String::new(),
+            description: String::new(),
+            admin_state_up: true,
+            mac_address: mac,
+            device_id: device_id.to_string(),
+            device_owner: device_owner.to_string(),
+            status: status.to_string(),
+            fixed_ips,
+            host: String::new(),
+            vnic_type: "normal".into(),
+            profile: json!({}),
+            allowed_address_pairs: Vec::new(),
+            port_security_enabled: false,
+            security_groups: Vec::new(),
+            extra_dhcp_opts: Vec::new(),
+            dns_name: String::new(),
+            tags: Vec::new(),
+            revision_number: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        store::insert_port(tx, &port).await?;
         Ok(port)
     }
 
@@ -753,6 +816,11 @@ impl NetworkService {
                 self.authorize(ctx, &format!("update_port:{a}"), &t)?;
             }
         }
+        // Only the network's owner (or an administrator) gives a port to the network itself
+        // (router, DHCP, metadata ports): Neutron's `not rule:network_device` clause.
+        if body::string(&attrs, "device_owner", 255)?.is_some_and(|o| o.starts_with("network:")) {
+            self.authorize(ctx, "update_port:device_owner", &t)?;
+        }
         let fixed_ips = match body::list(&attrs, "fixed_ips")? {
             Some(items) => Some(parse_ip_requests(items)?),
             None => None,
@@ -875,11 +943,49 @@ impl NetworkService {
         let mut tx = self.db.begin_write().await?;
         let (p, n) = self.visible_port(&mut tx, ctx, id).await?;
         self.authorize(ctx, "delete_port", &target(&p.project_id, &n))?;
+        if [
+            OWNER_ROUTER_INTERFACE,
+            OWNER_ROUTER_GATEWAY,
+            OWNER_FLOATINGIP,
+        ]
+        .contains(&p.device_owner.as_str())
+        {
+            return Err(NetworkError::conflict(
+                "L3PortInUse",
+                format!(
+                    "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                    p.device_owner
+                ),
+            ));
+        }
         let subnets = store::subnets_of_network(&mut tx, &n.id).await?;
+        let released = self.release_floating_ips(&mut tx, id).await?;
         store::delete_port(&mut tx, id).await?;
         tx.commit().await?;
         self.push_deleted_port(&Self::port_state_from(p, &n, &subnets))
             .await;
+        for f in released {
+            self.push_floating_ip(&f).await;
+        }
         Ok(())
+    }
+
+    /// Disassociates the floating IPs of a port about to go, as Neutron does; their ids.
+    pub(crate) async fn release_floating_ips(
+        &self,
+        tx: &mut AnyConnection,
+        port_id: &str,
+    ) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for mut f in store::floating_ips_of_port(tx, port_id).await? {
+            f.port_id = None;
+            f.fixed_ip_address = None;
+            f.router_id = None;
+            f.revision_number += 1;
+            f.updated_at = now_micros();
+            store::update_floating_ip(tx, &f).await?;
+            ids.push(f.id);
+        }
+        Ok(ids)
     }
 }

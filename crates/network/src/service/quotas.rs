@@ -18,6 +18,8 @@ fn table_of(resource: &str) -> Option<&'static str> {
         "port" => "network_ports",
         "security_group" => "network_security_groups",
         "security_group_rule" => "network_security_group_rules",
+        "router" => "network_routers",
+        "floatingip" => "network_floatingips",
         _ => return None,
     })
 }

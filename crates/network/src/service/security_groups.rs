@@ -127,15 +127,10 @@ impl NetworkService {
             };
             store::insert_group(&mut tx, &g).await?;
             store::insert_default_group(&mut tx, project, &g.id).await?;
-            for (direction, ethertype) in [
-                ("ingress", "IPv4"),
-                ("ingress", "IPv6"),
-                ("egress", "IPv4"),
-                ("egress", "IPv6"),
-            ] {
-                let remote = (direction == "ingress").then(|| g.id.clone());
-                store::insert_rule(&mut tx, &new_rule(&g, direction, ethertype, remote, now))
-                    .await?;
+            for t in store::list_default_rules(&mut tx).await? {
+                if t.used_in_default_sg {
+                    store::insert_rule(&mut tx, &rule_from_template(&g, &t, now)).await?;
+                }
             }
             tx.commit().await?;
             Ok((g.id, true))
@@ -221,9 +216,12 @@ impl NetworkService {
             .await
             .map_err(failure)?;
         store::insert_group(&mut tx, &g).await?;
-        // A new group lets everything out, as Neutron's do.
-        for ethertype in ["IPv4", "IPv6"] {
-            store::insert_rule(&mut tx, &new_rule(&g, "egress", ethertype, None, now)).await?;
+        // A new group gets the template's rules for other groups (by default: everything
+        // out), as Neutron's do.
+        for t in store::list_default_rules(&mut tx).await? {
+            if t.used_in_non_default_sg {
+                store::insert_rule(&mut tx, &rule_from_template(&g, &t, now)).await?;
+            }
         }
         let rules = store::rules_of_group(&mut tx, &g.id).await?;
         tx.commit().await?;
@@ -433,6 +431,127 @@ impl NetworkService {
     }
 }
 
+const TEMPLATE_WRITABLE: &[&str] = &[
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "remote_address_group_id",
+    "description",
+    "used_in_default_sg",
+    "used_in_non_default_sg",
+];
+
+/// The default rules template (`security-groups-default-rules`): the rules every new
+/// group starts with, read by anyone, changed by administrators.
+impl NetworkService {
+    pub async fn list_default_rules(&self, ctx: &AuthContext) -> Result<Vec<Value>> {
+        self.authorize(ctx, "get_default_security_group_rule", &json!({}))?;
+        let mut c = self.conn().await?;
+        Ok(store::list_default_rules(&mut c)
+            .await?
+            .iter()
+            .map(views::default_rule)
+            .collect())
+    }
+
+    pub async fn show_default_rule(&self, ctx: &AuthContext, id: &str) -> Result<Value> {
+        self.authorize(ctx, "get_default_security_group_rule", &json!({}))?;
+        let mut c = self.conn().await?;
+        store::list_default_rules(&mut c)
+            .await?
+            .iter()
+            .find(|r| r.id == id)
+            .map(views::default_rule)
+            .ok_or_else(|| {
+                NetworkError::not_found(
+                    "DefaultSecurityGroupRuleNotFound",
+                    format!("Default Security Group rule {id} does not exist"),
+                )
+            })
+    }
+
+    pub async fn create_default_rule(&self, ctx: &AuthContext, request: &Value) -> Result<Value> {
+        self.authorize(ctx, "create_default_security_group_rule", &json!({}))?;
+        let attrs = body::resource(request, "default_security_group_rule")?;
+        body::check(&attrs, TEMPLATE_WRITABLE, &["id"], true)?;
+        let mut plain = attrs.clone();
+        let remote = body::nullable_string(&attrs, "remote_group_id", 36)?.flatten();
+        if remote.as_deref().is_some_and(|r| r != "PARENT") {
+            return Err(NetworkError::invalid_attr(
+                "remote_group_id",
+                "only PARENT (the group the rule is added to) may be a template's remote group",
+            ));
+        }
+        for k in [
+            "remote_group_id",
+            "used_in_default_sg",
+            "used_in_non_default_sg",
+        ] {
+            plain.remove(k);
+        }
+        let r = parse_rule(&plain)?;
+        if remote.is_some() && r.remote_ip_prefix.is_some() {
+            return Err(NetworkError::bad(
+                "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+                "Only remote_ip_prefix or remote_group_id may be provided.",
+            ));
+        }
+        let t = DefaultRule {
+            id: new_id(),
+            direction: r.direction,
+            ethertype: r.ethertype,
+            protocol: r.protocol,
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote_ip_prefix: r.remote_ip_prefix,
+            remote_group_id: remote,
+            description: r.description,
+            used_in_default_sg: body::boolean(&attrs, "used_in_default_sg")?.unwrap_or(false),
+            used_in_non_default_sg: body::boolean(&attrs, "used_in_non_default_sg")?
+                .unwrap_or(true),
+        };
+        let mut tx = self.db.begin_write().await?;
+        if let Some(same) = store::list_default_rules(&mut tx)
+            .await?
+            .iter()
+            .find(|o| o.same_as(&t))
+        {
+            return Err(NetworkError::conflict(
+                "DefaultSecurityGroupRuleExists",
+                format!(
+                    "Default security group rule already exists. Rule id is {}.",
+                    same.id
+                ),
+            ));
+        }
+        store::insert_default_rule(&mut tx, &t).await?;
+        tx.commit().await?;
+        Ok(views::default_rule(&t))
+    }
+
+    pub async fn delete_default_rule(&self, ctx: &AuthContext, id: &str) -> Result<()> {
+        self.authorize(ctx, "delete_default_security_group_rule", &json!({}))?;
+        let mut tx = self.db.begin_write().await?;
+        if !store::list_default_rules(&mut tx)
+            .await?
+            .iter()
+            .any(|r| r.id == id)
+        {
+            return Err(NetworkError::not_found(
+                "DefaultSecurityGroupRuleNotFound",
+                format!("Default Security Group rule {id} does not exist"),
+            ));
+        }
+        store::delete_default_rule(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 fn failure(f: Failure) -> NetworkError {
     match f {
         Failure::Api(e) => e,
@@ -440,25 +559,20 @@ fn failure(f: Failure) -> NetworkError {
     }
 }
 
-fn new_rule(
-    g: &SecurityGroup,
-    direction: &str,
-    ethertype: &str,
-    remote_group: Option<String>,
-    now: i64,
-) -> Rule {
+/// A group's rule from a template rule (`PARENT` as remote group is the group itself).
+fn rule_from_template(g: &SecurityGroup, t: &DefaultRule, now: i64) -> Rule {
     Rule {
         id: new_id(),
         security_group_id: g.id.clone(),
         project_id: g.project_id.clone(),
-        direction: direction.into(),
-        ethertype: ethertype.into(),
-        protocol: None,
-        port_range_min: None,
-        port_range_max: None,
-        remote_ip_prefix: None,
-        remote_group_id: remote_group,
-        description: String::new(),
+        direction: t.direction.clone(),
+        ethertype: t.ethertype.clone(),
+        protocol: t.protocol.clone(),
+        port_range_min: t.port_range_min,
+        port_range_max: t.port_range_max,
+        remote_ip_prefix: t.remote_ip_prefix.clone(),
+        remote_group_id: t.remote_group_id.as_ref().map(|_| g.id.clone()),
+        description: t.description.clone(),
         revision_number: 1,
         created_at: now,
         updated_at: now,

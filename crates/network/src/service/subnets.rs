@@ -10,7 +10,7 @@ use ferrostack_common::AuthContext;
 use ferrostack_db::sqlx::AnyConnection;
 use serde_json::{json, Value};
 
-use super::body;
+use super::body::{self, Attrs};
 use super::{new_id, retry_on_conflict, Failure, NetworkService};
 use crate::error::{NetworkError, Result};
 use crate::ipam::{self, Cidr, Pool};
@@ -33,6 +33,7 @@ const WRITABLE: &[&str] = &[
     "ipv6_address_mode",
     "subnetpool_id",
     "use_default_subnetpool",
+    "prefixlen",
     "segment_id",
     "service_types",
     "project_id",
@@ -101,15 +102,17 @@ impl NetworkService {
                         .find(|n| n.id == s.network_id)
                         .is_some_and(|n| self.allowed(ctx, "get_subnet", &target(s, n)))
             })
-            .map(views::subnet)
+            .map(|s| {
+                let external = networks.iter().any(|n| n.id == s.network_id && n.external);
+                views::subnet(s, external)
+            })
             .collect())
     }
 
     pub async fn show_subnet(&self, ctx: &AuthContext, id: &str) -> Result<Value> {
         let mut c = self.conn().await?;
-        Ok(views::subnet(
-            &self.visible_subnet(&mut c, ctx, id).await?.0,
-        ))
+        let (s, n) = self.visible_subnet(&mut c, ctx, id).await?;
+        Ok(views::subnet(&s, n.external))
     }
 
     pub async fn create_subnet(&self, ctx: &AuthContext, request: &Value) -> Result<Value> {
@@ -134,14 +137,9 @@ impl NetworkService {
         );
         probe["network_id"] = json!(network.id);
         self.authorize(ctx, "create_subnet", &probe)?;
-        for unsupported in ["subnetpool_id", "segment_id"] {
-            if !matches!(attrs.get(unsupported), None | Some(Value::Null)) {
-                return Err(NetworkError::invalid(format!("{unsupported} is not supported: subnet pools and routed segments are not implemented")));
-            }
-        }
-        if body::boolean(&attrs, "use_default_subnetpool")? == Some(true) {
+        if !matches!(attrs.get("segment_id"), None | Some(Value::Null)) {
             return Err(NetworkError::invalid(
-                "use_default_subnetpool is not supported: there are no subnet pools",
+                "segment_id is not supported: routed segments are not implemented",
             ));
         }
         let ip_version = match body::integer(&attrs, "ip_version")?.flatten() {
@@ -158,25 +156,37 @@ impl NetworkService {
                 ))
             }
         };
-        let cidr_text = body::string(&attrs, "cidr", 64)?.ok_or_else(|| {
-            NetworkError::bad_request(
-                "Failed to parse request. Required attribute 'cidr' not specified",
-            )
-        })?;
-        let cidr =
-            Cidr::parse(&cidr_text, true).map_err(|e| NetworkError::invalid_attr("cidr", e))?;
-        if cidr.version as i64 != ip_version {
-            return Err(NetworkError::invalid(format!(
-                "Cidr {cidr} does not match the IP version {ip_version}"
-            )));
-        }
-        if (ip_version == 4 && cidr.prefix > 30) || (ip_version == 6 && cidr.prefix > 126) {
-            return Err(NetworkError::invalid(format!(
-                "Invalid CIDR {cidr} for IPv{ip_version} subnet: it has no room for addresses"
-            )));
-        }
+        let pool = self.pool_for_subnet(ctx, &attrs, ip_version).await?;
+        let cidr = match body::string(&attrs, "cidr", 64)? {
+            Some(text) => {
+                let cidr =
+                    Cidr::parse(&text, true).map_err(|e| NetworkError::invalid_attr("cidr", e))?;
+                if cidr.version as i64 != ip_version {
+                    return Err(NetworkError::invalid(format!(
+                        "Cidr {cidr} does not match the IP version {ip_version}"
+                    )));
+                }
+                if let Some(p) = &pool {
+                    super::subnet_pools::check_in_pool(p, &cidr)?;
+                }
+                Some(cidr)
+            }
+            None if pool.is_some() => None,
+            None => {
+                return Err(NetworkError::bad_request(
+                    "Failed to parse request. Required attribute 'cidr' not specified",
+                ))
+            }
+        };
+        let prefixlen = match (&pool, body::integer(&attrs, "prefixlen")?.flatten()) {
+            (Some(p), Some(l)) if l < p.min_prefixlen || l > p.max_prefixlen => {
+                return Err(NetworkError::bad("SubnetAllocationError", format!("Failed to allocate subnet: Unsupported prefix length {l} (the pool allows {} to {}).", p.min_prefixlen, p.max_prefixlen)))
+            }
+            (Some(p), l) => l.unwrap_or(p.default_prefixlen),
+            (None, _) => 0,
+        };
         let now = now_micros();
-        let mut s = Subnet {
+        let template = Subnet {
             id: new_id(),
             network_id: network.id.clone(),
             project_id: project,
@@ -184,7 +194,7 @@ impl NetworkService {
             description: body::string(&attrs, "description", body::DESCRIPTION_MAX)?
                 .unwrap_or_default(),
             ip_version,
-            cidr: cidr.to_string(),
+            cidr: String::new(),
             gateway_ip: None,
             allocation_pools: Vec::new(),
             dns_nameservers: Vec::new(),
@@ -193,39 +203,44 @@ impl NetworkService {
             ipv6_ra_mode: body::nullable_string(&attrs, "ipv6_ra_mode", 32)?.flatten(),
             ipv6_address_mode: body::nullable_string(&attrs, "ipv6_address_mode", 32)?.flatten(),
             service_types: body::string_list(&attrs, "service_types", 255)?.unwrap_or_default(),
+            subnetpool_id: pool.as_ref().map(|p| p.id.clone()),
             tags: body::string_list(&attrs, "tags", body::TAG_MAX)?.unwrap_or_default(),
             revision_number: 1,
             created_at: now,
             updated_at: now,
         };
-        self.check_ipv6_modes(&s, &cidr)?;
-        s.gateway_ip = match attrs.get("gateway_ip") {
-            None => Some(cidr.default_gateway().to_string()),
-            Some(Value::Null) => None,
-            Some(_) => Some(check_gateway(
-                &cidr,
-                &body::string(&attrs, "gateway_ip", 64)?.unwrap_or_default(),
-            )?),
+        // With an explicit CIDR everything is checked before the transaction.
+        let checked = match &cidr {
+            Some(c) => Some(self.complete_subnet(template.clone(), c, &attrs)?),
+            None => None,
         };
-        s.allocation_pools = match body::list(&attrs, "allocation_pools")? {
-            Some(items) => parse_pools(&cidr, items)?,
-            None => {
-                let gw: Option<IpAddr> = s.gateway_ip.as_deref().and_then(ipam::parse_ip);
-                cidr.default_pools(gw.as_ref())
-            }
-        };
-        check_gateway_outside_pools(&cidr, &s)?;
-        if let Some(dns) = body::list(&attrs, "dns_nameservers")? {
-            s.dns_nameservers = parse_nameservers(&s.id, dns)?;
-        }
-        if let Some(routes) = body::list(&attrs, "host_routes")? {
-            s.host_routes = parse_routes(&s.id, ip_version, routes)?;
-        }
         let s = retry_on_conflict(|attempt| {
-            let s = s.clone();
+            let template = template.clone();
+            let checked = checked.clone();
+            let pool = pool.clone();
+            let attrs = attrs.clone();
             async move {
                 let mut tx = self.db.begin_write().await?;
-                self.check_quota(&mut tx, &s.project_id, "subnet", 1).await?;
+                self.check_quota(&mut tx, &template.project_id, "subnet", 1).await?;
+                let (s, cidr) = match (checked, &pool) {
+                    (Some(s), _) => {
+                        let c = Cidr::parse(&s.cidr, false).map_err(NetworkError::internal)?;
+                        (s, c)
+                    }
+                    (None, Some(p)) => {
+                        let c = self.allocate_from_pool(&mut tx, p, prefixlen as u8).await?;
+                        (self.complete_subnet(template, &c, &attrs)?, c)
+                    }
+                    (None, None) => unreachable!("a CIDR or a pool is required above"),
+                };
+                if let Some(p) = &pool {
+                    for other in store::subnets_of_pool(&mut tx, &p.id).await? {
+                        let oc = Cidr::parse(&other.cidr, false).map_err(NetworkError::internal)?;
+                        if oc.overlaps(&cidr) {
+                            return Err(Failure::Api(NetworkError::bad("SubnetAllocationError", format!("Failed to allocate subnet: {} overlaps with subnet {} of the pool.", s.cidr, other.id))));
+                        }
+                    }
+                }
                 for other in store::subnets_of_network(&mut tx, &s.network_id).await? {
                     let oc = Cidr::parse(&other.cidr, false).map_err(NetworkError::internal)?;
                     if oc.overlaps(&cidr) {
@@ -260,7 +275,46 @@ impl NetworkService {
         for p in touched {
             self.push_port(&p).await;
         }
-        Ok(views::subnet(&s))
+        Ok(views::subnet(&s, network.external))
+    }
+
+    /// Fills in what depends on the CIDR: gateway, pools, DNS servers, routes, IPv6 modes.
+    fn complete_subnet(&self, mut s: Subnet, cidr: &Cidr, attrs: &Attrs) -> Result<Subnet> {
+        if (s.ip_version == 4 && cidr.prefix > 30) || (s.ip_version == 6 && cidr.prefix > 126) {
+            return Err(NetworkError::invalid(format!(
+                "Invalid CIDR {cidr} for IPv{} subnet: it has no room for addresses",
+                s.ip_version
+            )));
+        }
+        s.cidr = cidr.to_string();
+        self.check_ipv6_modes(&s, cidr)?;
+        s.gateway_ip = match attrs.get("gateway_ip") {
+            None => Some(cidr.default_gateway().to_string()),
+            Some(Value::Null) => None,
+            Some(_) => Some(check_gateway(
+                cidr,
+                &body::string(attrs, "gateway_ip", 64)?.unwrap_or_default(),
+            )?),
+        };
+        let pools = match attrs.get("allocation_pools") {
+            Some(Value::Null) => None,
+            _ => body::list(attrs, "allocation_pools")?,
+        };
+        s.allocation_pools = match pools {
+            Some(items) => parse_pools(cidr, items)?,
+            None => {
+                let gw: Option<IpAddr> = s.gateway_ip.as_deref().and_then(ipam::parse_ip);
+                cidr.default_pools(gw.as_ref())
+            }
+        };
+        check_gateway_outside_pools(cidr, &s)?;
+        if let Some(dns) = body::list(attrs, "dns_nameservers")? {
+            s.dns_nameservers = parse_nameservers(&s.id, dns)?;
+        }
+        if let Some(routes) = body::list(attrs, "host_routes")? {
+            s.host_routes = parse_routes(&s.id, s.ip_version, routes)?;
+        }
+        Ok(s)
     }
 
     fn check_ipv6_modes(&self, s: &Subnet, cidr: &Cidr) -> Result<()> {
@@ -307,7 +361,7 @@ impl NetworkService {
             .filter(|a| !UPDATABLE.contains(a))
             .collect();
         body::check(&attrs, UPDATABLE, &ro, false)?;
-        let (s, meta) = retry_on_conflict(|attempt| {
+        let s = retry_on_conflict(|attempt| {
             let attrs = attrs.clone();
             async move {
                 let mut tx = self.db.begin_write().await?;
@@ -356,12 +410,13 @@ impl NetworkService {
                     .sync_metadata_port(&mut tx, &s.network_id, attempt)
                     .await?;
                 tx.commit().await?;
-                Ok((s, meta))
+                Ok((s, meta, n.external))
             }
         })
         .await?;
+        let (s, meta, external) = (s.0, s.1, s.2);
         self.after_subnet_change(&s.network_id, meta).await;
-        Ok(views::subnet(&s))
+        Ok(views::subnet(&s, external))
     }
 
     pub async fn delete_subnet(&self, ctx: &AuthContext, id: &str) -> Result<()> {
@@ -514,6 +569,7 @@ fn blank_subnet() -> Subnet {
         ipv6_ra_mode: None,
         ipv6_address_mode: None,
         service_types: Vec::new(),
+        subnetpool_id: None,
         tags: Vec::new(),
         revision_number: 0,
         created_at: 0,

@@ -16,6 +16,9 @@ pub enum Tagged {
     Subnet,
     Port,
     SecurityGroup,
+    Router,
+    FloatingIp,
+    SubnetPool,
 }
 
 impl Tagged {
@@ -25,6 +28,9 @@ impl Tagged {
             "subnets" => Tagged::Subnet,
             "ports" => Tagged::Port,
             "security-groups" => Tagged::SecurityGroup,
+            "routers" => Tagged::Router,
+            "floatingips" => Tagged::FloatingIp,
+            "subnetpools" => Tagged::SubnetPool,
             _ => return None,
         })
     }
@@ -98,6 +104,53 @@ impl NetworkService {
                 };
                 let t = super::security_groups::target(&g.project_id);
                 apply!(g, "update_security_group", t, store::update_group)
+            }
+            Tagged::Router => {
+                let r = self.visible_router(c, ctx, id).await?;
+                let t = super::routers::target(&r.project_id);
+                apply!(r, "update_router", t, store::update_router)
+            }
+            Tagged::SubnetPool => {
+                let p = match store::get_subnet_pool(c, id).await? {
+                    Some(p)
+                        if self.allowed(
+                            ctx,
+                            "get_subnetpool",
+                            &super::subnet_pools::target(&p),
+                        ) =>
+                    {
+                        p
+                    }
+                    _ => {
+                        return Err(NetworkError::not_found(
+                            "SubnetPoolNotFound",
+                            format!("Subnet pool {id} could not be found."),
+                        ))
+                    }
+                };
+                let t = super::subnet_pools::target(&p);
+                apply!(p, "update_subnetpool", t, store::update_subnet_pool)
+            }
+            Tagged::FloatingIp => {
+                let f = match store::get_floating_ip(c, id).await? {
+                    Some(f)
+                        if self.allowed(
+                            ctx,
+                            "get_floatingip",
+                            &super::floating_ips::target(&f.project_id),
+                        ) =>
+                    {
+                        f
+                    }
+                    _ => {
+                        return Err(NetworkError::not_found(
+                            "FloatingIPNotFound",
+                            format!("Floating IP {id} could not be found"),
+                        ))
+                    }
+                };
+                let t = super::floating_ips::target(&f.project_id);
+                apply!(f, "update_floatingip", t, store::update_floating_ip)
             }
         }
     }
