@@ -3,4 +3,7 @@
 //! names and matches ML2/OVN uses); the backend that writes them through
 //! `ferrostack-ovsdb` and reconciles drift comes next (see docs/network.md).
 
+pub mod backend;
 pub mod mapping;
+
+pub use backend::OvnBackend;
