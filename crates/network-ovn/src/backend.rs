@@ -2,40 +2,47 @@
 //! `ferrostack-ovsdb`, reading what is there from a monitored replica so every call is a
 //! diff (insert what is missing, update what differs) and so idempotent. Writes are
 //! serialized in this process; another writer's change shows up as drift that `full_sync`
-//! repairs. Not yet: routers and floating IPs, the metadata route in DHCP (needs the
-//! metadata port's address in the network's state).
+//! repairs. Routers and floating IPs are in [`crate::routing`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferrostack_network::backend::*;
+use ferrostack_network::model::{OWNER_FLOATINGIP, OWNER_ROUTER_GATEWAY};
 use ferrostack_ovsdb::{
     Client, Columns, Cond, Mutation, Op, Replica, Row, TableSpec, Until, Value,
 };
 use tokio::sync::Mutex;
 
 use crate::mapping::*;
+use crate::router_rows::router_switch_port_options;
+use crate::routing::{GW_CHASSIS, LR, LRP, NAT, ROUTE};
 
 const NB: &str = "OVN_Northbound";
 const LS: &str = "Logical_Switch";
 const LSP: &str = "Logical_Switch_Port";
 const PG: &str = "Port_Group";
 const DHCP: &str = "DHCP_Options";
+const CHASSIS: &str = "Chassis";
+const CHASSIS_PRIVATE: &str = "Chassis_Private";
 
 pub struct OvnBackend {
     client: Client,
-    replica: Replica,
+    pub(crate) replica: Replica,
+    /// The Southbound `Chassis` table (which chassis may host router gateways), when the
+    /// backend was told where the Southbound database is.
+    southbound: Option<(Client, Replica)>,
     writing: Mutex<()>,
 }
 
-fn err(e: impl std::fmt::Display) -> BackendError {
+pub(crate) fn err(e: impl std::fmt::Display) -> BackendError {
     BackendError(format!("OVN Northbound: {e}"))
 }
 
-fn map(m: BTreeMap<String, String>) -> Value {
+pub(crate) fn map(m: BTreeMap<String, String>) -> Value {
     Value::map(m)
 }
 
-fn strings(items: Vec<String>) -> Value {
+pub(crate) fn strings(items: Vec<String>) -> Value {
     Value::set(items)
 }
 
@@ -52,6 +59,11 @@ impl OvnBackend {
                     TableSpec::all(LSP),
                     TableSpec::all(PG),
                     TableSpec::all(DHCP),
+                    TableSpec::all(LR),
+                    TableSpec::all(LRP),
+                    TableSpec::all(NAT),
+                    TableSpec::all(ROUTE),
+                    TableSpec::all(GW_CHASSIS),
                 ],
             )
             .await
@@ -59,8 +71,67 @@ impl OvnBackend {
         Ok(OvnBackend {
             client,
             replica,
+            southbound: None,
             writing: Mutex::new(()),
         })
+    }
+
+    /// Also reads the Southbound database's chassis (`unix:...` or `tcp:...`): router
+    /// gateway ports are pinned to the chassis that offer `enable-chassis-as-gw`, as
+    /// ML2/OVN schedules them.
+    pub async fn with_southbound(mut self, endpoint: &str) -> Result<OvnBackend, BackendError> {
+        let client = Client::connect(endpoint).await.map_err(err)?;
+        let replica = client
+            .monitor(
+                "OVN_Southbound",
+                &[
+                    TableSpec::new(
+                        CHASSIS,
+                        &["name", "hostname", "other_config", "external_ids"],
+                    ),
+                    TableSpec::all(CHASSIS_PRIVATE),
+                ],
+            )
+            .await
+            .map_err(err)?;
+        self.southbound = Some((client, replica));
+        Ok(self)
+    }
+
+    /// The Southbound replica (chassis and their liveness), when connected.
+    pub fn southbound(&self) -> Option<&Replica> {
+        self.southbound.as_ref().map(|(_, r)| r)
+    }
+
+    /// The chassis that may host router gateway ports, by name: those whose
+    /// `ovn-cms-options` say `enable-chassis-as-gw`, or every chassis when none does (a
+    /// single all-in-one node).
+    pub fn gateway_chassis(&self) -> Vec<String> {
+        let Some(sb) = self.southbound() else {
+            return Vec::new();
+        };
+        let all: Vec<Row> = sb.table(CHASSIS).into_values().collect();
+        let is_gw = |c: &Row| {
+            [c.map("other_config"), c.map("external_ids")]
+                .iter()
+                .any(|m| {
+                    m.get("ovn-cms-options")
+                        .is_some_and(|o| o.split(',').any(|x| x == "enable-chassis-as-gw"))
+                })
+        };
+        let mut names: Vec<String> = all
+            .iter()
+            .filter(|c| is_gw(c))
+            .filter_map(|c| c.str("name").map(str::to_string))
+            .collect();
+        if names.is_empty() {
+            names = all
+                .iter()
+                .filter_map(|c| c.str("name").map(str::to_string))
+                .collect();
+        }
+        names.sort();
+        names
     }
 
     /// The replica of the Northbound tables the backend writes (for `Logical_Switch_Port.up`).
@@ -68,7 +139,7 @@ impl OvnBackend {
         &self.replica
     }
 
-    async fn transact(&self, ops: Vec<Op>) -> Result<(), BackendError> {
+    pub(crate) async fn transact(&self, ops: Vec<Op>) -> Result<(), BackendError> {
         if ops.is_empty() {
             return Ok(());
         }
@@ -112,7 +183,10 @@ impl OvnBackend {
         for sub in s.subnets.iter().filter(|x| wanted.contains(x.id.as_str())) {
             let row = Columns::new()
                 .with("cidr", sub.cidr.as_str())
-                .with("options", map(dhcpv4_options(sub, s.network.mtu, None)))
+                .with(
+                    "options",
+                    map(dhcpv4_options(sub, s.network.mtu, metadata_ip(s, &sub.id))),
+                )
                 .with(
                     "external_ids",
                     map(BTreeMap::from([
@@ -187,6 +261,11 @@ impl OvnBackend {
 
     async fn sync_port_locked(&self, p: &PortState) -> Result<(), BackendError> {
         let port = &p.port;
+        if port.device_owner == OWNER_FLOATINGIP {
+            // A floating IP's port only holds its address: it is a NAT row, not a switch
+            // port (as in ML2/OVN).
+            return self.delete_port_locked(&port.id).await;
+        }
         let ls = self.switch(&port.network_id).ok_or_else(|| {
             err(format!(
                 "network {} has no switch yet; the reconciler will add port {}",
@@ -205,6 +284,10 @@ impl OvnBackend {
         let mut options = BTreeMap::new();
         if !port.host.is_empty() && port_type(p).is_empty() {
             options.insert("requested-chassis".to_string(), port.host.clone());
+        }
+        if port_type(p) == "router" {
+            options =
+                router_switch_port_options(&port.id, port.device_owner == OWNER_ROUTER_GATEWAY);
         }
         let row = Columns::new()
             .with("name", port.id.as_str())
@@ -455,6 +538,36 @@ impl NetworkBackend for OvnBackend {
                 .await
         })
     }
+    fn sync_router<'a>(&'a self, state: &'a RouterState) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let _w = self.writing.lock().await;
+            self.sync_router_locked(state).await
+        })
+    }
+    fn delete_router<'a>(&'a self, router_id: &'a str) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let _w = self.writing.lock().await;
+            self.delete_router_locked(router_id).await
+        })
+    }
+    fn sync_floating_ip<'a>(
+        &'a self,
+        state: &'a FloatingIpState,
+    ) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let _w = self.writing.lock().await;
+            self.sync_fip_locked(state).await
+        })
+    }
+    fn delete_floating_ip<'a>(
+        &'a self,
+        floating_ip_id: &'a str,
+    ) -> BoxFut<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let _w = self.writing.lock().await;
+            self.delete_fip_locked(floating_ip_id).await
+        })
+    }
     /// Syncs everything the snapshot holds (groups first: ports join them), then removes
     /// the Neutron-named switches, ports and groups it does not hold.
     fn full_sync<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>> {
@@ -524,7 +637,8 @@ impl NetworkBackend for OvnBackend {
                     ops.push(Op::delete(PG, vec![Cond::uuid(pg.uuid())]));
                 }
             }
-            self.transact(ops).await
+            self.transact(ops).await?;
+            self.full_sync_routing(snapshot).await
         })
     }
 }

@@ -218,6 +218,16 @@ pub fn dhcpv4_options(
     o
 }
 
+/// The metadata port's address on a subnet: the next hop of the route to 169.254.169.254.
+pub fn metadata_ip<'a>(s: &'a NetworkState, subnet_id: &str) -> Option<&'a str> {
+    s.metadata_port
+        .as_ref()?
+        .fixed_ips
+        .iter()
+        .find(|ip| ip.subnet_id == subnet_id)
+        .map(|ip| ip.ip_address.as_str())
+}
+
 /// One ACL: `(direction, priority, match, action)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Acl {

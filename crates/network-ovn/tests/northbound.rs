@@ -1,7 +1,9 @@
 //! The OVN backend against a real OVN Northbound ovsdb-server (started here in a temp dir,
 //! killed by PID): a network, a group with rules and a port become the rows ML2/OVN would
 //! write, `ovn-nbctl show` reads them as an operator expects, calls are idempotent, a
-//! deleted port goes, and a full sync of an empty snapshot removes every Neutron row.
+//! deleted port goes, and a full sync of an empty snapshot removes every Neutron row; a
+//! router with a gateway, an interface and a floating IP becomes a Logical_Router with its
+//! ports pinned to the gateway chassis the Southbound database offers, SNAT and DNAT rows.
 //! Needs Open vSwitch and OVN (scripts/install-ovn.sh); fails, never skips, without them.
 
 use std::path::PathBuf;
@@ -21,7 +23,10 @@ struct Nb {
 
 impl Nb {
     fn start() -> Nb {
-        let schema = "/usr/share/ovn/ovn-nb.ovsschema";
+        Nb::start_db("/usr/share/ovn/ovn-nb.ovsschema")
+    }
+
+    fn start_db(schema: &str) -> Nb {
         assert!(
             std::path::Path::new(schema).exists(),
             "OVN is not installed: run scripts/install-ovn.sh"
@@ -59,7 +64,11 @@ impl Nb {
     }
 
     fn nbctl(&self, args: &[&str]) -> String {
-        let out = Command::new("ovn-nbctl")
+        self.ctl("ovn-nbctl", args)
+    }
+
+    fn ctl(&self, tool: &str, args: &[&str]) -> String {
+        let out = Command::new(tool)
             .arg(format!("--db={}", self.endpoint()))
             .args(args)
             .output()
@@ -104,6 +113,7 @@ fn network_state() -> NetworkState {
             "revision_number": 1, "created_at": 0, "updated_at": 0}))
             .unwrap(),
         ],
+        metadata_port: None,
     }
 }
 
@@ -249,6 +259,7 @@ async fn neutron_objects_become_ml2_ovn_rows() {
         networks: vec![network_state()],
         ports: vec![port_state()],
         security_groups: vec![group_state()],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -260,4 +271,146 @@ async fn neutron_objects_become_ml2_ovn_rows() {
             .trim(),
         DROP_PORT_GROUP
     );
+}
+
+fn port_on(id: &str, net: &str, owner: &str, ip: &str, cidr: &str, gw: &str) -> PortState {
+    let mut p = port_state();
+    p.port.id = id.into();
+    p.port.network_id = net.into();
+    p.port.device_owner = owner.into();
+    p.port.device_id = "router-1".into();
+    p.port.host = String::new();
+    p.port.port_security_enabled = false;
+    p.security_group_ids.clear();
+    p.addresses[0].subnet_id = format!("sub-{id}");
+    p.addresses[0].ip_address = ip.into();
+    p.addresses[0].cidr = cidr.into();
+    p.addresses[0].gateway_ip = Some(gw.into());
+    p
+}
+
+const EXT: &str = "5e0e3d10-4b8f-4e8e-9a61-3b1f2a7c6d01";
+const ROUTER: &str = "7d5b8c3a-1f2e-4a6b-9c8d-0e1f2a3b4c5d";
+const GW_PORT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+const IF_PORT: &str = "1b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e";
+
+fn router_state(snat: bool) -> RouterState {
+    RouterState {
+        router: serde_json::from_value(json!({"id": ROUTER, "project_id": "p", "name": "demo",
+            "description": "", "admin_state_up": true, "gateway_network_id": EXT,
+            "gateway_port_id": GW_PORT, "enable_snat": snat, "routes": [],
+            "tags": [], "revision_number": 3, "created_at": 0, "updated_at": 0}))
+        .unwrap(),
+        gateway: Some(port_on(
+            GW_PORT,
+            EXT,
+            "network:router_gateway",
+            "172.24.4.10",
+            "172.24.4.0/24",
+            "172.24.4.1",
+        )),
+        interfaces: vec![port_on(
+            IF_PORT,
+            NET,
+            "network:router_interface",
+            "10.0.0.1",
+            "10.0.0.0/24",
+            "10.0.0.1",
+        )],
+    }
+}
+
+fn floating_ip(associated: bool) -> FloatingIpState {
+    FloatingIpState {
+        floating_ip: serde_json::from_value(json!({"id": "fip-1", "project_id": "p",
+            "floating_network_id": EXT, "floating_ip_address": "172.24.4.20",
+            "floating_port_id": "fport", "port_id": if associated { Some(PORT) } else { None },
+            "fixed_ip_address": if associated { Some("10.0.0.5") } else { None },
+            "router_id": if associated { Some(ROUTER) } else { None },
+            "description": "", "tags": [], "revision_number": 1, "created_at": 0,
+            "updated_at": 0}))
+        .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn routers_and_floating_ips_become_ml2_ovn_rows() {
+    let nb = Nb::start();
+    let sb = Nb::start_db("/usr/share/ovn/ovn-sb.ovsschema");
+    sb.ctl(
+        "ovn-sbctl",
+        &["chassis-add", "compute-1", "geneve", "127.0.0.2"],
+    );
+    sb.ctl("ovn-sbctl", &["chassis-add", "gw-1", "geneve", "127.0.0.1"]);
+    sb.ctl(
+        "ovn-sbctl",
+        &[
+            "set",
+            "Chassis",
+            "gw-1",
+            "other_config:ovn-cms-options=enable-chassis-as-gw",
+        ],
+    );
+    let ovn = OvnBackend::connect(&nb.endpoint())
+        .await
+        .unwrap()
+        .with_southbound(&sb.endpoint())
+        .await
+        .unwrap();
+    assert_eq!(ovn.gateway_chassis(), ["gw-1"]);
+    ovn.sync_network(&network_state()).await.unwrap();
+    let r = router_state(true);
+    for _ in 0..2 {
+        ovn.sync_port(r.interfaces.first().unwrap()).await.unwrap();
+        ovn.sync_router(&r).await.unwrap();
+        ovn.sync_floating_ip(&floating_ip(true)).await.unwrap();
+    }
+    let lr = format!("neutron-{ROUTER}");
+    let show = nb.nbctl(&["show", &lr]);
+    assert!(show.contains(&format!("port lrp-{GW_PORT}")), "{show}");
+    assert!(show.contains("networks: [\"172.24.4.10/24\"]"), "{show}");
+    assert!(show.contains(&format!("port lrp-{IF_PORT}")), "{show}");
+    assert!(show.contains("gateway chassis: [gw-1]"), "{show}");
+    let nat = nb.nbctl(&["lr-nat-list", &lr]);
+    assert!(nat.contains("snat") && nat.contains("10.0.0.0/24"), "{nat}");
+    assert!(
+        nat.contains("dnat_and_snat") && nat.contains("172.24.4.20") && nat.contains("10.0.0.5"),
+        "{nat}"
+    );
+    assert_eq!(nat.lines().count(), 3, "{nat}");
+    let routes = nb.nbctl(&["lr-route-list", &lr]);
+    assert!(
+        routes.contains("0.0.0.0/0") && routes.contains("172.24.4.1"),
+        "{routes}"
+    );
+    // The interface's switch port patches to its router port.
+    assert_eq!(nb.nbctl(&["lsp-get-type", IF_PORT]).trim(), "router");
+    assert!(nb
+        .nbctl(&["lsp-get-options", IF_PORT])
+        .contains(&format!("router-port=lrp-{IF_PORT}")));
+
+    // SNAT off keeps the floating IP; a disassociated floating IP loses its row.
+    ovn.sync_router(&router_state(false)).await.unwrap();
+    let nat = nb.nbctl(&["lr-nat-list", &lr]);
+    assert_eq!(nat.lines().count(), 2, "{nat}");
+    assert!(nat.contains("dnat_and_snat"), "{nat}");
+    ovn.sync_floating_ip(&floating_ip(false)).await.unwrap();
+    assert!(nb.nbctl(&["lr-nat-list", &lr]).trim().is_empty());
+
+    // Drift: the router wiped behind our back comes back whole; an empty snapshot removes it.
+    nb.nbctl(&["lr-del", &lr]);
+    ovn.full_sync(&Snapshot {
+        networks: vec![network_state()],
+        ports: r.interfaces.clone(),
+        routers: vec![router_state(true)],
+        floating_ips: vec![floating_ip(true)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(nb.nbctl(&["lr-nat-list", &lr]).lines().count(), 3);
+    ovn.delete_floating_ip("fip-1").await.unwrap();
+    assert_eq!(nb.nbctl(&["lr-nat-list", &lr]).lines().count(), 2);
+    ovn.full_sync(&Snapshot::default()).await.unwrap();
+    assert_eq!(nb.nbctl(&["show"]).trim(), "");
 }

@@ -18,12 +18,15 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct BackendError(pub String);
 
 /// A network with everything needed to build its logical switch: its subnets (DHCP
-/// options come from them) and its segment (`network_type`, `physical_network`,
+/// options come from them), its metadata port and its segment (`network_type`, `physical_network`,
 /// `segmentation_id` in [`Network`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkState {
     pub network: Network,
     pub subnets: Vec<Subnet>,
+    /// The network's metadata port (`network:distributed`), whose address on each DHCP
+    /// subnet is where guests reach 169.254.169.254 (a DHCP classless route).
+    pub metadata_port: Option<Port>,
 }
 
 /// One fixed IP with the facts of its subnet a switch port and DHCP need.

@@ -102,6 +102,7 @@ fn a_switch_carries_its_name_mtu_and_vni() {
     let s = NetworkState {
         network: network(json!({})),
         subnets: vec![],
+        metadata_port: None,
     };
     let ids = switch_external_ids(&s);
     assert_eq!(ids["neutron:network_name"], "private");
@@ -113,6 +114,7 @@ fn a_switch_carries_its_name_mtu_and_vni() {
             json!({"network_type": "flat", "physical_network": "public", "segmentation_id": null}),
         ),
         subnets: vec![],
+        metadata_port: None,
     };
     let (name, options) = localnet_port(&flat).unwrap();
     assert_eq!(name, format!("provnet-{NET}"));

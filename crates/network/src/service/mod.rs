@@ -144,7 +144,15 @@ impl NetworkService {
             return Ok(None);
         };
         let subnets = store::subnets_of_network(c, id).await?;
-        Ok(Some(NetworkState { network, subnets }))
+        let metadata_port = store::ports_of_network(c, id)
+            .await?
+            .into_iter()
+            .find(|p| p.device_owner == OWNER_DISTRIBUTED);
+        Ok(Some(NetworkState {
+            network,
+            subnets,
+            metadata_port,
+        }))
     }
 
     fn port_state_from(port: Port, network: &Network, subnets: &[Subnet]) -> PortState {
@@ -212,9 +220,19 @@ impl NetworkService {
             snap.networks.push(NetworkState {
                 network: n.clone(),
                 subnets,
+                metadata_port: None,
             });
         }
         for p in store::list_ports(&mut c, None).await? {
+            if p.device_owner == OWNER_DISTRIBUTED {
+                if let Some(ns) = snap
+                    .networks
+                    .iter_mut()
+                    .find(|ns| ns.network.id == p.network_id)
+                {
+                    ns.metadata_port = Some(p.clone());
+                }
+            }
             if let Some(ns) = snap
                 .networks
                 .iter()
