@@ -40,7 +40,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start() { # NAME DRIVER
     local data=$work/$1 port
     port=$(free_port)
-    FERROSTACK_COMPUTE_AGENT__DRIVER=$2 HOME=$work "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" \
+    FERROSTACK_NETWORK__BACKEND=fake FERROSTACK_COMPUTE_AGENT__DRIVER=$2 HOME=$work "$bin" up --data-dir "$data" --bind "127.0.0.1:$port" \
         --no-user-clouds-yaml --register-image "ferrostack-guest=$guest/disk.qcow2" >"$work/$1.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do grep -q "ferrostack is up" "$work/$1.log" && break; sleep 0.1; done

@@ -73,7 +73,7 @@ wait_ready() {
 start_ferrostack() {
     local port; port=$(free_port)
     FERROSTACK_ADMIN_PASSWORD=$password FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS=$rounds \
-        FERROSTACK_LOG_LEVEL=warn setsid "$ferrostack" up --data-dir "$work/ferrostack" \
+        FERROSTACK_LOG_LEVEL=warn FERROSTACK_NETWORK__BACKEND=fake setsid "$ferrostack" up --data-dir "$work/ferrostack" \
         --bind "127.0.0.1:$port" --no-user-clouds-yaml >"$work/ferrostack.log" 2>&1 &
     pids+=($!)
     pid[fs]=$!

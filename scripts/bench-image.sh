@@ -120,7 +120,7 @@ start_ferrostack() {
     local key=$1 port; shift
     port=$(free_port)
     launch "$work/$key.pid" env FERROSTACK_ADMIN_PASSWORD="$password" FERROSTACK_LOG_LEVEL=warn "$@" \
-        "$ferrostack" up --data-dir "$work/ferrostack-$key" --bind "127.0.0.1:$port" \
+        FERROSTACK_NETWORK__BACKEND=fake "$ferrostack" up --data-dir "$work/ferrostack-$key" --bind "127.0.0.1:$port" \
         --no-user-clouds-yaml >"$work/ferrostack-$key.log" 2>&1
     pid[$key]=${pids[-1]}
     wait_ready "http://127.0.0.1:$port/healthcheck" "${pid[$key]}" "$work/ferrostack-$key.log"

@@ -116,7 +116,7 @@ name=([fs]=ferrostack [up]=upstream)
 start_ferrostack() {
     local port; port=$(free_port)
     launch "$work/fs.pid" env FERROSTACK_ADMIN_PASSWORD="$password" FERROSTACK_LOG_LEVEL=warn \
-        "$ferrostack" up --data-dir "$work/ferrostack" --bind "127.0.0.1:$port" \
+        FERROSTACK_NETWORK__BACKEND=fake "$ferrostack" up --data-dir "$work/ferrostack" --bind "127.0.0.1:$port" \
         --no-user-clouds-yaml >"$work/ferrostack.log" 2>&1
     pid[fs]=${pids[-1]}
     wait_ready "http://127.0.0.1:$port/healthcheck" "${pid[fs]}" "$work/ferrostack.log" ||

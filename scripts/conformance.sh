@@ -41,6 +41,8 @@ pid=
 finish() {
     local rc=$?
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    # The OVN daemons `up` started outlive it (as they would for running VMs): stop them.
+    if [ -f "$data/ovn/ovn.sh" ]; then bash "$data/ovn/ovn.sh" stop "$data/ovn" >/dev/null 2>&1 || true; fi
     if [ "$rc" != 0 ]; then
         echo "---- last 60 lines of the server log ($log) ----" >&2
         tail -n 60 "$log" >&2 || true

@@ -23,6 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # QEMU 10, qemu-img, genisoimage and ssh-keygen for the compute agent.
 "$root/scripts/install-qemu.sh"
+# Open vSwitch and OVN: `ferrostack up` starts its own under the data directory.
+"$root/scripts/install-ovn.sh"
 command -v cargo >/dev/null || { echo "ferrostack builds with Rust's cargo; install it (rustup) first" >&2; exit 1; }
 
 cargo build --release -p ferrostack

@@ -28,7 +28,7 @@ if [ "${1:-}" = _restart ]; then
     rm -rf "$work/data" "$work/server.pid"
     cp -a "$work/pristine" "$work/data"
     # No compute agent: upstream's tests expect a Placement with no providers of its own.
-    FERROSTACK_LOG_LEVEL=warn FERROSTACK_COMPUTE_AGENT__ENABLED=false setsid "$(cat "$work/bin")" up --data-dir "$work/data" \
+    FERROSTACK_LOG_LEVEL=warn FERROSTACK_COMPUTE_AGENT__ENABLED=false FERROSTACK_NETWORK__BACKEND=fake setsid "$(cat "$work/bin")" up --data-dir "$work/data" \
         --bind "127.0.0.1:$port" --no-user-clouds-yaml >>"$work/server.log" 2>&1 </dev/null &
     echo $! >"$work/server.pid"
     for _ in $(seq 200); do

@@ -158,7 +158,11 @@ impl Default for Config {
             image: ferrostack_image::ImageConfig::default(),
             compute: ferrostack_compute::ComputeConfig::default(),
             compute_agent: ComputeAgentConfig::default(),
-            network: ferrostack_network::NetworkConfig::default(),
+            // Real networking by default: `up` starts its own OVN (see ovn.rs).
+            network: ferrostack_network::NetworkConfig {
+                backend: "ovn".into(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -346,13 +350,23 @@ mod tests {
         assert_eq!(c.network.quota.network, 100);
         // FERROSTACK_NETWORK__... variables reach the section.
         assert!(TOP_LEVEL_KEYS.contains(&"network"));
-        let e = crate::server::network_backend(&c)
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(crate::server::network_backend(&c))
             .err()
-            .expect("no OVN backend yet");
-        assert!(e.to_string().contains("not built yet"), "{e}");
-        let fake = Config::default();
+            .expect("OVN without a Northbound database");
+        assert!(e.to_string().contains("ovn_nb_connection"), "{e}");
+        let mut fake = Config::default();
+        assert_eq!(fake.network.backend, "ovn");
+        fake.network.backend = "fake".into();
         assert_eq!(
-            crate::server::network_backend(&fake).unwrap().name(),
+            rt.block_on(crate::server::network_backend(&fake))
+                .unwrap()
+                .0
+                .name(),
             "fake"
         );
     }

@@ -9,6 +9,8 @@
 
 mod clouds;
 mod config;
+mod ovn;
+mod seed_networks;
 mod server;
 
 use std::path::{Path, PathBuf};
@@ -298,10 +300,29 @@ fn password_for(configured: Option<String>, file: &Path) -> anyhow::Result<(Stri
     Ok((p, true))
 }
 
-async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> {
+async fn up(mut config: Config, register_images: Vec<String>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let started = std::time::Instant::now();
+    let managed_ovn =
+        if config.network.backend == "ovn" && config.network.ovn_nb_connection.is_empty() {
+            // No OVN named: this host runs its own (see ovn.rs), its chassis named as the
+            // compute host so ports bound to this host are bound to this chassis.
+            let host = config
+                .compute_agent
+                .host
+                .clone()
+                .unwrap_or_else(ferrostack_agent::hostname);
+            let ovn = ovn::ManagedOvn::start(&config.data_dir.join("ovn"), &host)?;
+            config.network.ovn_nb_connection = ovn.northbound();
+            config.network.ovn_sb_connection = ovn.southbound();
+            if config.compute_agent.ovs_db.is_none() {
+                config.compute_agent.ovs_db = Some(ovn.ovs_db());
+            }
+            Some(ovn)
+        } else {
+            None
+        };
     let services = server::open_services(&config).await?;
     let (admin_password, admin_new) = password_for(
         config.admin.password.clone(),
@@ -350,6 +371,11 @@ async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> 
         registered.push(register_image(&services, &config, spec).await?);
     }
     seed_flavors(&services).await?;
+    let seeded_networks = if config.demo.enabled {
+        seed_networks::seed(&services, &config).await?
+    } else {
+        Vec::new()
+    };
     let compute_host = server::start_compute(&config, &services).await?;
     let clouds_file = config.data_dir.join("clouds.yaml");
     clouds::write(&clouds_file, &clouds)?;
@@ -388,6 +414,18 @@ async fn up(config: Config, register_images: Vec<String>) -> anyhow::Result<()> 
         server::COMPUTE_PREFIX,
         compute_host.map(|h| format!("   {h}")).unwrap_or_default()
     );
+    println!(
+        "  network    {}{}   backend {}",
+        config.public_url(),
+        server::NETWORK_PREFIX,
+        config.network.backend
+    );
+    if let Some(ovn) = &managed_ovn {
+        println!("  ovn        {}   ({})", ovn.dir.display(), ovn.env_hint());
+    }
+    for n in &seeded_networks {
+        println!("  network    created {n}");
+    }
     println!(
         "  health     {}/healthcheck   metrics {}/metrics",
         config.public_url(),

@@ -135,14 +135,19 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     )
     .await?;
     compute.set_limits(identity.clone());
+    let (backend, ovn) = network_backend(config).await?;
     let network = NetworkService::new(
         db.clone(),
         config.network.clone(),
         NetworkService::default_policy(overrides.as_deref())?,
         identity.clone(),
-        network_backend(config)?,
+        backend,
     )
     .await?;
+    if let Some(ovn) = ovn {
+        // Ports turn ACTIVE when OVN binds them (ovn-controller saw the VM's tap).
+        ferrostack_network_ovn::status::spawn_port_status(ovn.replica().clone(), network.clone());
+    }
     // Repairs whatever the backend missed (a failed call, a restart of OVN).
     network.spawn_reconciler();
     // Servers get their NICs from it, as Nova from Neutron.
@@ -159,14 +164,33 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
 }
 
 /// The backend `[network] backend` names. The OVN backend is plugged in here once it exists.
-pub fn network_backend(
+/// The backend `[network] backend` names; for OVN also the backend itself (its replica
+/// feeds port status).
+pub async fn network_backend(
     config: &Config,
-) -> anyhow::Result<Arc<dyn ferrostack_network::NetworkBackend>> {
-    match config.network.backend.as_str() {
-        "fake" => Ok(Arc::new(ferrostack_network::fake::FakeBackend::new())),
-        "ovn" => anyhow::bail!(
-            "network.backend = \"ovn\": the OVN backend is not built yet; use \"fake\" for now"
-        ),
+) -> anyhow::Result<(
+    Arc<dyn ferrostack_network::NetworkBackend>,
+    Option<Arc<ferrostack_network_ovn::OvnBackend>>,
+)> {
+    let c = &config.network;
+    match c.backend.as_str() {
+        "fake" => Ok((Arc::new(ferrostack_network::fake::FakeBackend::new()), None)),
+        "ovn" => {
+            if c.ovn_nb_connection.is_empty() {
+                anyhow::bail!("network.backend = \"ovn\" needs network.ovn_nb_connection (the OVN Northbound database, unix:PATH or tcp:HOST:PORT)");
+            }
+            let mut ovn = ferrostack_network_ovn::OvnBackend::connect(&c.ovn_nb_connection)
+                .await
+                .map_err(|e| anyhow::anyhow!("network: {e} ({})", c.ovn_nb_connection))?;
+            if !c.ovn_sb_connection.is_empty() {
+                ovn = ovn
+                    .with_southbound(&c.ovn_sb_connection)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("network: {e} ({})", c.ovn_sb_connection))?;
+            }
+            let ovn = Arc::new(ovn);
+            Ok((ovn.clone(), Some(ovn)))
+        }
         other => anyhow::bail!("network.backend must be fake or ovn, not {other:?}"),
     }
 }

@@ -166,6 +166,8 @@ impl Site {
         let mut envs = vec![
             ("FERROSTACK_COMPUTE_AGENT__ENABLED", "false"),
             ("FERROSTACK_COMPUTE__AGENT_SECRET", SECRET),
+            // The test is about workflows and ports in the database: no data plane.
+            ("FERROSTACK_NETWORK__BACKEND", "fake"),
             ("HOME", home.as_str()),
         ];
         if let Some(c) = crash {

@@ -7,6 +7,13 @@ use serde::Deserialize;
 pub struct NetworkConfig {
     /// Which backend realizes the networks: `fake` (records in memory) or `ovn`.
     pub backend: String,
+    /// The OVN Northbound database (`unix:PATH` or `tcp:HOST:PORT`), as ML2/OVN's
+    /// `[ovn] ovn_nb_connection`; needed with `backend = "ovn"`.
+    pub ovn_nb_connection: String,
+    /// The OVN Southbound database: where the backend finds the chassis that host router
+    /// gateways (and the agents it lists). Optional; without it routers get no gateway
+    /// chassis.
+    pub ovn_sb_connection: String,
     /// MTU of overlay (Geneve) networks: 1500 less Geneve's overhead with OVN's options,
     /// the value ML2/OVN gives tenant networks.
     pub overlay_mtu: i64,
@@ -72,6 +79,8 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             backend: "fake".into(),
+            ovn_nb_connection: String::new(),
+            ovn_sb_connection: String::new(),
             overlay_mtu: 1442,
             physical_mtu: 1500,
             geneve_vni_min: 1,
