@@ -203,3 +203,63 @@ async fn bad_network_requests_are_refused_and_change_nothing() {
         c.close().await;
     }
 }
+
+/// A boot waits for the data plane to have its port up before the server is ACTIVE, as Nova
+/// waits for `network-vif-plugged`; a port that never comes up fails the boot and leaves
+/// no VM and no port.
+#[tokio::test]
+async fn a_server_is_active_only_once_its_port_is_up() {
+    use std::sync::atomic::Ordering;
+    for url in common::urls().await {
+        let c = Cloud::new_with(&url, 1, |cfg| cfg.vif_plugging_timeout = 3).await;
+        c.networking.reports_status.store(true, Ordering::SeqCst);
+        let t = c.token("alice", "alpha").await;
+        let (st, body) = create(&c, &t, json!("auto"), json!({})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let id = body["server"]["id"].as_str().unwrap().to_string();
+        // The VM runs, but its port is down: the server stays in BUILD.
+        let mut spec = None;
+        for _ in 0..100 {
+            spec = c.hosts[0].0.spec_of(&id);
+            if spec.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let port = spec.expect("the VM was started").nics[0].port_id.clone();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let (_, s, _) = c
+            .call("GET", &format!("/v2.1/servers/{id}"), &t, "2.1", None)
+            .await;
+        assert_eq!(s["server"]["status"], "BUILD", "{s}");
+        c.networking.set_up(&port);
+        let server = c.wait_status(&t, &id, "ACTIVE").await;
+        assert_eq!(
+            server["addresses"]["private"].as_array().map(Vec::len),
+            Some(1)
+        );
+
+        // Never up: ERROR with Nova's message after the timeout, nothing left behind.
+        let (st, body) = create(&c, &t, json!("auto"), json!({})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let failed = body["server"]["id"].as_str().unwrap().to_string();
+        let server = c.wait_status(&t, &failed, "ERROR").await;
+        assert!(
+            server["fault"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Virtual Interface creation failed")),
+            "{server}"
+        );
+        assert!(c.hosts[0].0.spec_of(&failed).is_none(), "the VM is gone");
+        assert_eq!(
+            c.networking
+                .ports()
+                .iter()
+                .filter(|p| p.1.as_deref() == Some(failed.as_str()))
+                .count(),
+            0,
+            "the failed server's port is deleted"
+        );
+        c.close().await;
+    }
+}

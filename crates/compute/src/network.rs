@@ -164,4 +164,10 @@ pub trait Networking: Send + Sync + 'static {
 
     /// The server's NICs as the Networking service sees them now.
     fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>>;
+
+    /// Whether ports turn `ACTIVE` when the data plane has them up (OVN does; a backend
+    /// with no data plane never says so, and then a boot does not wait for it).
+    fn reports_port_status(&self) -> bool {
+        false
+    }
 }

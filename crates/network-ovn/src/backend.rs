@@ -479,6 +479,11 @@ impl NetworkBackend for OvnBackend {
     fn name(&self) -> &'static str {
         "ovn"
     }
+    /// ovn-controller binds a port when its VM's tap appears; `status::spawn_port_status`
+    /// turns that into `ACTIVE`.
+    fn reports_port_status(&self) -> bool {
+        true
+    }
     fn sync_network<'a>(&'a self, state: &'a NetworkState) -> BoxFut<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let _w = self.writing.lock().await;

@@ -91,6 +91,11 @@ pub struct Snapshot {
 pub trait NetworkBackend: Send + Sync + 'static {
     /// A short name for logs (`fake`, `ovn`).
     fn name(&self) -> &'static str;
+    /// Whether the backend reports ports up ([`crate::NetworkService::set_port_status`])
+    /// once the data plane has them; Compute waits for that before a server is ACTIVE.
+    fn reports_port_status(&self) -> bool {
+        false
+    }
     fn sync_network<'a>(&'a self, state: &'a NetworkState) -> BoxFut<'a, Result<(), BackendError>>;
     fn delete_network<'a>(&'a self, network_id: &'a str) -> BoxFut<'a, Result<(), BackendError>>;
     fn sync_port<'a>(&'a self, state: &'a PortState) -> BoxFut<'a, Result<(), BackendError>>;

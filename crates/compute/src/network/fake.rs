@@ -33,6 +33,9 @@ pub struct FakeNetworking {
     next_host_octet: Mutex<u32>,
     /// Every call, for tests that check what Compute asked for.
     pub calls: Mutex<Vec<String>>,
+    /// Behave as a data plane does: new ports stay `DOWN` until [`Self::set_up`] (otherwise
+    /// they are `ACTIVE` at once and Compute does not wait for them).
+    pub reports_status: std::sync::atomic::AtomicBool,
 }
 
 impl FakeNetworking {
@@ -59,6 +62,24 @@ impl FakeNetworking {
             },
         );
         Ok(id)
+    }
+
+    /// The data plane has the port up.
+    pub fn set_up(&self, port_id: &str) {
+        if let Some(p) = self.ports.lock().unwrap().get_mut(port_id) {
+            p.vif.status = "ACTIVE".into();
+        }
+    }
+
+    fn bound_status(&self) -> String {
+        if self
+            .reports_status
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            "DOWN".into()
+        } else {
+            "ACTIVE".into()
+        }
     }
 
     /// Every port's `(id, device_id, host)`, to check for leaks.
@@ -168,6 +189,10 @@ enum Want {
 }
 
 impl Networking for FakeNetworking {
+    fn reports_port_status(&self) -> bool {
+        self.reports_status
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
     fn check_request<'a>(
         &'a self,
         project_id: &'a str,
@@ -217,7 +242,7 @@ impl Networking for FakeNetworking {
                         p.device_id = Some(server_id.into());
                         p.host = Some(host.into());
                         p.vif.tag = tag;
-                        p.vif.status = "ACTIVE".into();
+                        p.vif.status = self.bound_status();
                         out.push(p.vif.clone());
                     }
                     Want::Net(net, tag) => {
@@ -230,7 +255,7 @@ impl Networking for FakeNetworking {
                             None => {
                                 let mut vif = self.new_vif(&net, false);
                                 vif.tag = tag;
-                                vif.status = "ACTIVE".into();
+                                vif.status = self.bound_status();
                                 ports.insert(
                                     vif.port_id.clone(),
                                     FakePort {

@@ -241,6 +241,9 @@ impl Networking for Neutron {
         })
     }
 
+    fn reports_port_status(&self) -> bool {
+        self.0.backend.reports_port_status()
+    }
     fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>> {
         Box::pin(async move {
             let svc = &self.0;

@@ -56,6 +56,12 @@ pub struct ComputeConfig {
     pub service_down_time: i64,
     /// Seconds an ACPI shutdown may take before the VM is stopped hard.
     pub shutdown_timeout: u64,
+    /// Seconds a boot waits for its ports to come up in the data plane before the server
+    /// is called ACTIVE (Nova's `vif_plugging_timeout`; 0: do not wait).
+    pub vif_plugging_timeout: u64,
+    /// A port that did not come up in time fails the boot (Nova's `vif_plugging_is_fatal`);
+    /// otherwise the server goes ACTIVE anyway.
+    pub vif_plugging_is_fatal: bool,
     /// Milliseconds a control node's claim on a running workflow lasts without renewal;
     /// after a node dies, another takes its workflows over once this has passed.
     pub workflow_lease_ms: u64,
@@ -105,6 +111,8 @@ impl Default for ComputeConfig {
             max_placement_results: 1000,
             service_down_time: 60,
             shutdown_timeout: 60,
+            vif_plugging_timeout: 300,
+            vif_plugging_is_fatal: true,
             workflow_lease_ms: 30_000,
             metadata_proxy_shared_secret: None,
             agent_secret: None,

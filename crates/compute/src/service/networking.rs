@@ -111,6 +111,51 @@ impl ComputeService {
         Ok(())
     }
 
+    /// Waits until every port of the server is `ACTIVE` in the Networking service (its tap
+    /// plugged and bound by the data plane), as Nova waits for `network-vif-plugged`
+    /// events, for at most `vif_plugging_timeout` seconds; then fails the step when
+    /// `vif_plugging_is_fatal`. Safe to run again after a crash.
+    pub(crate) async fn wait_for_vifs(&self, uuid: &str) -> Result<(), StepError> {
+        let Some(networking) = self.networking() else {
+            return Ok(());
+        };
+        if !networking.reports_port_status() || self.config.vif_plugging_timeout == 0 {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let limit = std::time::Duration::from_secs(self.config.vif_plugging_timeout);
+        loop {
+            let vifs = networking
+                .vifs(uuid)
+                .await
+                .map_err(|e| retry(e.to_string()))?;
+            let down: Vec<&str> = vifs
+                .iter()
+                .filter(|v| v.status != "ACTIVE")
+                .map(|v| v.port_id.as_str())
+                .collect();
+            if down.is_empty() {
+                if !vifs.is_empty() {
+                    self.set_network_info(uuid, &vifs).await.map_err(retry)?;
+                }
+                return Ok(());
+            }
+            if started.elapsed() >= limit {
+                let message = format!(
+                    "Virtual Interface creation failed: port(s) {} not up after {} s",
+                    down.join(", "),
+                    limit.as_secs()
+                );
+                if self.config.vif_plugging_is_fatal {
+                    return Err(fail(message.clone(), message));
+                }
+                tracing::warn!(server = %uuid, "{message}; going ACTIVE anyway (vif_plugging_is_fatal = false)");
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Refreshes the cache from the Networking service (a port's status or a floating IP
     /// changed there); the cached copy stays when the service cannot answer.
     pub async fn refresh_network_info(&self, uuid: &str) -> Result<Vec<Vif>> {

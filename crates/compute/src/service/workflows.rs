@@ -230,6 +230,7 @@ impl Handler for Boot {
                 1 => s.allocate_network(&inst).await,
                 2 => spawn_guest(&s, &inst, &inst.image_ref, run).await,
                 _ => {
+                    s.wait_for_vifs(&inst.uuid).await?;
                     s.activate(&inst.uuid).await.map_err(retry)?;
                     Ok(())
                 }
