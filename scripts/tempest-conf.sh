@@ -54,8 +54,9 @@ admin_domain_name = Default
 admin_user_domain_name = Default
 admin_project_domain_name = Default
 default_credentials_domain_name = Default
-# Needs Neutron (a net/subnet/router per test project): on once networking exists.
-create_isolated_networks = false
+# A network, subnet and router (gateway on public_network_id) per test project: on for
+# the runs that need servers with networks (TEMPEST_ISOLATED_NETWORKS=true).
+create_isolated_networks = ${TEMPEST_ISOLATED_NETWORKS:-false}
 
 [identity]
 uri_v3 = $auth_url
