@@ -76,7 +76,10 @@ impl std::fmt::Debug for AgentConfig {
             .field("ovs_db", &self.ovs_db)
             .field("ovs_netns", &self.ovs_netns)
             .field("metadata_url", &self.metadata_url)
-            .field("metadata_secret", &self.metadata_secret.as_ref().map(|_| "***"))
+            .field(
+                "metadata_secret",
+                &self.metadata_secret.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -134,7 +137,11 @@ impl Agent {
         hv: Arc<dyn Hypervisor>,
         control: Arc<dyn ControlPlane>,
     ) -> Arc<Agent> {
-        let metadata = match (&config.ovs_db, &config.metadata_url, &config.metadata_secret) {
+        let metadata = match (
+            &config.ovs_db,
+            &config.metadata_url,
+            &config.metadata_secret,
+        ) {
             (Some(db), Some(url), Some(secret)) if !secret.is_empty() => {
                 Some(metadata::MetadataAgent::new(metadata::MetadataConfig {
                     url: url.clone(),

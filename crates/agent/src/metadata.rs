@@ -109,7 +109,11 @@ impl Lookup {
     pub fn insert(&mut self, guest: GuestRecord) {
         self.remove(&guest.uuid);
         for nic in &guest.nics {
-            for ip in nic.fixed_ips.iter().filter_map(|a| a.parse::<IpAddr>().ok()) {
+            for ip in nic
+                .fixed_ips
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+            {
                 self.by_addr.insert(
                     (nic.network_id.clone(), ip),
                     Requester {
@@ -416,7 +420,11 @@ impl MetadataAgent {
             .await?;
         }
         ip(Some(&ns), &["link", "set", "dev", "lo", "up"]).await?;
-        ip(Some(&ns), &["link", "set", "dev", &inner, "address", &port.mac]).await?;
+        ip(
+            Some(&ns),
+            &["link", "set", "dev", &inner, "address", &port.mac],
+        )
+        .await?;
         let mut wanted: Vec<String> = port.ips.clone();
         wanted.push(format!("{METADATA_IP}/32"));
         // Addresses the port no longer has go.
@@ -689,7 +697,9 @@ fn read_all<T: for<'de> Deserialize<'de>>(dir: &Path) -> Vec<(String, T)> {
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
         {
             Ok(v) => out.push((stem.to_string(), v)),
-            Err(err) => tracing::warn!(file = %e.path().display(), error = %err, "unreadable metadata record"),
+            Err(err) => {
+                tracing::warn!(file = %e.path().display(), error = %err, "unreadable metadata record")
+            }
         }
     }
     out

@@ -143,8 +143,18 @@ impl Stack {
         run(Command::new("ip").args(["netns", "add", &ns]));
         self.guest = Some(ns.clone());
         run(Command::new("ip").args([
-            "link", "add", host_end, "netns", &self.netns, "type", "veth", "peer", "name", "eth0",
-            "netns", &ns,
+            "link",
+            "add",
+            host_end,
+            "netns",
+            &self.netns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &ns,
         ]));
         let cidr = format!("{VM_IP}/24");
         for args in [
@@ -164,7 +174,14 @@ impl Stack {
         ));
         let iface = format!("external_ids:iface-id={lsp}");
         self.vsctl(&[
-            "add-port", "br-int", host_end, "--", "set", "Interface", host_end, &iface,
+            "add-port",
+            "br-int",
+            host_end,
+            "--",
+            "set",
+            "Interface",
+            host_end,
+            &iface,
         ]);
     }
 
@@ -344,29 +361,33 @@ async fn a_guest_reads_its_metadata_through_ovn() {
     let ns = namespace_name(&network_id);
     let (outer, inner) = veth_names(&network_id);
     assert!(Path::new("/run/netns").join(&ns).exists());
-    let addrs = run(&mut in_ns(&ns, &["ip", "-o", "addr", "show", "dev", &inner]));
+    let addrs = run(&mut in_ns(
+        &ns,
+        &["ip", "-o", "addr", "show", "dev", &inner],
+    ));
     assert!(
         addrs.contains(&format!("{META_IP}/24")) && addrs.contains("169.254.169.254/32"),
         "{addrs}"
     );
-    let link = run(&mut in_ns(&ns, &["ip", "-o", "link", "show", "dev", &inner]));
+    let link = run(&mut in_ns(
+        &ns,
+        &["ip", "-o", "link", "show", "dev", &inner],
+    ));
     assert!(link.contains(META_MAC), "{link}");
     assert!(stack.bridge_ports().contains(&outer));
     let iface = stack.vsctl(&["get", "Interface", &outer, "external_ids:iface-id"]);
     assert_eq!(iface.trim().trim_matches('"'), meta_port);
     assert_eq!(
-        agent.find(&network_id, VM_IP.parse().unwrap()).unwrap().instance_id,
+        agent
+            .find(&network_id, VM_IP.parse().unwrap())
+            .unwrap()
+            .instance_id,
         server
     );
 
     // The VM comes up on the switch.
     stack.plug_guest(&vm_port);
-    stack.nbctl(&[
-        "wait-until",
-        "Logical_Switch_Port",
-        &vm_port,
-        "up=true",
-    ]);
+    stack.nbctl(&["wait-until", "Logical_Switch_Port", &vm_port, "up=true"]);
     let t3 = Instant::now();
     let (status, body) =
         stack.curl_until_answer("/openstack/latest/meta_data.json", Duration::from_secs(30));
@@ -417,8 +438,13 @@ async fn a_guest_reads_its_metadata_through_ovn() {
     let links = run(&mut in_ns(&stack.netns, &["ip", "-br", "link"]));
     assert!(!links.contains(&outer), "{links}");
     assert!(agent.running().await.is_empty());
-    assert!(stack.curl("/openstack/latest/meta_data.json", None).is_none());
-    assert!(std::fs::read_dir(state.join("guests")).unwrap().next().is_none());
+    assert!(stack
+        .curl("/openstack/latest/meta_data.json", None)
+        .is_none());
+    assert!(std::fs::read_dir(state.join("guests"))
+        .unwrap()
+        .next()
+        .is_none());
     assert!(std::fs::read_dir(state.join("networks"))
         .unwrap()
         .next()

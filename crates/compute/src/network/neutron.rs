@@ -12,9 +12,7 @@ use ferrostack_network::service::internal::{PortCreate, PortView};
 use ferrostack_network::service::ports::IpRequest;
 use ferrostack_network::NetworkService;
 
-use super::{
-    BoxFut, MetadataPort, NetError, NetworkRequest, Networking, NicRequest, Vif, VifIp,
-};
+use super::{BoxFut, MetadataPort, NetError, NetworkRequest, Networking, NicRequest, Vif, VifIp};
 
 /// The `device_owner` of the ports Compute makes (Nova's `compute:<availability zone>`).
 const OWNER: &str = "compute:nova";
@@ -109,8 +107,7 @@ impl Neutron {
 
     /// Gives each NIC its network's metadata port (looked up once per network).
     async fn with_metadata_ports(&self, mut vifs: Vec<Vif>) -> Result<Vec<Vif>, NetError> {
-        let mut known: std::collections::HashMap<String, Option<MetadataPort>> =
-            Default::default();
+        let mut known: std::collections::HashMap<String, Option<MetadataPort>> = Default::default();
         for v in &mut vifs {
             if !known.contains_key(&v.network_id) {
                 let port = self.metadata_port(&v.network_id).await?;
