@@ -12,12 +12,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use ferrostack_agent::metadata::{namespace_name, veth_names, MetadataAgent, MetadataConfig};
-use ferrostack_compute::host::{GuestNic, GuestSpec};
+use ferrostack_compute::host::{
+    AgentError, BoxFut, ControlPlane, GuestNic, GuestSpec, HostAgent, HostReport,
+};
 use ferrostack_compute::network::MetadataPort;
 
 const SECRET: &str = "s3cret-shared-with-compute";
@@ -272,6 +275,39 @@ async fn metadata_service() -> (String, tokio::task::JoinHandle<()>) {
     (url, task)
 }
 
+/// A control plane that only hands out an empty image: all `ensure` needs here.
+struct NoControl;
+
+impl ControlPlane for NoControl {
+    fn register<'a>(
+        &'a self,
+        _: &'a HostReport,
+        _: Option<&'a str>,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn heartbeat<'a>(&'a self, _: &'a str) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn servers_on_host<'a>(&'a self, _: &'a str) -> BoxFut<'a, Result<Vec<String>, AgentError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn observe_power_state<'a>(&'a self, _: &'a str, _: i64) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn busy<'a>(&'a self, _: &'a str) -> BoxFut<'a, Result<bool, AgentError>> {
+        Box::pin(async { Ok(true) })
+    }
+    fn fetch_image<'a>(&'a self, _: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(
+            async move { std::fs::write(dest, b"").map_err(|e| AgentError::Failed(e.to_string())) },
+        )
+    }
+    fn upload_image<'a>(&'a self, _: &'a str, _: &'a Path) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 fn spec(uuid: &str, network_id: &str, vm_port: &str, meta_port: &str) -> GuestSpec {
     GuestSpec {
         uuid: uuid.into(),
@@ -454,8 +490,42 @@ async fn a_guest_reads_its_metadata_through_ovn() {
     agent.guest_up(&guest).await.unwrap();
     drop(agent);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let agent = MetadataAgent::new(config);
+    let agent = MetadataAgent::new(config.clone());
     agent.restore(&[]).await.unwrap();
+    assert!(!Path::new("/run/netns").join(&ns).exists());
+    assert!(!stack.bridge_ports().contains(&outer));
+
+    drop(agent);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The same through the compute agent itself: `ensure` makes the namespace before the VM
+    // (the fake driver's) starts, `destroy` of the network's last guest removes it.
+    let agent = ferrostack_agent::Agent::new(
+        ferrostack_agent::AgentConfig {
+            host: "metadata-host".into(),
+            state_dir: stack.dir.join("agent"),
+            ovs_db: Some(stack.ovs_db()),
+            ovs_netns: Some(stack.netns.clone()),
+            metadata_url: Some(config.url.clone()),
+            metadata_secret: Some(SECRET.into()),
+            ..Default::default()
+        },
+        Arc::new(ferrostack_hypervisor::fake::FakeDriver::new(
+            ferrostack_hypervisor::HostResources {
+                vcpus: 4,
+                memory_mb: 8192,
+                disk_gb: 100,
+                cpu_model: "fake".into(),
+            },
+        )),
+        Arc::new(NoControl),
+    );
+    agent.ensure(&guest).await.unwrap();
+    assert!(Path::new("/run/netns").join(&ns).exists());
+    let (status, body) =
+        stack.curl_until_answer("/openstack/latest/meta_data.json", Duration::from_secs(10));
+    assert_eq!(status, 200, "{body}");
+    agent.destroy(&server).await.unwrap();
     assert!(!Path::new("/run/netns").join(&ns).exists());
     assert!(!stack.bridge_ports().contains(&outer));
 
