@@ -26,8 +26,10 @@ use ferrostack_compute::service::agents::LocalControlPlane;
 use ferrostack_compute::ComputeService;
 use ferrostack_hypervisor::{BootSource, DiskSpec, HvError, Hypervisor, VmSpec};
 
+pub mod metadata;
+
 /// Operator settings of an agent.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 #[serde(default)]
 pub struct AgentConfig {
     /// The host's name in the Compute service (default: the machine's hostname).
@@ -45,6 +47,41 @@ pub struct AgentConfig {
     pub sync_interval: u64,
     /// The Open vSwitch bridge ovn-controller watches, where VMs' NICs are plugged.
     pub integration_bridge: String,
+    /// The Open vSwitch database (`ovs-vsctl --db`); the metadata namespaces are plugged
+    /// through it. Without it (or without the two settings below) guests get no metadata
+    /// proxy on this host.
+    pub ovs_db: Option<String>,
+    /// The network namespace ovs-vswitchd runs in, when not this process's.
+    pub ovs_netns: Option<String>,
+    /// The Compute metadata service the proxies forward to (`<control plane>/metadata`).
+    pub metadata_url: Option<String>,
+    /// The secret the proxies sign server ids with (`[compute]
+    /// metadata_proxy_shared_secret` of the control plane).
+    pub metadata_secret: Option<String>,
+}
+
+/// Everything but the metadata secret, which must not reach a log.
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("host", &self.host)
+            .field("state_dir", &self.state_dir)
+            .field("reserved_host_memory_mb", &self.reserved_host_memory_mb)
+            .field("cpu_allocation_ratio", &self.cpu_allocation_ratio)
+            .field("ram_allocation_ratio", &self.ram_allocation_ratio)
+            .field("disk_allocation_ratio", &self.disk_allocation_ratio)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("sync_interval", &self.sync_interval)
+            .field("integration_bridge", &self.integration_bridge)
+            .field("ovs_db", &self.ovs_db)
+            .field("ovs_netns", &self.ovs_netns)
+            .field("metadata_url", &self.metadata_url)
+            .field(
+                "metadata_secret",
+                &self.metadata_secret.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 impl Default for AgentConfig {
@@ -60,6 +97,10 @@ impl Default for AgentConfig {
             shutdown_timeout: 60,
             sync_interval: 10,
             integration_bridge: "br-int".into(),
+            ovs_db: None,
+            ovs_netns: None,
+            metadata_url: None,
+            metadata_secret: None,
         }
     }
 }
@@ -76,6 +117,8 @@ pub struct Agent {
     pub config: AgentConfig,
     pub hv: Arc<dyn Hypervisor>,
     control: Arc<dyn ControlPlane>,
+    /// The guests' metadata path ([`metadata`]), when the host has OVS and a secret.
+    pub metadata: Option<Arc<metadata::MetadataAgent>>,
 }
 
 fn hv_error(e: HvError) -> AgentError {
@@ -94,11 +137,49 @@ impl Agent {
         hv: Arc<dyn Hypervisor>,
         control: Arc<dyn ControlPlane>,
     ) -> Arc<Agent> {
+        let metadata = match (
+            &config.ovs_db,
+            &config.metadata_url,
+            &config.metadata_secret,
+        ) {
+            (Some(db), Some(url), Some(secret)) if !secret.is_empty() => {
+                Some(metadata::MetadataAgent::new(metadata::MetadataConfig {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                    bridge: config.integration_bridge.clone(),
+                    ovs_db: db.clone(),
+                    ovs_netns: config.ovs_netns.clone(),
+                    state_dir: config.state_dir.join("metadata"),
+                    port: 80,
+                }))
+            }
+            _ => None,
+        };
         Arc::new(Agent {
             config,
             hv,
             control,
+            metadata,
         })
+    }
+
+    /// Before a guest's NICs are plugged: its networks' metadata namespaces and proxies. A
+    /// failure is logged, not fatal: the guest still boots, and has its config drive.
+    async fn metadata_up(&self, spec: &GuestSpec) {
+        if let Some(m) = &self.metadata {
+            if let Err(e) = m.guest_up(spec).await {
+                tracing::error!(server = %spec.uuid, error = %e, "could not set up the metadata proxy");
+            }
+        }
+    }
+
+    /// After a guest left: removes the metadata namespaces no guest needs any more.
+    async fn metadata_gone(&self, uuid: &str) {
+        if let Some(m) = &self.metadata {
+            if let Err(e) = m.guest_gone(uuid).await {
+                tracing::warn!(server = %uuid, error = %e, "could not remove a metadata namespace");
+            }
+        }
     }
 
     /// The agent of `ferrostack up`: in the control plane's process, attached to `compute`
@@ -150,6 +231,17 @@ impl Agent {
         std::fs::create_dir_all(self.base_dir())?;
         std::fs::create_dir_all(self.drive_dir())?;
         let _ = std::fs::remove_dir_all(self.snapshot_dir());
+        match &self.metadata {
+            Some(m) => {
+                let running = self.hv.list().await.unwrap_or_default();
+                if let Err(e) = m.restore(&running).await {
+                    tracing::error!(error = %e, "could not restore the metadata proxies");
+                }
+            }
+            None => tracing::info!(
+                "no metadata proxy on this host (it needs [compute_agent] ovs_db and [compute] metadata_proxy_shared_secret)"
+            ),
+        }
         let report = self.report();
         self.control
             .register(&report, agent_url)
@@ -203,6 +295,7 @@ impl Agent {
                 tracing::warn!(server = %uuid, "removing a VM that no server owns");
                 self.hv.destroy(&uuid).await.map_err(hv_error)?;
                 let _ = std::fs::remove_file(self.drive_path(&uuid));
+                self.metadata_gone(&uuid).await;
             }
         }
         Ok(())
@@ -356,6 +449,7 @@ impl HostAgent for Agent {
             let base = self.base_image(&spec.image_id).await?;
             let drive = self.config_drive(spec).await?;
             let vm = self.vm_spec(spec, base, drive);
+            self.metadata_up(spec).await;
             self.hv.create(&vm).await.map_err(hv_error)
         })
     }
@@ -370,6 +464,7 @@ impl HostAgent for Agent {
                     Err(e) => return Err(AgentError::Transient(e.to_string())),
                 }
             }
+            self.metadata_gone(uuid).await;
             Ok(())
         })
     }
@@ -447,6 +542,7 @@ impl HostAgent for Agent {
             let base = self.base_image(&spec.image_id).await?;
             let drive = self.drive_path(&spec.uuid);
             let vm = self.vm_spec(spec, base, drive.exists().then_some(drive));
+            self.metadata_up(spec).await;
             self.hv.resize(&vm).await.map_err(hv_error)?;
             if start {
                 self.hv.power_on(&spec.uuid).await.map_err(hv_error)?;

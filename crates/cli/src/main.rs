@@ -204,7 +204,11 @@ async fn compute_agent(config: Config) -> anyhow::Result<()> {
         &control_url,
         &secret,
     ));
-    let agent = ferrostack_agent::Agent::new(server::agent_config(&config), hv.clone(), control);
+    let agent = ferrostack_agent::Agent::new(
+        server::agent_config(&config, &control_url),
+        hv.clone(),
+        control,
+    );
     // The host API serves before registering: the control plane may call at once.
     let app = ferrostack_compute::host_http::agent_router(agent.clone(), secret);
     let serving = tokio::spawn(server::serve(listener, app));
@@ -323,6 +327,17 @@ async fn up(mut config: Config, register_images: Vec<String>) -> anyhow::Result<
         } else {
             None
         };
+    // The metadata proxies of this host sign guests' requests with it; kept in the data
+    // directory, as the admin password, so a restart keeps serving running guests.
+    let (metadata_secret, _) = password_for(
+        config
+            .compute
+            .metadata_proxy_shared_secret
+            .clone()
+            .filter(|s| !s.is_empty()),
+        &config.data_dir.join("metadata-secret"),
+    )?;
+    config.compute.metadata_proxy_shared_secret = Some(metadata_secret);
     let services = server::open_services(&config).await?;
     let (admin_password, admin_new) = password_for(
         config.admin.password.clone(),

@@ -149,3 +149,85 @@ pub async fn seed(services: &Services, config: &Config) -> anyhow::Result<Vec<St
     }
     Ok(made)
 }
+
+#[cfg(test)]
+mod tests {
+    use ferrostack_compute::network::{NetworkRequest, Networking};
+    use ferrostack_identity::service::bootstrap::ProjectMember;
+
+    use crate::config::Config;
+    use crate::server;
+
+    /// A server's NIC on the seeded `private` network carries the network's metadata port
+    /// (id, MAC, address with its prefix length), which the host's metadata proxy needs.
+    #[tokio::test]
+    async fn a_nic_carries_its_networks_metadata_port() {
+        let dir = std::env::temp_dir().join(format!("fs-cli-meta-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = Config {
+            data_dir: dir.clone(),
+            ..Default::default()
+        };
+        config.network.backend = "fake".into();
+        config.compute.metadata_proxy_shared_secret = Some("s".into());
+        let services = server::open_services(&config).await.unwrap();
+        services
+            .identity
+            .bootstrap(&crate::bootstrap_spec(&config, "pw".into()))
+            .await
+            .unwrap();
+        services
+            .identity
+            .ensure_member(&ProjectMember {
+                user: &config.demo.user,
+                password: "pw",
+                project: &config.demo.project,
+                role: "member",
+            })
+            .await
+            .unwrap();
+        super::seed(&services, &config).await.unwrap();
+        let demo = services
+            .identity
+            .store
+            .project_by_name("default", &config.demo.project)
+            .await
+            .unwrap()
+            .unwrap();
+
+        let neutron = ferrostack_compute::network::neutron::Neutron(services.network.clone());
+        let vifs = neutron
+            .allocate(&demo.id, "server-1", "host-1", &NetworkRequest::Auto, &[])
+            .await
+            .unwrap();
+        assert_eq!(vifs.len(), 1);
+        let meta = vifs[0].metadata_port.clone().expect("a metadata port");
+        let port = services
+            .network
+            .ports_of_device(&format!("ovnmeta-{}", vifs[0].network_id))
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(meta.id, port.id);
+        assert_eq!(meta.mac, port.mac_address);
+        assert_eq!(meta.ips.len(), 1);
+        assert!(
+            meta.ips[0].starts_with("10.0.0.") && meta.ips[0].ends_with("/26"),
+            "{:?}",
+            meta.ips
+        );
+        // The refreshed network info keeps it.
+        let again = neutron.vifs("server-1").await.unwrap();
+        assert_eq!(again[0].metadata_port, Some(meta));
+
+        // And the in-process agent gets the secret and the listener's metadata URL.
+        let agent = server::agent_config(&config, &server::listener_url(&config));
+        assert_eq!(
+            agent.metadata_url.as_deref(),
+            Some("http://127.0.0.1:5000/metadata")
+        );
+        assert_eq!(agent.metadata_secret.as_deref(), Some("s"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

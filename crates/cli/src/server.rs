@@ -223,8 +223,20 @@ pub fn hypervisor(config: &Config) -> anyhow::Result<Arc<dyn ferrostack_hypervis
     })
 }
 
-/// The agent's settings from `[compute_agent]` (and `[compute] shutdown_timeout`).
-pub fn agent_config(config: &Config) -> ferrostack_agent::AgentConfig {
+/// The URL this process's own listener answers at, for the in-process agent's metadata
+/// proxies (the listener's address, a wildcard read as loopback).
+pub fn listener_url(config: &Config) -> String {
+    let bind = config
+        .bind
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    format!("http://{bind}")
+}
+
+/// The agent's settings from `[compute_agent]` (and `[compute] shutdown_timeout` and
+/// `metadata_proxy_shared_secret`); `control_url` is where its metadata proxies reach the
+/// Compute metadata service (`<control_url>/metadata`).
+pub fn agent_config(config: &Config, control_url: &str) -> ferrostack_agent::AgentConfig {
     let c = &config.compute_agent;
     let defaults = ferrostack_agent::AgentConfig::default();
     ferrostack_agent::AgentConfig {
@@ -237,6 +249,17 @@ pub fn agent_config(config: &Config) -> ferrostack_agent::AgentConfig {
         shutdown_timeout: config.compute.shutdown_timeout,
         sync_interval: c.sync_interval,
         integration_bridge: c.integration_bridge.clone(),
+        ovs_db: c.ovs_db.clone(),
+        ovs_netns: None,
+        metadata_url: Some(format!(
+            "{}{METADATA_PREFIX}",
+            control_url.trim_end_matches('/')
+        )),
+        metadata_secret: config
+            .compute
+            .metadata_proxy_shared_secret
+            .clone()
+            .filter(|s| !s.is_empty()),
     }
 }
 
@@ -256,7 +279,7 @@ pub async fn start_compute(config: &Config, services: &Services) -> anyhow::Resu
     if config.compute_agent.enabled {
         let hv = hypervisor(config)?;
         let agent = ferrostack_agent::Agent::start_local(
-            agent_config(config),
+            agent_config(config, &listener_url(config)),
             hv.clone(),
             &services.compute,
         )

@@ -30,15 +30,27 @@ pub struct GuestSpec {
     /// The server's NICs, in order: each a port the host plugs into its integration bridge.
     #[serde(default)]
     pub nics: Vec<GuestNic>,
+    /// The server's project, which the metadata proxy sends along as `X-Tenant-ID`.
+    #[serde(default)]
+    pub project_id: String,
 }
 
-/// One NIC of a guest: the Networking service's port, its MAC and MTU.
+/// One NIC of a guest: the Networking service's port, its MAC and MTU, and what the host's
+/// metadata proxy needs to answer it: the network, the NIC's addresses (a request's source
+/// tells the proxy which server asks) and the network's metadata port.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GuestNic {
     pub port_id: String,
     pub mac: String,
     #[serde(default)]
     pub mtu: Option<u32>,
+    #[serde(default)]
+    pub network_id: String,
+    /// The NIC's addresses (without prefix length).
+    #[serde(default)]
+    pub fixed_ips: Vec<String>,
+    #[serde(default)]
+    pub metadata_port: Option<crate::network::MetadataPort>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -112,6 +112,22 @@ pub struct Vif {
     /// `ACTIVE` once the data plane has the port up.
     #[serde(default)]
     pub status: String,
+    /// The network's metadata port, through which the host's metadata proxy answers
+    /// 169.254.169.254 on this network (none when the network has no DHCP subnet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_port: Option<MetadataPort>,
+}
+
+/// A network's metadata port (`device_owner` `network:distributed`, `device_id`
+/// `ovnmeta-<network id>`): the compute host gives its MAC and addresses to the inside end
+/// of the network's metadata namespace, and OVN delivers it the guests' requests to
+/// 169.254.169.254 (DHCP routes them through its address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataPort {
+    pub id: String,
+    pub mac: String,
+    /// Its addresses with their subnets' prefix lengths (`10.0.0.2/24`).
+    pub ips: Vec<String>,
 }
 
 /// Why the Networking service refused or could not act.

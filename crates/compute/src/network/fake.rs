@@ -140,6 +140,7 @@ impl FakeNetworking {
             preserve_on_delete: preserve,
             tag: None,
             status: "DOWN".into(),
+            metadata_port: None,
         }
     }
 

@@ -12,10 +12,13 @@ use ferrostack_network::service::internal::{PortCreate, PortView};
 use ferrostack_network::service::ports::IpRequest;
 use ferrostack_network::NetworkService;
 
-use super::{BoxFut, NetError, NetworkRequest, Networking, NicRequest, Vif, VifIp};
+use super::{BoxFut, MetadataPort, NetError, NetworkRequest, Networking, NicRequest, Vif, VifIp};
 
 /// The `device_owner` of the ports Compute makes (Nova's `compute:<availability zone>`).
 const OWNER: &str = "compute:nova";
+
+/// The `device_owner` of a network's metadata port.
+const METADATA_OWNER: &str = ferrostack_network::model::OWNER_DISTRIBUTED;
 
 pub struct Neutron(pub Arc<NetworkService>);
 
@@ -57,6 +60,16 @@ fn vif(view: PortView, preserve: bool, tag: Option<String>) -> Vif {
         preserve_on_delete: preserve,
         tag,
         status: view.port.status,
+        metadata_port: None,
+    }
+}
+
+/// A port address with its subnet's prefix length (`10.0.0.2/24`).
+fn with_prefix(address: &str, cidr: &str) -> String {
+    match cidr.split_once('/') {
+        Some((_, len)) => format!("{address}/{len}"),
+        None if address.contains(':') => format!("{address}/128"),
+        None => format!("{address}/32"),
     }
 }
 
@@ -67,6 +80,44 @@ enum Want<'a> {
 }
 
 impl Neutron {
+    /// The network's metadata port (`ovnmeta-<network id>`), if it has one.
+    async fn metadata_port(&self, network_id: &str) -> Result<Option<MetadataPort>, NetError> {
+        let svc = &self.0;
+        let device = format!("ovnmeta-{network_id}");
+        let Some(port) = svc
+            .ports_of_device(&device)
+            .await
+            .map_err(net_error)?
+            .into_iter()
+            .find(|p| p.device_owner == METADATA_OWNER && p.network_id == network_id)
+        else {
+            return Ok(None);
+        };
+        let view = svc.port_view(&port.id).await.map_err(net_error)?;
+        Ok(Some(MetadataPort {
+            id: port.id.clone(),
+            mac: port.mac_address.clone(),
+            ips: view
+                .addresses
+                .iter()
+                .map(|a| with_prefix(&a.ip_address, &a.cidr))
+                .collect(),
+        }))
+    }
+
+    /// Gives each NIC its network's metadata port (looked up once per network).
+    async fn with_metadata_ports(&self, mut vifs: Vec<Vif>) -> Result<Vec<Vif>, NetError> {
+        let mut known: std::collections::HashMap<String, Option<MetadataPort>> = Default::default();
+        for v in &mut vifs {
+            if !known.contains_key(&v.network_id) {
+                let port = self.metadata_port(&v.network_id).await?;
+                known.insert(v.network_id.clone(), port);
+            }
+            v.metadata_port = known[&v.network_id].clone();
+        }
+        Ok(vifs)
+    }
+
     /// The NICs `request` stands for, checked against what the project may use.
     async fn plan<'a>(
         &self,
@@ -219,7 +270,7 @@ impl Networking for Neutron {
                     }
                 }
             }
-            Ok(vifs)
+            self.with_metadata_ports(vifs).await
         })
     }
 
@@ -253,7 +304,7 @@ impl Networking for Neutron {
                 let view = svc.port_view(&p.id).await.map_err(net_error)?;
                 out.push(vif(view, preserve, None));
             }
-            Ok(out)
+            self.with_metadata_ports(out).await
         })
     }
 }

@@ -103,8 +103,12 @@ pub fn guest_spec(inst: &Instance, disk_format: &str, admin_pass: Option<&str>) 
                 port_id: v.port_id.clone(),
                 mac: v.mac.clone(),
                 mtu: v.mtu,
+                network_id: v.network_id.clone(),
+                fixed_ips: v.fixed_ips.iter().map(|ip| ip.address.clone()).collect(),
+                metadata_port: v.metadata_port.clone(),
             })
             .collect(),
+        project_id: inst.project_id.clone(),
     }
 }
 
