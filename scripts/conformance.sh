@@ -442,7 +442,7 @@ cli_compute() {
 }
 
 # The data plane, end to end with real VMs on real OVN: DHCP from OVN, the metadata and
-# the key reaching the guest, a floating IP the host reaches with SSH, servers on the same
+# the key reaching the guest through the metadata proxy, a floating IP the host reaches with SSH, servers on the same
 # network and across the router reaching each other, a security group change taking
 # effect, ovn-trace showing the pipeline.
 cli_dataplane() {
@@ -478,7 +478,11 @@ cli_dataplane() {
     ip_c=$("$venv/bin/openstack" --os-cloud ferrostack server show "$c" -f json -c addresses | "$venv/bin/python" -c "import json,sys; print(json.load(sys.stdin)['addresses']['$net2'][0])")
     console_has "$a" "ip=$ip_a" || bad "server $a did not get its address $ip_a by DHCP"
     console_has "$c" "ip=$ip_c" || bad "server $c did not get its address $ip_c by DHCP"
-    console_has "$a" "keys=1" || bad "the key pair did not reach the guest"
+    step "no config drive: the guests learn their name and key from the metadata service (169.254.169.254 through the OVN metadata proxy)"
+    for vm in "$a" "$c"; do
+        console_has "$vm" "metadata source=metadata-service" || bad "server $vm did not use the metadata service"
+        console_has "$vm" "keys=1" || bad "the key pair did not reach $vm through the metadata service"
+    done
     step "a floating IP: the host reaches the server with SSH"
     demo floating ip create public -f value -c floating_ip_address; contains 172.24.4.; fip=$OUT
     demo server add floating ip "$a" "$fip"

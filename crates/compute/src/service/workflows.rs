@@ -93,9 +93,10 @@ pub fn guest_spec(inst: &Instance, disk_format: &str, admin_pass: Option<&str>) 
         root_gb: inst.flavor.disk.max(0) as u64,
         image_id: inst.image_ref.clone(),
         image_disk_format: disk_format.to_string(),
-        // Without networking yet the config drive is how a guest learns who it is, so every
-        // server gets one (Nova's `force_config_drive`).
-        config_drive: Some(super::metadata::config_drive_files(inst, admin_pass)),
+        // As Nova: a config drive when the user asks for one. A server with no NIC gets one
+        // too: it cannot reach the metadata service, and would otherwise learn nothing.
+        config_drive: (inst.config_drive || inst.network_info.is_empty())
+            .then(|| super::metadata::config_drive_files(inst, admin_pass)),
         nics: inst
             .network_info
             .iter()
