@@ -77,7 +77,10 @@ async fn groups_crud(c: &Cloud) {
     let t = c.token("alice", "alpha").await;
     let alpha = c.project_id("alpha").await;
     let list = list_groups(c, &t).await;
-    let default = list.iter().find(|g| g["name"] == "default").expect("default group");
+    let default = list
+        .iter()
+        .find(|g| g["name"] == "default")
+        .expect("default group");
     assert_eq!(default["tenant_id"], json!(alpha));
     // Only the ingress rules show: from the group's own members, IPv4 and IPv6.
     let rules = default["rules"].as_array().unwrap();
@@ -98,7 +101,13 @@ async fn groups_crud(c: &Cloud) {
     assert!(list_groups(c, &t).await.contains(&web));
     let id = web["id"].as_str().unwrap().to_string();
     let (st, shown, _) = c
-        .call("GET", &format!("/v2.1/os-security-groups/{id}"), &t, MV, None)
+        .call(
+            "GET",
+            &format!("/v2.1/os-security-groups/{id}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(shown["security_group"], web);
@@ -112,14 +121,26 @@ async fn groups_crud(c: &Cloud) {
         json!({"name": "x", "description": ""}),
     ] {
         let (st, body, _) = c
-            .call("POST", "/v2.1/os-security-groups", &t, MV, Some(bad.clone()))
+            .call(
+                "POST",
+                "/v2.1/os-security-groups",
+                &t,
+                MV,
+                Some(bad.clone()),
+            )
             .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["badRequest"]["message"].is_string(), "{body}");
     }
     let missing = uuid::Uuid::new_v4().to_string();
     let (st, body, _) = c
-        .call("GET", &format!("/v2.1/os-security-groups/{missing}"), &t, MV, None)
+        .call(
+            "GET",
+            &format!("/v2.1/os-security-groups/{missing}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["itemNotFound"]["code"], 404);
@@ -142,10 +163,19 @@ async fn groups_crud(c: &Cloud) {
     // Another project's group does not exist for the caller.
     let bob = c.token("bob", "beta").await;
     let (st, _, _) = c
-        .call("GET", &format!("/v2.1/os-security-groups/{id}"), &bob, MV, None)
+        .call(
+            "GET",
+            &format!("/v2.1/os-security-groups/{id}"),
+            &bob,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert!(!list_groups(c, &bob).await.iter().any(|g| g["id"] == json!(id)));
+    assert!(!list_groups(c, &bob)
+        .await
+        .iter()
+        .any(|g| g["id"] == json!(id)));
 
     let (st, body, _) = c
         .call(
@@ -163,18 +193,38 @@ async fn groups_crud(c: &Cloud) {
     // The default group cannot be deleted: Nova's 400.
     let default_id = default["id"].as_str().unwrap();
     let (st, body, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-groups/{default_id}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-groups/{default_id}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let (st, _, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-groups/{id}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-groups/{id}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let (st, _, _) = c
-        .call("GET", &format!("/v2.1/os-security-groups/{id}"), &t, MV, None)
+        .call(
+            "GET",
+            &format!("/v2.1/os-security-groups/{id}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _, _) = c.call("DELETE", "/v2.1/os-security-groups/", &t, MV, None).await;
+    let (st, _, _) = c
+        .call("DELETE", "/v2.1/os-security-groups/", &t, MV, None)
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Gone from 2.36, as Nova's other proxy APIs.
@@ -184,7 +234,13 @@ async fn groups_crud(c: &Cloud) {
         ("POST", "/v2.1/os-security-group-rules".to_string()),
     ] {
         let (st, _, _) = c
-            .call(method, &path, &t, "2.36", Some(json!({"security_group_rule": {}})))
+            .call(
+                method,
+                &path,
+                &t,
+                "2.36",
+                Some(json!({"security_group_rule": {}})),
+            )
             .await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}");
     }
@@ -209,7 +265,10 @@ async fn rules(c: &Cloud) {
     let r1 = &r1["security_group_rule"];
     assert_eq!(r1["parent_group_id"], json!(gid));
     assert_eq!(r1["ip_protocol"], "tcp");
-    assert_eq!((r1["from_port"].clone(), r1["to_port"].clone()), (json!(22), json!(22)));
+    assert_eq!(
+        (r1["from_port"].clone(), r1["to_port"].clone()),
+        (json!(22), json!(22))
+    );
     assert_eq!(r1["ip_range"], json!({"cidr": "0.0.0.0/0"}));
     assert_eq!(r1["group"], json!({}));
 
@@ -223,7 +282,10 @@ async fn rules(c: &Cloud) {
     // A CIDR with host bits (Tempest's `10.2.3.124/24`) would come back normalized from
     // this cloud's Networking service, which, unlike Neutron, keeps `remote_ip_prefix`
     // normalized rather than as given.
-    assert_eq!(r2["security_group_rule"]["ip_range"], json!({"cidr": "10.2.3.0/24"}));
+    assert_eq!(
+        r2["security_group_rule"]["ip_range"],
+        json!({"cidr": "10.2.3.0/24"})
+    );
 
     let (st, r3) = add_rule(
         c,
@@ -242,33 +304,81 @@ async fn rules(c: &Cloud) {
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{r4}");
-    assert_eq!(r4["security_group_rule"]["group"], json!({"name": "peer", "tenant_id": alpha}));
+    assert_eq!(
+        r4["security_group_rule"]["group"],
+        json!({"name": "peer", "tenant_id": alpha})
+    );
     assert_eq!(r4["security_group_rule"]["ip_range"], json!({}));
 
     // Nova's checks, and its duplicate check.
     let missing = uuid::Uuid::new_v4().to_string();
     for (bad, want) in [
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 22}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "999x", "from_port": 22, "to_port": 22}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 65536, "to_port": 22}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 65536}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 21}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "icmp", "from_port": 256, "to_port": 0}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": "a", "to_port": 2}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 1, "to_port": 2, "cidr": "10.0.0.0/33"}), 400),
-        (json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 1, "to_port": 2, "cidr": "10.0.0.0/0"}), 400),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 22}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "999x", "from_port": 22, "to_port": 22}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 65536, "to_port": 22}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 65536}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 21}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "icmp", "from_port": 256, "to_port": 0}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": "a", "to_port": 2}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 1, "to_port": 2, "cidr": "10.0.0.0/33"}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 1, "to_port": 2, "cidr": "10.0.0.0/0"}),
+            400,
+        ),
         (json!({"parent_group_id": gid}), 400),
-        (json!({"parent_group_id": "not-a-uuid", "ip_protocol": "tcp", "from_port": 22, "to_port": 22}), 400),
-        (json!({"ip_protocol": "tcp", "from_port": 22, "to_port": 22}), 400),
-        (json!({"parent_group_id": missing, "ip_protocol": "tcp", "from_port": 22, "to_port": 22}), 404),
-        (json!({"parent_group_id": gid, "group_id": missing, "ip_protocol": "tcp"}), 404),
+        (
+            json!({"parent_group_id": "not-a-uuid", "ip_protocol": "tcp", "from_port": 22, "to_port": 22}),
+            400,
+        ),
+        (
+            json!({"ip_protocol": "tcp", "from_port": 22, "to_port": 22}),
+            400,
+        ),
+        (
+            json!({"parent_group_id": missing, "ip_protocol": "tcp", "from_port": 22, "to_port": 22}),
+            404,
+        ),
+        (
+            json!({"parent_group_id": gid, "group_id": missing, "ip_protocol": "tcp"}),
+            404,
+        ),
     ] {
         let (st, body) = add_rule(c, &t, bad.clone()).await;
         assert_eq!(st.as_u16(), want, "{bad}: {body}");
     }
 
     let (st, shown, _) = c
-        .call("GET", &format!("/v2.1/os-security-groups/{gid}"), &t, MV, None)
+        .call(
+            "GET",
+            &format!("/v2.1/os-security-groups/{gid}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     let ids: Vec<&Value> = shown["security_group"]["rules"]
@@ -284,23 +394,51 @@ async fn rules(c: &Cloud) {
 
     let rid = r1["id"].as_str().unwrap();
     let (st, _, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-group-rules/{rid}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-group-rules/{rid}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let (st, body, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-group-rules/{rid}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-group-rules/{rid}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
 
     // The rule from the peer group goes with the group.
     let (st, _, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-groups/{pid}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-groups/{pid}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let (_, shown, _) = c
-        .call("GET", &format!("/v2.1/os-security-groups/{gid}"), &t, MV, None)
+        .call(
+            "GET",
+            &format!("/v2.1/os-security-groups/{gid}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
-    assert_eq!(shown["security_group"]["rules"].as_array().unwrap().len(), 2, "{shown}");
+    assert_eq!(
+        shown["security_group"]["rules"].as_array().unwrap().len(),
+        2,
+        "{shown}"
+    );
 }
 
 /// A server's groups are its ports' groups: listed, added, removed, shown in views.
@@ -328,7 +466,13 @@ async fn server_groups(c: &Cloud) {
     assert_eq!(st, StatusCode::ACCEPTED, "{body}");
 
     let (st, body, _) = c
-        .call("GET", &format!("/v2.1/servers/{id}/os-security-groups"), &t, "latest", None)
+        .call(
+            "GET",
+            &format!("/v2.1/servers/{id}/os-security-groups"),
+            &t,
+            "latest",
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let mut listed: Vec<&str> = body["security_groups"]
@@ -345,7 +489,9 @@ async fn server_groups(c: &Cloud) {
         .call("GET", &format!("/v2.1/servers/{id}"), &t, "latest", None)
         .await;
     assert_eq!(names(&shown["server"]), vec!["db", "default", "web"]);
-    let (_, detail, _) = c.call("GET", "/v2.1/servers/detail", &t, "latest", None).await;
+    let (_, detail, _) = c
+        .call("GET", "/v2.1/servers/detail", &t, "latest", None)
+        .await;
     let mine = detail["servers"]
         .as_array()
         .unwrap()
@@ -372,7 +518,13 @@ async fn server_groups(c: &Cloud) {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let (st, body, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-groups/{web_id}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-groups/{web_id}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let bob = c.token("bob", "beta").await;
@@ -404,7 +556,13 @@ async fn server_groups(c: &Cloud) {
     let (st, body) = action(c, &t, &bare, "addSecurityGroup", "web").await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
     let (st, body, _) = c
-        .call("GET", &format!("/v2.1/servers/{bare}/os-security-groups"), &t, "latest", None)
+        .call(
+            "GET",
+            &format!("/v2.1/servers/{bare}/os-security-groups"),
+            &t,
+            "latest",
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["security_groups"], json!([]));
@@ -416,7 +574,13 @@ async fn server_groups(c: &Cloud) {
     assert_eq!(st, StatusCode::NO_CONTENT);
     c.wait_status(&t, &id, "DELETED").await;
     let (st, body, _) = c
-        .call("DELETE", &format!("/v2.1/os-security-groups/{web_id}"), &t, MV, None)
+        .call(
+            "DELETE",
+            &format!("/v2.1/os-security-groups/{web_id}"),
+            &t,
+            MV,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{body}");
 }
@@ -478,7 +642,9 @@ async fn with_neutron(c: &Cloud) {
         .await
         .unwrap();
     c.compute
-        .set_networking(Arc::new(ferrostack_compute::network::neutron::Neutron(network)));
+        .set_networking(Arc::new(ferrostack_compute::network::neutron::Neutron(
+            network,
+        )));
 }
 
 #[tokio::test]

@@ -21,27 +21,43 @@ pub fn api() -> Api<State> {
     Api::new()
         .get(
             "/v2.1/os-security-groups",
-            op("list_security_groups", "List security groups (proxy, up to 2.35)"),
+            op(
+                "list_security_groups",
+                "List security groups (proxy, up to 2.35)",
+            ),
             list,
         )
         .post(
             "/v2.1/os-security-groups",
-            op("create_security_group", "Create a security group (proxy, up to 2.35)"),
+            op(
+                "create_security_group",
+                "Create a security group (proxy, up to 2.35)",
+            ),
             create,
         )
         .get(
             "/v2.1/os-security-groups/{id}",
-            op("show_security_group", "Show a security group (proxy, up to 2.35)"),
+            op(
+                "show_security_group",
+                "Show a security group (proxy, up to 2.35)",
+            ),
             show,
         )
         .put(
             "/v2.1/os-security-groups/{id}",
-            op("update_security_group", "Update a security group (proxy, up to 2.35)"),
+            op(
+                "update_security_group",
+                "Update a security group (proxy, up to 2.35)",
+            ),
             update,
         )
         .delete(
             "/v2.1/os-security-groups/{id}",
-            op("delete_security_group", "Delete a security group (proxy, up to 2.35)").status(202),
+            op(
+                "delete_security_group",
+                "Delete a security group (proxy, up to 2.35)",
+            )
+            .status(202),
             delete,
         )
         .post(
@@ -63,7 +79,10 @@ pub fn api() -> Api<State> {
         )
         .get(
             "/v2.1/servers/{id}/os-security-groups",
-            op("list_server_security_groups", "List a server's security groups"),
+            op(
+                "list_server_security_groups",
+                "List a server's security groups",
+            ),
             server_groups,
         )
 }
@@ -80,11 +99,7 @@ fn proxy(ctx: &Ctx) -> Result<(), ComputeError> {
 fn text(b: &Map<String, Value>, field: &str) -> Result<String, ComputeError> {
     match b.get(field) {
         Some(Value::String(s)) if s.chars().count() <= 255 => Ok(s.clone()),
-        Some(Value::String(s)) => Err(field_error(
-            field,
-            &json!(s),
-            &format!("'{s}' is too long"),
-        )),
+        Some(Value::String(s)) => Err(field_error(field, &json!(s), &format!("'{s}' is too long"))),
         Some(v) => Err(field_error(field, v, "is not of type 'string'")),
         None => Err(field_error(
             field,
@@ -165,7 +180,11 @@ fn uuid_field(b: &Map<String, Value>, field: &str) -> Result<Option<String>, Com
             &format!("'{field}' is a required property"),
         )),
         Some(Value::String(v)) if uuid::Uuid::parse_str(v).is_ok() => Ok(Some(v.clone())),
-        Some(Value::String(v)) => Err(field_error(field, &json!(v), &format!("'{v}' is not a 'uuid'"))),
+        Some(Value::String(v)) => Err(field_error(
+            field,
+            &json!(v),
+            &format!("'{v}' is not a 'uuid'"),
+        )),
         Some(v) => Err(field_error(field, v, "is not of type 'string'")),
     }
 }
@@ -191,11 +210,7 @@ async fn delete_rule(AxState(s): AxState<State>, ctx: Ctx, Path(id): Path<String
     accepted()
 }
 
-async fn server_groups(
-    AxState(s): AxState<State>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> HttpResult {
+async fn server_groups(AxState(s): AxState<State>, ctx: Ctx, Path(id): Path<String>) -> HttpResult {
     let groups = s.server_security_groups(&ctx.auth, &id).await?;
     reply(StatusCode::OK, json!({"security_groups": groups}))
 }
@@ -214,7 +229,9 @@ pub async fn action(s: &State, ctx: &Ctx, id: &str, action: &str, args: &Value) 
     }
     let name = match b.get("name") {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
-        Some(Value::String(_)) => return Err(field_error("name", &json!(""), "should be non-empty")),
+        Some(Value::String(_)) => {
+            return Err(field_error("name", &json!(""), "should be non-empty"))
+        }
         Some(v) => return Err(field_error("name", v, "is not of type 'string'")),
         None => {
             return Err(field_error(

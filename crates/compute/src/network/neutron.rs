@@ -291,7 +291,14 @@ impl Networking for Neutron {
         auth: &'a AuthContext,
         id: &'a str,
     ) -> BoxFut<'a, Result<SecGroup, NetError>> {
-        Box::pin(async move { parse(self.0.show_security_group(auth, id).await.map_err(net_error)?) })
+        Box::pin(async move {
+            parse(
+                self.0
+                    .show_security_group(auth, id)
+                    .await
+                    .map_err(net_error)?,
+            )
+        })
     }
 
     fn create_security_group<'a>(
@@ -334,7 +341,12 @@ impl Networking for Neutron {
         auth: &'a AuthContext,
         id: &'a str,
     ) -> BoxFut<'a, Result<(), NetError>> {
-        Box::pin(async move { self.0.delete_security_group(auth, id).await.map_err(net_error) })
+        Box::pin(async move {
+            self.0
+                .delete_security_group(auth, id)
+                .await
+                .map_err(net_error)
+        })
     }
 
     fn show_security_group_rule<'a>(
@@ -367,8 +379,14 @@ impl Networking for Neutron {
             for (k, v) in [
                 ("port_range_min", rule.port_range_min.map(Value::from)),
                 ("port_range_max", rule.port_range_max.map(Value::from)),
-                ("remote_ip_prefix", rule.remote_ip_prefix.clone().map(Value::from)),
-                ("remote_group_id", rule.remote_group_id.clone().map(Value::from)),
+                (
+                    "remote_ip_prefix",
+                    rule.remote_ip_prefix.clone().map(Value::from),
+                ),
+                (
+                    "remote_group_id",
+                    rule.remote_group_id.clone().map(Value::from),
+                ),
             ] {
                 if let Some(v) = v {
                     r[k] = v;

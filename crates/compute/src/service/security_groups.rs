@@ -194,13 +194,19 @@ fn build_rule(req: &RuleRequest) -> Result<Option<NewRule>> {
             return Err(range("Former value cannot be greater than the later"))
         }
         "TCP" | "UDP" if from < 1 || to > 65535 => {
-            return Err(range(&format!("Valid {upper} ports should be between 1-65535")))
+            return Err(range(&format!(
+                "Valid {upper} ports should be between 1-65535"
+            )))
         }
         "ICMP" if !(-1..=255).contains(&from) || !(-1..=255).contains(&to) => {
             return Err(range("For ICMP, the type:code must be valid"))
         }
         "TCP" | "UDP" | "ICMP" => {}
-        _ => return Err(ComputeError::bad(format!("Invalid IP protocol {protocol}."))),
+        _ => {
+            return Err(ComputeError::bad(format!(
+                "Invalid IP protocol {protocol}."
+            )))
+        }
     }
     rule.protocol = Some(protocol);
     rule.port_range_min = (from != -1).then_some(from);
@@ -212,7 +218,9 @@ impl ComputeService {
     /// The Networking service, or Nova's answer for a cloud without one.
     pub(crate) fn groups_backend(&self) -> Result<std::sync::Arc<dyn Networking>> {
         self.networking().ok_or_else(|| {
-            ComputeError::bad("Security groups need a Networking service; this cloud runs without one.")
+            ComputeError::bad(
+                "Security groups need a Networking service; this cloud runs without one.",
+            )
         })
     }
 

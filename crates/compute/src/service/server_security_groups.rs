@@ -199,7 +199,11 @@ impl ComputeService {
             Ok(list) => list
                 .into_iter()
                 .map(|g| {
-                    let name = if g.name.is_empty() { g.id.clone() } else { g.name };
+                    let name = if g.name.is_empty() {
+                        g.id.clone()
+                    } else {
+                        g.name
+                    };
                     (g.id, name)
                 })
                 .collect(),
@@ -218,7 +222,9 @@ impl ComputeService {
                         .collect();
                     out.insert(inst.uuid.clone(), list);
                 }
-                Err(e) => tracing::warn!(server = %inst.uuid, "security groups of the server view: {e}"),
+                Err(e) => {
+                    tracing::warn!(server = %inst.uuid, "security groups of the server view: {e}")
+                }
             }
         }
         out

@@ -270,7 +270,12 @@ impl FakeNetworking {
         let g = groups
             .get_mut(&new.security_group_id)
             .ok_or_else(|| group_not_found(&new.security_group_id))?;
-        if let Some(same) = g.rules.iter().find(|r| SecRule { id: r.id.clone(), ..rule.clone() } == **r) {
+        if let Some(same) = g.rules.iter().find(|r| {
+            SecRule {
+                id: r.id.clone(),
+                ..rule.clone()
+            } == **r
+        }) {
             return Err(NetError::Conflict(format!(
                 "Security group rule already exists. Rule id is {}.",
                 same.id
