@@ -14,7 +14,11 @@ use serde_json::Value;
 pub use crate::host::BoxFut;
 
 pub mod fake;
+pub mod groups;
 pub mod neutron;
+
+use ferrostack_common::AuthContext;
+pub use groups::{NewRule, PortGroups, SecGroup, SecRule};
 
 /// One requested NIC: a network (optionally with a fixed IP) or an existing port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +184,76 @@ pub trait Networking: Send + Sync + 'static {
 
     /// The server's NICs as the Networking service sees them now.
     fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>>;
+
+    /// The security groups `auth` sees: every visible one when `all_projects`, otherwise
+    /// those of the caller's project (Nova lists with `tenant_id` of the caller).
+    fn list_security_groups<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        all_projects: bool,
+    ) -> BoxFut<'a, Result<Vec<SecGroup>, NetError>>;
+
+    fn show_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>>;
+
+    /// A new group of the caller's project.
+    fn create_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        name: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>>;
+
+    fn update_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+        name: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>>;
+
+    /// Refused (conflict) while ports use the group, and for the project's default group.
+    fn delete_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<(), NetError>>;
+
+    fn show_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<SecRule, NetError>>;
+
+    fn create_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        rule: &'a NewRule,
+    ) -> BoxFut<'a, Result<SecRule, NetError>>;
+
+    fn delete_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<(), NetError>>;
+
+    /// The ports of a server with their groups (the caller may see the server).
+    fn server_ports<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        server_id: &'a str,
+    ) -> BoxFut<'a, Result<Vec<PortGroups>, NetError>>;
+
+    /// Sets the groups of a port (ids), as `PUT /ports/{id}` with `security_groups` does.
+    fn set_port_security_groups<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        port_id: &'a str,
+        groups: &'a [String],
+    ) -> BoxFut<'a, Result<(), NetError>>;
 
     /// Whether ports turn `ACTIVE` when the data plane has them up (OVN does; a backend
     /// with no data plane never says so, and then a boot does not wait for it).

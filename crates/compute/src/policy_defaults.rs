@@ -238,6 +238,48 @@ pub const RULES: &[(&str, &str)] = &[
         PROJECT_READER_OR_ADMIN,
     ),
     ("os_compute_api:os-simple-tenant-usage:list", ADMIN),
+    // The security group proxy and a server's groups (Nova checks the caller's project for
+    // the proxy, the server's for the server calls).
+    (
+        "os_compute_api:os-security-groups:get",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:show",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:create",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:update",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:delete",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:rule:create",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:rule:delete",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:list",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:add",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-security-groups:remove",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
     ("os_compute_api:ips:index", PROJECT_READER_OR_ADMIN),
     ("os_compute_api:ips:show", PROJECT_READER_OR_ADMIN),
     // Project managers list their own project's migrations, without host names.

@@ -14,6 +14,7 @@ mod keypairs;
 pub mod metadata_api;
 mod migrations;
 mod params;
+mod security_groups;
 mod server_actions;
 mod server_groups;
 mod servers;
@@ -295,6 +296,7 @@ pub fn api() -> Api<State> {
         .merge(ips::api())
         .merge(migrations::api())
         .merge(consoles::api())
+        .merge(security_groups::api())
 }
 
 pub fn openapi() -> Value {

@@ -567,8 +567,18 @@ async fn detail(AxState(s): AxState<State>, ctx: Ctx, q: Query) -> HttpResult {
         "",
         "",
     );
-    let mut body =
-        json!({"servers": list.iter().map(|i| views::server(&ctx, i, admin)).collect::<Vec<_>>()});
+    let groups = s.security_group_names(&ctx.auth, &list).await;
+    let views: Vec<Value> = list
+        .iter()
+        .map(|i| {
+            let mut v = views::server(&ctx, i, admin);
+            if let Some(names) = groups.get(&i.uuid) {
+                v["security_groups"] = views::group_names(names);
+            }
+            v
+        })
+        .collect();
+    let mut body = json!({ "servers": views });
     if let Some(l) = next_link(&ctx, "servers/detail", &list, sq.limit) {
         body["servers_links"] = l;
     }
@@ -610,6 +620,12 @@ pub(super) async fn server_answer(
         &inst.user_id,
     );
     let mut view = views::server(ctx, inst, admin);
+    let groups = s
+        .security_group_names(&ctx.auth, std::slice::from_ref(inst))
+        .await;
+    if let Some(names) = groups.get(&inst.uuid) {
+        view["security_groups"] = views::group_names(names);
+    }
     if ctx.mv.at_least(71) {
         view["server_groups"] = json!(s.groups_of_server(&inst.uuid).await?);
     }
@@ -752,6 +768,9 @@ async fn action(
                 .await?
         }
         "rebuild" => return super::server_actions::rebuild(&s, &ctx, &id, args).await,
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            return super::security_groups::action(&s, &ctx, &id, name, args).await
+        }
         "os-getSerialConsole" => {
             return super::consoles::serial_console_action(&s, &ctx, &id, args).await
         }

@@ -307,6 +307,13 @@ pub fn answer_view(
     view
 }
 
+/// `security_groups` of a server view from the names of its ports' groups.
+pub fn group_names(names: &[String]) -> Value {
+    Value::Array(names.iter().map(|n| json!({ "name": n })).collect())
+}
+
+/// The groups of the boot request (`default` when it named none): what a server without
+/// ports shows; the handlers put the ports' groups in when the server has ports.
 fn security_groups(i: &Instance) -> Value {
     let names: Vec<Value> = if i.request.security_groups.is_empty() {
         vec![json!({"name": "default"})]

@@ -1,11 +1,19 @@
 //! An in-memory Networking service for the compute crate's own tests: networks given by the
-//! test, ports with addresses handed out in order, nothing else. The product uses the real
+//! test, ports with addresses handed out in order, and security groups (a `default` group
+//! per project with Neutron's default rules, groups on ports), nothing else. The product uses the real
 //! Networking service; this fake only lets the compute workflows be tested on their own.
+
+mod groups;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{BoxFut, NetError, NetworkRequest, Networking, Vif, VifIp};
+use ferrostack_common::AuthContext;
+
+use super::{
+    BoxFut, NetError, NetworkRequest, Networking, NewRule, PortGroups, SecGroup, SecRule, Vif,
+    VifIp,
+};
 
 /// A network of the fake: IPv4 `/24`, addresses from `.10` up.
 #[derive(Debug, Clone)]
@@ -24,6 +32,8 @@ struct FakePort {
     project_id: String,
     device_id: Option<String>,
     host: Option<String>,
+    /// Security group ids.
+    groups: Vec<String>,
 }
 
 #[derive(Default)]
@@ -31,6 +41,7 @@ pub struct FakeNetworking {
     nets: Mutex<Vec<FakeNet>>,
     ports: Mutex<BTreeMap<String, FakePort>>,
     next_host_octet: Mutex<u32>,
+    groups: Mutex<BTreeMap<String, SecGroup>>,
     /// Every call, for tests that check what Compute asked for.
     pub calls: Mutex<Vec<String>>,
     /// Behave as a data plane does: new ports stay `DOWN` until [`Self::set_up`] (otherwise
@@ -59,6 +70,7 @@ impl FakeNetworking {
                 project_id: project_id.into(),
                 device_id: None,
                 host: None,
+                groups: Vec::new(),
             },
         );
         Ok(id)
@@ -198,9 +210,10 @@ impl Networking for FakeNetworking {
         &'a self,
         project_id: &'a str,
         request: &'a NetworkRequest,
-        _security_groups: &'a [String],
+        security_groups: &'a [String],
     ) -> BoxFut<'a, Result<usize, NetError>> {
         Box::pin(async move {
+            self.resolve_groups(project_id, security_groups)?;
             let plan = self.plan(project_id, request)?;
             for w in &plan {
                 if let Want::Port(p, Some(_), _) = w {
@@ -217,9 +230,10 @@ impl Networking for FakeNetworking {
         server_id: &'a str,
         host: &'a str,
         request: &'a NetworkRequest,
-        _security_groups: &'a [String],
+        security_groups: &'a [String],
     ) -> BoxFut<'a, Result<Vec<Vif>, NetError>> {
         Box::pin(async move {
+            let groups = self.resolve_groups(project_id, security_groups)?;
             self.calls
                 .lock()
                 .unwrap()
@@ -244,6 +258,9 @@ impl Networking for FakeNetworking {
                         p.host = Some(host.into());
                         p.vif.tag = tag;
                         p.vif.status = self.bound_status();
+                        if p.groups.is_empty() {
+                            p.groups = groups.clone();
+                        }
                         out.push(p.vif.clone());
                     }
                     Want::Net(net, tag) => {
@@ -264,6 +281,7 @@ impl Networking for FakeNetworking {
                                         project_id: project_id.into(),
                                         device_id: Some(server_id.into()),
                                         host: Some(host.into()),
+                                        groups: groups.clone(),
                                     },
                                 );
                                 vif
@@ -313,5 +331,89 @@ impl Networking for FakeNetworking {
                 .map(|p| p.vif.clone())
                 .collect())
         })
+    }
+
+    fn list_security_groups<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        all_projects: bool,
+    ) -> BoxFut<'a, Result<Vec<SecGroup>, NetError>> {
+        Box::pin(async move { self.sg_list(auth, all_projects) })
+    }
+
+    fn show_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>> {
+        Box::pin(async move { self.sg_show(auth, id) })
+    }
+
+    fn create_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        name: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>> {
+        Box::pin(async move { self.sg_create(auth, name, description) })
+    }
+
+    fn update_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+        name: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>> {
+        Box::pin(async move { self.sg_update(auth, id, name, description) })
+    }
+
+    fn delete_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move { self.sg_delete(auth, id) })
+    }
+
+    fn show_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<SecRule, NetError>> {
+        Box::pin(async move { self.rule_show(auth, id) })
+    }
+
+    fn create_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        rule: &'a NewRule,
+    ) -> BoxFut<'a, Result<SecRule, NetError>> {
+        Box::pin(async move { self.rule_create(auth, rule) })
+    }
+
+    fn delete_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move { self.rule_delete(auth, id) })
+    }
+
+    fn server_ports<'a>(
+        &'a self,
+        _auth: &'a AuthContext,
+        server_id: &'a str,
+    ) -> BoxFut<'a, Result<Vec<PortGroups>, NetError>> {
+        Box::pin(async move { Ok(self.ports_of_server(server_id)) })
+    }
+
+    fn set_port_security_groups<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        port_id: &'a str,
+        groups: &'a [String],
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move { self.set_port_groups(auth, port_id, groups) })
     }
 }

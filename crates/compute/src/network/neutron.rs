@@ -12,7 +12,13 @@ use ferrostack_network::service::internal::{PortCreate, PortView};
 use ferrostack_network::service::ports::IpRequest;
 use ferrostack_network::NetworkService;
 
-use super::{BoxFut, MetadataPort, NetError, NetworkRequest, Networking, NicRequest, Vif, VifIp};
+use ferrostack_common::AuthContext;
+use serde_json::{json, Value};
+
+use super::{
+    BoxFut, MetadataPort, NetError, NetworkRequest, Networking, NewRule, NicRequest, PortGroups,
+    SecGroup, SecRule, Vif, VifIp,
+};
 
 /// The `device_owner` of the ports Compute makes (Nova's `compute:<availability zone>`).
 const OWNER: &str = "compute:nova";
@@ -29,6 +35,11 @@ fn net_error(e: NetworkError) -> NetError {
         s if s.is_client_error() => NetError::Bad(e.message),
         _ => NetError::Transient(e.message),
     }
+}
+
+/// A group or rule as the Networking service's API shows it, read into Compute's terms.
+fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, NetError> {
+    serde_json::from_value(v).map_err(|e| NetError::Transient(format!("unreadable answer: {e}")))
 }
 
 fn vif(view: PortView, preserve: bool, tag: Option<String>) -> Vif {
@@ -305,6 +316,188 @@ impl Networking for Neutron {
                 out.push(vif(view, preserve, None));
             }
             self.with_metadata_ports(out).await
+        })
+    }
+
+    fn list_security_groups<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        all_projects: bool,
+    ) -> BoxFut<'a, Result<Vec<SecGroup>, NetError>> {
+        Box::pin(async move {
+            let list = self.0.list_security_groups(auth).await.map_err(net_error)?;
+            let mut out = Vec::new();
+            for v in list {
+                let g: SecGroup = parse(v)?;
+                if all_projects || auth.project_id() == Some(g.project_id.as_str()) {
+                    out.push(g);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn show_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>> {
+        Box::pin(async move {
+            parse(
+                self.0
+                    .show_security_group(auth, id)
+                    .await
+                    .map_err(net_error)?,
+            )
+        })
+    }
+
+    fn create_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        name: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>> {
+        Box::pin(async move {
+            let body = json!({"security_group": {"name": name, "description": description}});
+            parse(
+                self.0
+                    .create_security_group(auth, &body)
+                    .await
+                    .map_err(net_error)?,
+            )
+        })
+    }
+
+    fn update_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+        name: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<SecGroup, NetError>> {
+        Box::pin(async move {
+            let body = json!({"security_group": {"name": name, "description": description}});
+            parse(
+                self.0
+                    .update_security_group(auth, id, &body)
+                    .await
+                    .map_err(net_error)?,
+            )
+        })
+    }
+
+    fn delete_security_group<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            self.0
+                .delete_security_group(auth, id)
+                .await
+                .map_err(net_error)
+        })
+    }
+
+    fn show_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<SecRule, NetError>> {
+        Box::pin(async move {
+            parse(
+                self.0
+                    .show_security_group_rule(auth, id)
+                    .await
+                    .map_err(net_error)?,
+            )
+        })
+    }
+
+    fn create_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        rule: &'a NewRule,
+    ) -> BoxFut<'a, Result<SecRule, NetError>> {
+        Box::pin(async move {
+            let mut r = json!({
+                "security_group_id": rule.security_group_id,
+                "direction": "ingress",
+                "ethertype": rule.ethertype,
+                "protocol": rule.protocol,
+            });
+            for (k, v) in [
+                ("port_range_min", rule.port_range_min.map(Value::from)),
+                ("port_range_max", rule.port_range_max.map(Value::from)),
+                (
+                    "remote_ip_prefix",
+                    rule.remote_ip_prefix.clone().map(Value::from),
+                ),
+                (
+                    "remote_group_id",
+                    rule.remote_group_id.clone().map(Value::from),
+                ),
+            ] {
+                if let Some(v) = v {
+                    r[k] = v;
+                }
+            }
+            let body = json!({"security_group_rule": r});
+            parse(
+                self.0
+                    .create_security_group_rule(auth, &body)
+                    .await
+                    .map_err(net_error)?,
+            )
+        })
+    }
+
+    fn delete_security_group_rule<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        id: &'a str,
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            self.0
+                .delete_security_group_rule(auth, id)
+                .await
+                .map_err(net_error)
+        })
+    }
+
+    fn server_ports<'a>(
+        &'a self,
+        _auth: &'a AuthContext,
+        server_id: &'a str,
+    ) -> BoxFut<'a, Result<Vec<PortGroups>, NetError>> {
+        Box::pin(async move {
+            let mut ports = self.0.ports_of_device(server_id).await.map_err(net_error)?;
+            ports.sort_by_key(|p| p.created_at);
+            Ok(ports
+                .into_iter()
+                .map(|p| PortGroups {
+                    can_have_groups: p.port_security_enabled && !p.fixed_ips.is_empty(),
+                    port_id: p.id,
+                    security_groups: p.security_groups,
+                })
+                .collect())
+        })
+    }
+
+    fn set_port_security_groups<'a>(
+        &'a self,
+        auth: &'a AuthContext,
+        port_id: &'a str,
+        groups: &'a [String],
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            let body = json!({"port": {"security_groups": groups}});
+            self.0
+                .update_port(auth, port_id, &body)
+                .await
+                .map(|_| ())
+                .map_err(net_error)
         })
     }
 }
