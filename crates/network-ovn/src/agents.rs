@@ -130,7 +130,9 @@ impl OvnBackend {
             let Some(name) = c.str("name").map(str::to_string) else {
                 continue;
             };
-            let cp = private.iter().find(|p| p.str("name") == Some(name.as_str()));
+            let cp = private
+                .iter()
+                .find(|p| p.str("name") == Some(name.as_str()));
             let cp_ids = cp.map(|p| p.map("external_ids")).unwrap_or_default();
             let nb_cfg = cp.and_then(|p| p.int("nb_cfg")).unwrap_or(0);
             let stamp = cp
@@ -166,25 +168,30 @@ impl OvnBackend {
                 })
                 .unwrap_or_default();
             let host = c.str("hostname").unwrap_or_default().to_string();
-            let agent = |id: String, agent_type: &str, binary: &str, desc: &str, alive: bool| Agent {
-                id,
-                agent_type: agent_type.to_string(),
-                binary: binary.to_string(),
-                host: host.clone(),
-                topic: "n/a".to_string(),
-                availability_zone: az.clone(),
-                description: cp_ids.get(desc).cloned().unwrap_or_default(),
-                configurations: configurations.clone(),
-                alive,
-                admin_state_up: true,
-                created_at: first,
-                started_at: first,
-                heartbeat_timestamp: heartbeat,
-            };
+            let agent =
+                |id: String, agent_type: &str, binary: &str, desc: &str, alive: bool| Agent {
+                    id,
+                    agent_type: agent_type.to_string(),
+                    binary: binary.to_string(),
+                    host: host.clone(),
+                    topic: "n/a".to_string(),
+                    availability_zone: az.clone(),
+                    description: cp_ids.get(desc).cloned().unwrap_or_default(),
+                    configurations: configurations.clone(),
+                    alive,
+                    admin_state_up: true,
+                    created_at: first,
+                    started_at: first,
+                    heartbeat_timestamp: heartbeat,
+                };
             let gateway = cms.iter().any(|o| o == "enable-chassis-as-gw");
             agents.push(agent(
                 name.clone(),
-                if gateway { CONTROLLER_GW_AGENT } else { CONTROLLER_AGENT },
+                if gateway {
+                    CONTROLLER_GW_AGENT
+                } else {
+                    CONTROLLER_AGENT
+                },
                 "ovn-controller",
                 DESC_KEY,
                 controller_alive,
@@ -262,7 +269,11 @@ impl OvnBackend {
         let Some((chassis, metadata)) = self.agent_chassis(agent_id).await? else {
             return Ok(false);
         };
-        let key = if metadata { METADATA_DESC_KEY } else { DESC_KEY };
+        let key = if metadata {
+            METADATA_DESC_KEY
+        } else {
+            DESC_KEY
+        };
         let op = Op::mutate(
             CHASSIS_PRIVATE,
             vec![Cond::eq("name", chassis.as_str())],
@@ -298,7 +309,10 @@ impl OvnBackend {
         let mut rx = replica.subscribe();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         while *rx.borrow() == revision {
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 break;
             }
         }

@@ -427,7 +427,10 @@ async fn chassis_become_ml2_ovn_agents() {
     let nb = Nb::start();
     let sb = Nb::start_db("/usr/share/ovn/ovn-sb.ovsschema");
     sb.ctl("ovn-sbctl", &["chassis-add", "gw-1", "geneve", "127.0.0.1"]);
-    sb.ctl("ovn-sbctl", &["chassis-add", COMPUTE, "geneve", "127.0.0.2"]);
+    sb.ctl(
+        "ovn-sbctl",
+        &["chassis-add", COMPUTE, "geneve", "127.0.0.2"],
+    );
     sb.ctl(
         "ovn-sbctl",
         &[
@@ -444,11 +447,23 @@ async fn chassis_become_ml2_ovn_agents() {
     for name in ["gw-1", COMPUTE] {
         let chassis = sb.ctl(
             "ovn-sbctl",
-            &["--bare", "--columns=_uuid", "find", "Chassis", &format!("name={name}")],
+            &[
+                "--bare",
+                "--columns=_uuid",
+                "find",
+                "Chassis",
+                &format!("name={name}"),
+            ],
         );
         let existing = sb.ctl(
             "ovn-sbctl",
-            &["--bare", "--columns=_uuid", "find", "Chassis_Private", &format!("name={name}")],
+            &[
+                "--bare",
+                "--columns=_uuid",
+                "find",
+                "Chassis_Private",
+                &format!("name={name}"),
+            ],
         );
         if existing.trim().is_empty() {
             sb.ctl(
@@ -463,7 +478,10 @@ async fn chassis_become_ml2_ovn_agents() {
         }
     }
     nb.nbctl(&["set", "NB_Global", ".", "nb_cfg=10"]);
-    sb.ctl("ovn-sbctl", &["set", "Chassis_Private", COMPUTE, "nb_cfg=10"]);
+    sb.ctl(
+        "ovn-sbctl",
+        &["set", "Chassis_Private", COMPUTE, "nb_cfg=10"],
+    );
     let ovn = OvnBackend::connect(&nb.endpoint())
         .await
         .unwrap()
@@ -491,10 +509,34 @@ async fn chassis_become_ml2_ovn_agents() {
     assert_eq!(
         summary,
         [
-            ("dbf58ed8-7bbd-58f2-bce2-aa913fca215e", "OVN Metadata agent", "neutron-ovn-metadata-agent", "node1", true),
-            ("gw-1", "OVN Controller Gateway agent", "ovn-controller", "node1", true),
-            ("ed81e2c0-7670-5e3b-a6ea-e2c0e76e96d0", "OVN Metadata agent", "neutron-ovn-metadata-agent", "node2", true),
-            (COMPUTE, "OVN Controller agent", "ovn-controller", "node2", true),
+            (
+                "dbf58ed8-7bbd-58f2-bce2-aa913fca215e",
+                "OVN Metadata agent",
+                "neutron-ovn-metadata-agent",
+                "node1",
+                true
+            ),
+            (
+                "gw-1",
+                "OVN Controller Gateway agent",
+                "ovn-controller",
+                "node1",
+                true
+            ),
+            (
+                "ed81e2c0-7670-5e3b-a6ea-e2c0e76e96d0",
+                "OVN Metadata agent",
+                "neutron-ovn-metadata-agent",
+                "node2",
+                true
+            ),
+            (
+                COMPUTE,
+                "OVN Controller agent",
+                "ovn-controller",
+                "node2",
+                true
+            ),
         ]
     );
     let gw = &agents[1];
@@ -510,7 +552,10 @@ async fn chassis_become_ml2_ovn_agents() {
 
     // gw-1's controller never answers; the compute chassis' does.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    sb.ctl("ovn-sbctl", &["set", "Chassis_Private", COMPUTE, "nb_cfg=12"]);
+    sb.ctl(
+        "ovn-sbctl",
+        &["set", "Chassis_Private", COMPUTE, "nb_cfg=12"],
+    );
     let agents = ovn.list_agents().await.unwrap();
     let alive = |id: &str| agents.iter().find(|a| a.id == id).unwrap().alive;
     assert!(!alive("gw-1"), "{agents:?}");
@@ -524,7 +569,10 @@ async fn chassis_become_ml2_ovn_agents() {
         .await
         .unwrap());
     assert!(!ovn.set_agent_description("nope", "x").await.unwrap());
-    let ids = sb.ctl("ovn-sbctl", &["get", "Chassis_Private", "gw-1", "external_ids"]);
+    let ids = sb.ctl(
+        "ovn-sbctl",
+        &["get", "Chassis_Private", "gw-1", "external_ids"],
+    );
     assert!(ids.contains("\"neutron:description\"=\"rack 4\""), "{ids}");
     assert!(
         ids.contains("\"neutron:description-metadata\"=\"metadata of rack 4\""),
@@ -548,6 +596,9 @@ async fn chassis_become_ml2_ovn_agents() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&"gw-1".to_string()));
-    let names = sb.ctl("ovn-sbctl", &["--bare", "--columns=name", "list", "Chassis"]);
+    let names = sb.ctl(
+        "ovn-sbctl",
+        &["--bare", "--columns=name", "list", "Chassis"],
+    );
     assert_eq!(names.trim(), "gw-1");
 }

@@ -246,7 +246,12 @@ pub fn default_rule(r: &DefaultRule) -> Value {
 /// An agent as Neutron shows it; its times as Neutron's agent API writes them
 /// (`2024-05-01 10:00:00`, UTC, no zone).
 pub fn agent(a: &crate::backend::Agent) -> Value {
-    let time = |micros: i64| iso_seconds(micros).replace('T', " ").trim_end_matches('Z').to_string();
+    let time = |micros: i64| {
+        iso_seconds(micros)
+            .replace('T', " ")
+            .trim_end_matches('Z')
+            .to_string()
+    };
     json!({
         "id": a.id,
         "agent_type": a.agent_type,

@@ -36,7 +36,9 @@ async fn no_agents_without_a_backend_that_has_some() {
     let v = c.ok("GET", "/v2.0/agents/nope", &admin, None, 404).await;
     assert_eq!(v["NeutronError"]["type"], "AgentNotFound");
     c.ok("DELETE", "/v2.0/agents/nope", &admin, None, 404).await;
-    let v = c.ok("GET", "/v2.0/extensions/agent", &admin, None, 200).await;
+    let v = c
+        .ok("GET", "/v2.0/extensions/agent", &admin, None, 200)
+        .await;
     assert_eq!(v["extension"]["alias"], "agent");
 }
 
@@ -45,9 +47,27 @@ async fn administrators_list_show_update_and_delete_agents() {
     let c = cloud("sqlite::memory:").await;
     let (admin, alice, _) = c.users().await;
     c.backend.set_agents(vec![
-        agent("c1", "OVN Controller Gateway agent", "ovn-controller", "node1", true),
-        agent("9a1b", "OVN Metadata agent", "neutron-ovn-metadata-agent", "node1", true),
-        agent("c2", "OVN Controller agent", "ovn-controller", "node2", false),
+        agent(
+            "c1",
+            "OVN Controller Gateway agent",
+            "ovn-controller",
+            "node1",
+            true,
+        ),
+        agent(
+            "9a1b",
+            "OVN Metadata agent",
+            "neutron-ovn-metadata-agent",
+            "node1",
+            true,
+        ),
+        agent(
+            "c2",
+            "OVN Controller agent",
+            "ovn-controller",
+            "node2",
+            false,
+        ),
     ]);
 
     let v = c.ok("GET", "/v2.0/agents", &admin, None, 200).await;
@@ -68,18 +88,32 @@ async fn administrators_list_show_update_and_delete_agents() {
 
     // Filters and fields as on every list.
     let v = c
-        .ok("GET", "/v2.0/agents?binary=ovn-controller&fields=id&fields=alive", &admin, None, 200)
+        .ok(
+            "GET",
+            "/v2.0/agents?binary=ovn-controller&fields=id&fields=alive",
+            &admin,
+            None,
+            200,
+        )
         .await;
     assert_eq!(
         v,
         json!({"agents": [{"id": "c1", "alive": true}, {"id": "c2", "alive": false}]})
     );
     let v = c
-        .ok("GET", "/v2.0/agents?agent_type=OVN%20Metadata%20agent", &admin, None, 200)
+        .ok(
+            "GET",
+            "/v2.0/agents?agent_type=OVN%20Metadata%20agent",
+            &admin,
+            None,
+            200,
+        )
         .await;
     assert_eq!(v["agents"][0]["id"], "9a1b");
     assert_eq!(v["agents"].as_array().unwrap().len(), 1);
-    let v = c.ok("GET", "/v2.0/agents?alive=false", &admin, None, 200).await;
+    let v = c
+        .ok("GET", "/v2.0/agents?alive=false", &admin, None, 200)
+        .await;
     assert_eq!(v["agents"].as_array().unwrap().len(), 1);
     assert_eq!(v["agents"][0]["id"], "c2");
 
@@ -87,8 +121,14 @@ async fn administrators_list_show_update_and_delete_agents() {
     let v = c.ok("GET", "/v2.0/agents", &alice, None, 200).await;
     assert_eq!(v, json!({"agents": []}));
     c.ok("GET", "/v2.0/agents/c1", &alice, None, 404).await;
-    c.ok("PUT", "/v2.0/agents/c1", &alice, Some(json!({"agent": {"description": "x"}})), 404)
-        .await;
+    c.ok(
+        "PUT",
+        "/v2.0/agents/c1",
+        &alice,
+        Some(json!({"agent": {"description": "x"}})),
+        404,
+    )
+    .await;
     c.ok("DELETE", "/v2.0/agents/c1", &alice, None, 404).await;
 
     let v = c.ok("GET", "/v2.0/agents/c1", &admin, None, 200).await;
@@ -96,23 +136,59 @@ async fn administrators_list_show_update_and_delete_agents() {
 
     // The description is kept by the backend; admin_state_up may stay true only.
     let v = c
-        .ok("PUT", "/v2.0/agents/c1", &admin, Some(json!({"agent": {"description": "rack 4"}})), 200)
+        .ok(
+            "PUT",
+            "/v2.0/agents/c1",
+            &admin,
+            Some(json!({"agent": {"description": "rack 4"}})),
+            200,
+        )
         .await;
     assert_eq!(v["agent"]["description"], "rack 4");
     let v = c.ok("GET", "/v2.0/agents/c1", &admin, None, 200).await;
     assert_eq!(v["agent"]["description"], "rack 4");
     let v = c
-        .ok("PUT", "/v2.0/agents/c1", &admin, Some(json!({"agent": {"admin_state_up": true}})), 200)
+        .ok(
+            "PUT",
+            "/v2.0/agents/c1",
+            &admin,
+            Some(json!({"agent": {"admin_state_up": true}})),
+            200,
+        )
         .await;
     assert_eq!(v["agent"]["admin_state_up"], true);
-    c.ok("PUT", "/v2.0/agents/c1", &admin, Some(json!({"agent": {"admin_state_up": false}})), 400)
-        .await;
-    c.ok("PUT", "/v2.0/agents/c1", &admin, Some(json!({"agent": {"host": "x"}})), 400)
-        .await;
-    c.ok("PUT", "/v2.0/agents/c1", &admin, Some(json!({"agent": {"colour": "x"}})), 400)
-        .await;
-    c.ok("PUT", "/v2.0/agents/zz", &admin, Some(json!({"agent": {"description": "x"}})), 404)
-        .await;
+    c.ok(
+        "PUT",
+        "/v2.0/agents/c1",
+        &admin,
+        Some(json!({"agent": {"admin_state_up": false}})),
+        400,
+    )
+    .await;
+    c.ok(
+        "PUT",
+        "/v2.0/agents/c1",
+        &admin,
+        Some(json!({"agent": {"host": "x"}})),
+        400,
+    )
+    .await;
+    c.ok(
+        "PUT",
+        "/v2.0/agents/c1",
+        &admin,
+        Some(json!({"agent": {"colour": "x"}})),
+        400,
+    )
+    .await;
+    c.ok(
+        "PUT",
+        "/v2.0/agents/zz",
+        &admin,
+        Some(json!({"agent": {"description": "x"}})),
+        404,
+    )
+    .await;
 
     c.ok("DELETE", "/v2.0/agents/c2", &admin, None, 204).await;
     c.ok("GET", "/v2.0/agents/c2", &admin, None, 404).await;

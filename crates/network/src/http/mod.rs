@@ -871,7 +871,10 @@ pub fn api() -> Api<State> {
         )
         .get(
             "/v2.0/agents",
-            op("list_agents", "List agents (administrators; others see none)"),
+            op(
+                "list_agents",
+                "List agents (administrators; others see none)",
+            ),
             agents::list,
         )
         .get(
@@ -881,7 +884,10 @@ pub fn api() -> Api<State> {
         )
         .put(
             "/v2.0/agents/{id}",
-            op("update_agent", "Update an agent's description (administrators)"),
+            op(
+                "update_agent",
+                "Update an agent's description (administrators)",
+            ),
             agents::update,
         )
         .delete(
