@@ -386,8 +386,14 @@ def fip(base, data, servers):
                 raise SystemExit(f"{addr} did not answer ping within 600 s")
         reach = time.monotonic() - t0
         results.append({"server_create_to_ping_s": round(reach, 2), "to_active_s": active and round(active, 2), "fip_associated_s": round(t_fip, 2)})
-        call(base, "DELETE", f"/compute/v2.1/servers/{sid}", tok)
         n("DELETE", f"/floatingips/{fid}")
+        call(base, "DELETE", f"/compute/v2.1/servers/{sid}", tok)
+        # Gone before the next boot (and before the cloud is stopped, so no QEMU outlives it).
+        t_del = time.monotonic()
+        while call(base, "GET", f"/compute/v2.1/servers/{sid}", tok)[0] != 404:
+            if time.monotonic() - t_del > 120:
+                raise SystemExit(f"server {sid} not deleted after 120 s")
+            time.sleep(0.1)
     xs = [r["server_create_to_ping_s"] for r in results]
     return {"servers": servers, "runs": results, "median_s": round(statistics.median(xs), 2) if xs else None}
 
