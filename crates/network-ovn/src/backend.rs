@@ -22,16 +22,19 @@ const LS: &str = "Logical_Switch";
 const LSP: &str = "Logical_Switch_Port";
 const PG: &str = "Port_Group";
 const DHCP: &str = "DHCP_Options";
-const CHASSIS: &str = "Chassis";
-const CHASSIS_PRIVATE: &str = "Chassis_Private";
+pub(crate) const CHASSIS: &str = "Chassis";
+pub(crate) const CHASSIS_PRIVATE: &str = "Chassis_Private";
 
 pub struct OvnBackend {
     client: Client,
     pub(crate) replica: Replica,
     /// The Southbound `Chassis` table (which chassis may host router gateways), when the
     /// backend was told where the Southbound database is.
-    southbound: Option<(Client, Replica)>,
+    pub(crate) southbound: Option<(Client, Replica)>,
     writing: Mutex<()>,
+    /// What the agents list has seen of each chassis (see [`crate::agents`]).
+    pub(crate) agent_clock: std::sync::Mutex<crate::agents::AgentClock>,
+    pub(crate) agent_down_time: std::time::Duration,
 }
 
 pub(crate) fn err(e: impl std::fmt::Display) -> BackendError {
@@ -64,6 +67,7 @@ impl OvnBackend {
                     TableSpec::all(NAT),
                     TableSpec::all(ROUTE),
                     TableSpec::all(GW_CHASSIS),
+                    TableSpec::new("NB_Global", &["nb_cfg"]),
                 ],
             )
             .await
@@ -73,6 +77,8 @@ impl OvnBackend {
             replica,
             southbound: None,
             writing: Mutex::new(()),
+            agent_clock: Default::default(),
+            agent_down_time: crate::agents::AGENT_DOWN_TIME,
         })
     }
 
@@ -96,6 +102,13 @@ impl OvnBackend {
             .map_err(err)?;
         self.southbound = Some((client, replica));
         Ok(self)
+    }
+
+    /// How long an agent whose chassis stopped following the Northbound configuration is
+    /// still called alive (Neutron's `agent_down_time`, 75 s by default).
+    pub fn with_agent_down_time(mut self, down: std::time::Duration) -> OvnBackend {
+        self.agent_down_time = down;
+        self
     }
 
     /// The Southbound replica (chassis and their liveness), when connected.
@@ -575,6 +588,22 @@ impl NetworkBackend for OvnBackend {
     }
     /// Syncs everything the snapshot holds (groups first: ports join them), then removes
     /// the Neutron-named switches, ports and groups it does not hold.
+    fn list_agents(&self) -> BoxFut<'_, Result<Vec<Agent>, BackendError>> {
+        Box::pin(self.agents())
+    }
+
+    fn set_agent_description<'a>(
+        &'a self,
+        agent_id: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<bool, BackendError>> {
+        Box::pin(self.set_description(agent_id, description))
+    }
+
+    fn delete_agent<'a>(&'a self, agent_id: &'a str) -> BoxFut<'a, Result<bool, BackendError>> {
+        Box::pin(self.remove_agent(agent_id))
+    }
+
     fn full_sync<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let _w = self.writing.lock().await;

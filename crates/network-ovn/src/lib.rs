@@ -3,8 +3,10 @@
 //! unit-tested against the names and matches ML2/OVN uses); [`backend::OvnBackend`] writes
 //! them through `ferrostack-ovsdb` as diffs against a monitored replica ([`routing`] for
 //! routers and floating IPs), and [`status`] turns ports coming up in OVN into Neutron port
-//! status (see docs/network.md).
+//! status (see docs/network.md); [`agents`] derives Neutron's agents from the Southbound
+//! chassis as ML2/OVN does.
 
+pub mod agents;
 pub mod backend;
 pub mod mapping;
 pub mod router_rows;

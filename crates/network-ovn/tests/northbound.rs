@@ -414,3 +414,191 @@ async fn routers_and_floating_ips_become_ml2_ovn_rows() {
     ovn.full_sync(&Snapshot::default()).await.unwrap();
     assert_eq!(nb.nbctl(&["show"]).trim(), "");
 }
+
+/// Neutron's agents from real Southbound chassis: a gateway chassis and a compute chassis
+/// named by a UUID (as a system-id usually is), each with its controller and metadata
+/// agent; ids, types, hosts, zones and bridge mappings as ML2/OVN shows them; a chassis
+/// that stops following `NB_Global.nb_cfg` turns dead after `agent_down_time`;
+/// descriptions land in `Chassis_Private.external_ids`; deleting an agent removes its
+/// chassis.
+#[tokio::test]
+async fn chassis_become_ml2_ovn_agents() {
+    const COMPUTE: &str = "5c9d1a06-3f1e-4b8a-9d0e-2a7b6c4f8e11";
+    let nb = Nb::start();
+    let sb = Nb::start_db("/usr/share/ovn/ovn-sb.ovsschema");
+    sb.ctl("ovn-sbctl", &["chassis-add", "gw-1", "geneve", "127.0.0.1"]);
+    sb.ctl(
+        "ovn-sbctl",
+        &["chassis-add", COMPUTE, "geneve", "127.0.0.2"],
+    );
+    sb.ctl(
+        "ovn-sbctl",
+        &[
+            "set",
+            "Chassis",
+            "gw-1",
+            "hostname=node1",
+            "other_config:ovn-cms-options=\"enable-chassis-as-gw,availability-zones=az2:az1\"",
+            "other_config:ovn-bridge-mappings=public:br-ex",
+        ],
+    );
+    sb.ctl("ovn-sbctl", &["set", "Chassis", COMPUTE, "hostname=node2"]);
+    // A Chassis_Private row for each, as ovn-controller makes it.
+    for name in ["gw-1", COMPUTE] {
+        let chassis = sb.ctl(
+            "ovn-sbctl",
+            &[
+                "--bare",
+                "--columns=_uuid",
+                "find",
+                "Chassis",
+                &format!("name={name}"),
+            ],
+        );
+        let existing = sb.ctl(
+            "ovn-sbctl",
+            &[
+                "--bare",
+                "--columns=_uuid",
+                "find",
+                "Chassis_Private",
+                &format!("name={name}"),
+            ],
+        );
+        if existing.trim().is_empty() {
+            sb.ctl(
+                "ovn-sbctl",
+                &[
+                    "create",
+                    "Chassis_Private",
+                    &format!("name={name}"),
+                    &format!("chassis={}", chassis.trim()),
+                ],
+            );
+        }
+    }
+    nb.nbctl(&["set", "NB_Global", ".", "nb_cfg=10"]);
+    sb.ctl(
+        "ovn-sbctl",
+        &["set", "Chassis_Private", COMPUTE, "nb_cfg=10"],
+    );
+    let ovn = OvnBackend::connect(&nb.endpoint())
+        .await
+        .unwrap()
+        .with_southbound(&sb.endpoint())
+        .await
+        .unwrap()
+        .with_agent_down_time(Duration::from_secs(1));
+    let fake = ferrostack_network::fake::FakeBackend::new();
+    assert!(fake.list_agents().await.unwrap().is_empty());
+
+    let mut agents = ovn.list_agents().await.unwrap();
+    agents.sort_by(|a, b| (&a.host, &a.binary).cmp(&(&b.host, &b.binary)));
+    let summary: Vec<(&str, &str, &str, &str, bool)> = agents
+        .iter()
+        .map(|a| {
+            (
+                a.id.as_str(),
+                a.agent_type.as_str(),
+                a.binary.as_str(),
+                a.host.as_str(),
+                a.alive,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "dbf58ed8-7bbd-58f2-bce2-aa913fca215e",
+                "OVN Metadata agent",
+                "neutron-ovn-metadata-agent",
+                "node1",
+                true
+            ),
+            (
+                "gw-1",
+                "OVN Controller Gateway agent",
+                "ovn-controller",
+                "node1",
+                true
+            ),
+            (
+                "ed81e2c0-7670-5e3b-a6ea-e2c0e76e96d0",
+                "OVN Metadata agent",
+                "neutron-ovn-metadata-agent",
+                "node2",
+                true
+            ),
+            (
+                COMPUTE,
+                "OVN Controller agent",
+                "ovn-controller",
+                "node2",
+                true
+            ),
+        ]
+    );
+    let gw = &agents[1];
+    assert_eq!(gw.availability_zone, "az1, az2");
+    assert_eq!(
+        gw.configurations,
+        json!({"chassis_name": "gw-1", "bridge-mappings": "public:br-ex"})
+    );
+    assert!(gw.admin_state_up);
+    assert_eq!(agents[3].availability_zone, "");
+    // Listing pinged the chassis (NB_Global.nb_cfg 10 -> 11).
+    assert!(nb.nbctl(&["get", "NB_Global", ".", "nb_cfg"]).trim() == "11");
+
+    // gw-1's controller never answers; the compute chassis' does.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sb.ctl(
+        "ovn-sbctl",
+        &["set", "Chassis_Private", COMPUTE, "nb_cfg=12"],
+    );
+    let agents = ovn.list_agents().await.unwrap();
+    let alive = |id: &str| agents.iter().find(|a| a.id == id).unwrap().alive;
+    assert!(!alive("gw-1"), "{agents:?}");
+    assert!(!alive("dbf58ed8-7bbd-58f2-bce2-aa913fca215e"));
+    assert!(alive(COMPUTE), "{agents:?}");
+    assert!(alive("ed81e2c0-7670-5e3b-a6ea-e2c0e76e96d0"));
+
+    assert!(ovn.set_agent_description("gw-1", "rack 4").await.unwrap());
+    assert!(ovn
+        .set_agent_description("dbf58ed8-7bbd-58f2-bce2-aa913fca215e", "metadata of rack 4")
+        .await
+        .unwrap());
+    assert!(!ovn.set_agent_description("nope", "x").await.unwrap());
+    let ids = sb.ctl(
+        "ovn-sbctl",
+        &["get", "Chassis_Private", "gw-1", "external_ids"],
+    );
+    assert!(ids.contains("\"neutron:description\"=\"rack 4\""), "{ids}");
+    assert!(
+        ids.contains("\"neutron:description-metadata\"=\"metadata of rack 4\""),
+        "{ids}"
+    );
+    let agents = ovn.list_agents().await.unwrap();
+    let gw = agents.iter().find(|a| a.id == "gw-1").unwrap();
+    assert_eq!(gw.description, "rack 4");
+
+    assert!(ovn
+        .delete_agent("ed81e2c0-7670-5e3b-a6ea-e2c0e76e96d0")
+        .await
+        .unwrap());
+    assert!(!ovn.delete_agent(COMPUTE).await.unwrap());
+    let left: Vec<String> = ovn
+        .list_agents()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&"gw-1".to_string()));
+    let names = sb.ctl(
+        "ovn-sbctl",
+        &["--bare", "--columns=name", "list", "Chassis"],
+    );
+    assert_eq!(names.trim(), "gw-1");
+}

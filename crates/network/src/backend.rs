@@ -88,6 +88,26 @@ pub struct Snapshot {
     pub floating_ips: Vec<FloatingIpState>,
 }
 
+/// One agent as Neutron's agents API shows it. ML2/OVN keeps no agent table: it derives
+/// its agents from the Southbound chassis (an OVN Controller agent and an OVN Metadata
+/// agent per chassis), and so does the OVN backend. Times are microseconds since the epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub id: String,
+    pub agent_type: String,
+    pub binary: String,
+    pub host: String,
+    pub topic: String,
+    pub availability_zone: String,
+    pub description: String,
+    pub configurations: serde_json::Value,
+    pub alive: bool,
+    pub admin_state_up: bool,
+    pub created_at: i64,
+    pub started_at: i64,
+    pub heartbeat_timestamp: i64,
+}
+
 pub trait NetworkBackend: Send + Sync + 'static {
     /// A short name for logs (`fake`, `ovn`).
     fn name(&self) -> &'static str;
@@ -120,4 +140,24 @@ pub trait NetworkBackend: Send + Sync + 'static {
     ) -> BoxFut<'a, Result<(), BackendError>>;
     /// Makes the backend hold exactly `snapshot`.
     fn full_sync<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFut<'a, Result<(), BackendError>>;
+
+    /// The agents realizing the networks (`GET /v2.0/agents`); none unless the backend has
+    /// some to show.
+    fn list_agents(&self) -> BoxFut<'_, Result<Vec<Agent>, BackendError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Sets an agent's description; `false` when there is no such agent.
+    fn set_agent_description<'a>(
+        &'a self,
+        _agent_id: &'a str,
+        _description: &'a str,
+    ) -> BoxFut<'a, Result<bool, BackendError>> {
+        Box::pin(async { Ok(false) })
+    }
+
+    /// Forgets an agent (ML2/OVN removes its chassis); `false` when there is no such agent.
+    fn delete_agent<'a>(&'a self, _agent_id: &'a str) -> BoxFut<'a, Result<bool, BackendError>> {
+        Box::pin(async { Ok(false) })
+    }
 }

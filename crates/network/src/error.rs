@@ -85,6 +85,10 @@ impl NetworkError {
         )
     }
 
+    pub fn agent_not_found(id: &str) -> Self {
+        Self::not_found("AgentNotFound", format!("Agent {id} could not be found."))
+    }
+
     pub fn subnet_not_found(id: &str) -> Self {
         Self::not_found("SubnetNotFound", format!("Subnet {id} could not be found."))
     }

@@ -24,6 +24,7 @@ const fn ext(
 }
 
 pub const EXTENSIONS: &[Extension] = &[
+    ext("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ext("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00"),
     ext("availability_zone", "Availability Zone", "The availability zone extension.", "2015-01-01T10:00:00-00:00"),
     ext("binding", "Port Binding", "Expose port bindings of a virtual port to external application", "2014-02-03T10:00:00-00:00"),

@@ -14,6 +14,8 @@ pub struct FakeState {
     pub security_groups: BTreeMap<String, SecurityGroupState>,
     pub routers: BTreeMap<String, RouterState>,
     pub floating_ips: BTreeMap<String, FloatingIpState>,
+    /// The agents `list_agents` shows (none unless a test sets some).
+    pub agents: Vec<Agent>,
     /// Every call in order, e.g. `sync_port <id>`.
     pub calls: Vec<String>,
 }
@@ -56,6 +58,11 @@ impl FakeBackend {
 
     pub fn floating_ip(&self, id: &str) -> Option<FloatingIpState> {
         self.lock().floating_ips.get(id).cloned()
+    }
+
+    /// The agents the backend shows from now on (a stand-in for OVN's chassis).
+    pub fn set_agents(&self, agents: Vec<Agent>) {
+        self.lock().agents = agents;
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -198,6 +205,39 @@ impl NetworkBackend for FakeBackend {
                     .map(|f| (f.floating_ip.id.clone(), f.clone()))
                     .collect();
             })
+        })
+    }
+
+    fn list_agents(&self) -> BoxFut<'_, Result<Vec<Agent>, BackendError>> {
+        Box::pin(async move { Ok(self.lock().agents.clone()) })
+    }
+
+    fn set_agent_description<'a>(
+        &'a self,
+        id: &'a str,
+        description: &'a str,
+    ) -> BoxFut<'a, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let mut found = false;
+            self.apply(format!("set_agent_description {id}"), |s| {
+                for a in s.agents.iter_mut().filter(|a| a.id == id) {
+                    a.description = description.to_string();
+                    found = true;
+                }
+            })?;
+            Ok(found)
+        })
+    }
+
+    fn delete_agent<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let mut found = false;
+            self.apply(format!("delete_agent {id}"), |s| {
+                let before = s.agents.len();
+                s.agents.retain(|a| a.id != id);
+                found = s.agents.len() != before;
+            })?;
+            Ok(found)
         })
     }
 }

@@ -107,6 +107,10 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_default_security_group_rule", "rule:admin_only or role:reader"),
     ("create_default_security_group_rule", ADMIN),
     ("delete_default_security_group_rule", ADMIN),
+    // agents (ML2/OVN's are the chassis)
+    ("get_agent", ADMIN),
+    ("update_agent", ADMIN),
+    ("delete_agent", ADMIN),
     // quotas
     ("get_quota", READER_OWNER),
     ("update_quota", ADMIN),

@@ -242,3 +242,29 @@ pub fn default_rule(r: &DefaultRule) -> Value {
         "used_in_non_default_sg": r.used_in_non_default_sg,
     })
 }
+
+/// An agent as Neutron shows it; its times as Neutron's agent API writes them
+/// (`2024-05-01 10:00:00`, UTC, no zone).
+pub fn agent(a: &crate::backend::Agent) -> Value {
+    let time = |micros: i64| {
+        iso_seconds(micros)
+            .replace('T', " ")
+            .trim_end_matches('Z')
+            .to_string()
+    };
+    json!({
+        "id": a.id,
+        "agent_type": a.agent_type,
+        "binary": a.binary,
+        "host": a.host,
+        "topic": a.topic,
+        "availability_zone": a.availability_zone,
+        "description": a.description,
+        "configurations": a.configurations,
+        "alive": a.alive,
+        "admin_state_up": a.admin_state_up,
+        "created_at": time(a.created_at),
+        "started_at": time(a.started_at),
+        "heartbeat_timestamp": time(a.heartbeat_timestamp),
+    })
+}

@@ -231,6 +231,46 @@ resource!(
     delete_security_group
 );
 
+mod agents {
+    use super::*;
+
+    pub async fn list(AxState(s): AxState<State>, Caller(ctx): Caller, q: Query) -> HttpResult {
+        let items = s.list_agents(&ctx).await?;
+        list_reply(&s, "agents", items, &q)
+    }
+
+    pub async fn show(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        q: Query,
+    ) -> HttpResult {
+        show_reply("agent", s.show_agent(&ctx, &id).await?, &q)
+    }
+
+    pub async fn update(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        reply(
+            StatusCode::OK,
+            json!({"agent": s.update_agent(&ctx, &id, &body).await?}),
+        )
+    }
+
+    pub async fn delete(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+    ) -> HttpResult {
+        s.delete_agent(&ctx, &id).await?;
+        no_content()
+    }
+}
+
 mod interfaces {
     use super::*;
 
@@ -828,6 +868,32 @@ pub fn api() -> Api<State> {
             )
             .status(204),
             default_rules::delete,
+        )
+        .get(
+            "/v2.0/agents",
+            op(
+                "list_agents",
+                "List agents (administrators; others see none)",
+            ),
+            agents::list,
+        )
+        .get(
+            "/v2.0/agents/{id}",
+            op("show_agent", "Show an agent (administrators)"),
+            agents::show,
+        )
+        .put(
+            "/v2.0/agents/{id}",
+            op(
+                "update_agent",
+                "Update an agent's description (administrators)",
+            ),
+            agents::update,
+        )
+        .delete(
+            "/v2.0/agents/{id}",
+            op("delete_agent", "Delete an agent (administrators)").status(204),
+            agents::delete,
         )
         .get(
             "/v2.0/quotas",

@@ -6,6 +6,7 @@
 //! Resources: [`networks`], [`subnets`], [`ports`] (with IP address management),
 //! [`security_groups`]; [`quotas`] and the shared request-body helpers live here too.
 
+pub mod agents;
 pub mod body;
 pub mod floating_ips;
 pub mod internal;
