@@ -41,7 +41,19 @@ pid=
 finish() {
     local rc=$?
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    # The OVN daemons `up` started outlive it (as they would for running VMs): stop them.
+    # VMs a failed scenario left (daemonized QEMU outlives `up`), by their pidfiles, and
+    # their tap devices (persistent), before the OVN daemons `up` started, which outlive it too.
+    local f p t
+    for f in "$data"/instances/*/qemu.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f")
+        if grep -q "qemu" "/proc/$p/cmdline" 2>/dev/null; then kill "$p" 2>/dev/null || true; fi
+    done
+    if [ -S "$data/ovn/run/db.sock" ]; then
+        for t in $(ovs-vsctl --db="unix:$data/ovn/run/db.sock" --timeout=5 list-ports br-int 2>/dev/null | grep '^tap' || true); do
+            ip link del "$t" 2>/dev/null || true
+        done
+    fi
     if [ -f "$data/ovn/ovn.sh" ]; then bash "$data/ovn/ovn.sh" stop "$data/ovn" >/dev/null 2>&1 || true; fi
     if [ "$rc" != 0 ]; then
         echo "---- last 60 lines of the server log ($log) ----" >&2
