@@ -54,6 +54,13 @@ finish() {
             ip link del "$t" 2>/dev/null || true
         done
     fi
+    # The metadata proxies' namespaces and veths this cloud's agent recorded.
+    for f in "$data"/compute/metadata/networks/*; do
+        [ -e "$f" ] || continue
+        t=$(basename "$f"); t=${t%.json}
+        ip netns del "ovnmeta-$t" 2>/dev/null || true
+        ip link del "tap${t:0:10}0" 2>/dev/null || true
+    done
     if [ -f "$data/ovn/ovn.sh" ]; then bash "$data/ovn/ovn.sh" stop "$data/ovn" >/dev/null 2>&1 || true; fi
     if [ "$rc" != 0 ]; then
         echo "---- last 60 lines of the server log ($log) ----" >&2
