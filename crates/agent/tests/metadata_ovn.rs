@@ -30,7 +30,12 @@ const META_MAC: &str = "fa:16:3e:4d:00:02";
 const META_IP: &str = "10.77.0.2";
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ovn.sh")
+    // Where the package is now (cargo sets it when running tests), not where it was built:
+    // a build cache shared between checkouts may hold a binary built elsewhere.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.join("../../scripts/ovn.sh")
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,12 @@ use common::{require_ovn, TempDir, NB};
 use ferrostack_ovsdb::{Atom, Client, Columns, Cond, Mutation, Op, TableSpec, Value};
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ovn.sh")
+    // Where the package is now (cargo sets it when running tests), not where it was built:
+    // a build cache shared between checkouts may hold a binary built elsewhere.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.join("../../scripts/ovn.sh")
 }
 
 /// Runs a command, panicking with its output when it fails.
