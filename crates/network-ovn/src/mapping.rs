@@ -271,6 +271,8 @@ pub fn rule_acl(rule: &Rule, stateful: bool) -> Acl {
     ];
     let remote_side = if ingress { "src" } else { "dst" };
     if let Some(prefix) = &rule.remote_ip_prefix {
+        // OVN refuses a masked value with host bits set: match the network.
+        let prefix = ferrostack_network::model::normalized(prefix);
         m.push(format!("{ip}.{remote_side} == {prefix}"));
     } else if let Some(g) = &rule.remote_group_id {
         m.push(format!(

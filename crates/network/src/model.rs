@@ -175,9 +175,17 @@ impl Rule {
             && self.protocol == other.protocol
             && self.port_range_min == other.port_range_min
             && self.port_range_max == other.port_range_max
-            && self.remote_ip_prefix == other.remote_ip_prefix
+            && self.remote_ip_prefix.as_deref().map(normalized)
+                == other.remote_ip_prefix.as_deref().map(normalized)
             && self.remote_group_id == other.remote_group_id
     }
+}
+
+/// A prefix with its host bits cleared (`10.2.3.124/24` is `10.2.3.0/24`).
+pub fn normalized(prefix: &str) -> String {
+    crate::ipam::Cidr::parse(prefix, false)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|_| prefix.to_string())
 }
 
 /// Device owners of the ports a router holds.

@@ -675,6 +675,14 @@ async fn security_groups_and_rules() {
         assert_eq!(r["remote_address_group_id"], Value::Null);
         assert_eq!(r["project_id"], alice.project.as_str());
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"}))), 409, "SecurityGroupRuleExists").await;
+        // The prefix is kept as written (host bits and all), its network is normalized_cidr,
+        // and duplicates are told apart by the network.
+        let hosty = c.ok("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "udp", "remote_ip_prefix": "10.2.3.124/24"}))), 201).await["security_group_rule"].clone();
+        assert_eq!(hosty["remote_ip_prefix"], "10.2.3.124/24");
+        assert_eq!(hosty["normalized_cidr"], "10.2.3.0/24");
+        c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "udp", "remote_ip_prefix": "10.2.3.0/24"}))), 409, "SecurityGroupRuleExists").await;
+        let bare = c.ok("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "udp", "remote_ip_prefix": "10.9.9.9"}))), 201).await["security_group_rule"].clone();
+        assert_eq!(bare["remote_ip_prefix"], "10.9.9.9/32");
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 90, "port_range_max": 80}))), 400, "SecurityGroupInvalidPortRange").await;
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 0, "port_range_max": 80}))), 400, "SecurityGroupInvalidPortValue").await;
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "icmp", "port_range_min": 300}))), 400, "SecurityGroupInvalidIcmpValue").await;

@@ -218,3 +218,16 @@ fn rules_become_acls_on_their_port_group() {
     );
     assert_eq!(drop_acls()[0].matches, "inport == @neutron_pg_drop && ip");
 }
+
+#[test]
+fn a_prefix_with_host_bits_matches_its_network() {
+    let acl = rule_acl(
+        &rule(json!({"protocol": "udp", "remote_ip_prefix": "10.2.3.124/24"})),
+        true,
+    );
+    assert!(
+        acl.matches.contains("ip4.src == 10.2.3.0/24"),
+        "{}",
+        acl.matches
+    );
+}

@@ -691,7 +691,7 @@ fn parse_rule(attrs: &Attrs) -> Result<Rule> {
                     format!("Conflicting value ethertype {ethertype} for CIDR {text}"),
                 ));
             }
-            Some(c.to_string())
+            Some(authentic_prefix(&text, &c))
         }
     };
     let remote_group_id = body::nullable_string(attrs, "remote_group_id", 36)?.flatten();
@@ -726,4 +726,15 @@ fn parse_rule(attrs: &Attrs) -> Result<Rule> {
         created_at: now,
         updated_at: now,
     })
+}
+
+/// The prefix as the user wrote it (Neutron's `AuthenticIPNetwork`): `10.2.3.124/24` stays
+/// so, a bare address gets its full length (`10.0.0.1/32`); the network form is the rule's
+/// `normalized_cidr`, which duplicate checks and the data plane use.
+fn authentic_prefix(text: &str, parsed: &Cidr) -> String {
+    let addr = text.split_once('/').map_or(text, |(a, _)| a);
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => format!("{ip}/{}", parsed.prefix),
+        Err(_) => parsed.to_string(),
+    }
 }
