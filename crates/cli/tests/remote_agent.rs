@@ -529,7 +529,12 @@ async fn the_control_plane_killed_at_every_step_leaves_no_orphan() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| !p["device_owner"].as_str().unwrap_or("").starts_with("network:"))
+        .filter(|p| {
+            !p["device_owner"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("network:")
+        })
         .collect();
     assert_eq!(servers_ports, Vec::<&Value>::new(), "{ports}");
 }

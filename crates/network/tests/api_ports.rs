@@ -683,6 +683,10 @@ async fn security_groups_and_rules() {
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "udp", "remote_ip_prefix": "10.2.3.0/24"}))), 409, "SecurityGroupRuleExists").await;
         let bare = c.ok("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "udp", "remote_ip_prefix": "10.9.9.9"}))), 201).await["security_group_rule"].clone();
         assert_eq!(bare["remote_ip_prefix"], "10.9.9.9/32");
+        for r in [&hosty, &bare] {
+            let path = format!("/v2.0/security-group-rules/{}", r["id"].as_str().unwrap());
+            c.ok("DELETE", &path, &alice, None, 204).await;
+        }
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 90, "port_range_max": 80}))), 400, "SecurityGroupInvalidPortRange").await;
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 0, "port_range_max": 80}))), 400, "SecurityGroupInvalidPortValue").await;
         c.fails("POST", "/v2.0/security-group-rules", &alice, Some(rule(json!({"security_group_id": gid, "direction": "ingress", "protocol": "icmp", "port_range_min": 300}))), 400, "SecurityGroupInvalidIcmpValue").await;
