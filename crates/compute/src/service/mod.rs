@@ -11,6 +11,7 @@ pub mod consoles;
 pub mod extras;
 pub mod flavors;
 pub mod hosts;
+pub mod interfaces;
 pub mod image_proxy;
 pub mod keypairs;
 pub mod metadata;
