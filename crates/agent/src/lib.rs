@@ -609,9 +609,9 @@ impl HostAgent for Agent {
         port_id: &'a str,
     ) -> BoxFut<'a, Result<(), AgentError>> {
         Box::pin(async move {
-            let nic = self
-                .nic_spec(spec, port_id)
-                .ok_or_else(|| AgentError::Failed(format!("port {port_id} is not a NIC of the server")))?;
+            let nic = self.nic_spec(spec, port_id).ok_or_else(|| {
+                AgentError::Failed(format!("port {port_id} is not a NIC of the server"))
+            })?;
             // The network's metadata proxy before the guest asks it anything.
             self.metadata_up(spec).await;
             self.hv.attach_nic(&spec.uuid, &nic).await.map_err(hv_error)

@@ -113,7 +113,10 @@ async fn attach_and_detach_networks_and_ports() {
         assert_eq!(a["net_id"], PRIVATE_NET);
         assert_eq!(a["tag"], "second");
         assert_eq!(a["fixed_ips"][0]["ip_address"], "10.0.0.200");
-        assert_eq!(a["fixed_ips"][0]["subnet_id"], format!("subnet-{PRIVATE_NET}"));
+        assert_eq!(
+            a["fixed_ips"][0]["subnet_id"],
+            format!("subnet-{PRIVATE_NET}")
+        );
         let made = a["port_id"].as_str().unwrap().to_string();
         let mac = a["mac_addr"].as_str().unwrap().to_string();
         let server = c.wait_status(&t, &id, "ACTIVE").await;
@@ -239,7 +242,11 @@ async fn refusals_follow_nova() {
             json!({"net_id": PRIVATE_NET, "fixed_ips": []}),
             StatusCode::BAD_REQUEST,
         ),
-        ("2.1", json!({"net_id": "not-a-uuid"}), StatusCode::BAD_REQUEST),
+        (
+            "2.1",
+            json!({"net_id": "not-a-uuid"}),
+            StatusCode::BAD_REQUEST,
+        ),
         ("2.1", json!({"bogus": 1}), StatusCode::BAD_REQUEST),
         // Tags from 2.49.
         (
@@ -415,7 +422,10 @@ async fn a_crash_at_any_step_of_an_attachment_resumes_without_orphans() {
                 assert_eq!(on_host, nics, "{step} {when:?}");
                 // Back to one NIC for the next round.
                 let added = list[1]["port_id"].as_str().unwrap().to_string();
-                assert_eq!(detach(&current, &t, &id, &added).await, StatusCode::ACCEPTED);
+                assert_eq!(
+                    detach(&current, &t, &id, &added).await,
+                    StatusCode::ACCEPTED
+                );
                 wait_nics(&current, &t, &id, 1, "ACTIVE").await;
                 assert_eq!(ports_of(&current, &id).len(), 1);
             }

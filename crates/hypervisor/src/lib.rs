@@ -243,7 +243,11 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// port), recorded for the next start of a stopped one; the VM's description keeps it
     /// either way, so a restart has it too. A VM that has a NIC with the same port already
     /// is left alone.
-    fn attach_nic<'a>(&'a self, uuid: &'a str, nic: &'a NicSpec) -> BoxFut<'a, Result<(), HvError>> {
+    fn attach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        nic: &'a NicSpec,
+    ) -> BoxFut<'a, Result<(), HvError>> {
         let _ = (uuid, nic);
         Box::pin(async { Err(HvError::Unsupported("NIC hot-plug".into())) })
     }

@@ -33,6 +33,7 @@ use crate::{
 use state::{Repair, Seen, SAVED, SAVING};
 
 pub use disk::direct_io_works;
+pub use hotplug::pci_has;
 pub use process::resident_kib;
 
 #[derive(Debug, Clone, Default)]
@@ -916,7 +917,11 @@ impl Hypervisor for QemuDriver {
         Box::pin(self.unrescue_vm(uuid))
     }
 
-    fn attach_nic<'a>(&'a self, uuid: &'a str, nic: &'a NicSpec) -> BoxFut<'a, Result<(), HvError>> {
+    fn attach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        nic: &'a NicSpec,
+    ) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             crate::check_nic(nic)?;
             let lock = self.lock(uuid);

@@ -34,11 +34,7 @@ pub fn api() -> Api<State> {
         )
         .delete(
             "/v2.1/servers/{id}/os-interface/{port_id}",
-            op(
-                "delete_interface_attachment",
-                "Detach a port from a server",
-            )
-            .status(202),
+            op("delete_interface_attachment", "Detach a port from a server").status(202),
             delete,
         )
 }
@@ -163,7 +159,9 @@ fn nic_request(ctx: &Ctx, body: &Value) -> Result<NicRequest, ComputeError> {
         Some(v) => return Err(invalid("tag", v, "Invalid tag")),
     };
     if network_id.is_some() && port_id.is_some() {
-        return Err(ComputeError::bad("Must not input both network_id and port_id"));
+        return Err(ComputeError::bad(
+            "Must not input both network_id and port_id",
+        ));
     }
     if fixed_ip.is_some() && network_id.is_none() {
         return Err(ComputeError::bad(
@@ -207,7 +205,10 @@ async fn show(
         params::only(&q, &[])?;
     }
     let vif = s.show_interface(&ctx.auth, &id, &port_id).await?;
-    reply(StatusCode::OK, json!({ "interfaceAttachment": view(&ctx, &vif) }))
+    reply(
+        StatusCode::OK,
+        json!({ "interfaceAttachment": view(&ctx, &vif) }),
+    )
 }
 
 async fn create(
@@ -220,7 +221,10 @@ async fn create(
     let vif = s
         .attach_interface(&ctx.auth, &id, nic, &ctx.request_id)
         .await?;
-    reply(StatusCode::OK, json!({ "interfaceAttachment": view(&ctx, &vif) }))
+    reply(
+        StatusCode::OK,
+        json!({ "interfaceAttachment": view(&ctx, &vif) }),
+    )
 }
 
 async fn delete(

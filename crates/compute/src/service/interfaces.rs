@@ -61,7 +61,10 @@ fn with_nics(inst: &Instance, network_info: Vec<Vif>) -> crate::host::GuestSpec 
 }
 
 fn string(run: &Run, key: &str) -> Option<String> {
-    run.data.get(key).and_then(Value::as_str).map(str::to_string)
+    run.data
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 fn known_ports(run: &Run) -> Vec<String> {
@@ -95,7 +98,12 @@ impl ComputeService {
         }
     }
 
-    pub async fn show_interface(&self, ctx: &AuthContext, uuid: &str, port_id: &str) -> Result<Vif> {
+    pub async fn show_interface(
+        &self,
+        ctx: &AuthContext,
+        uuid: &str,
+        port_id: &str,
+    ) -> Result<Vif> {
         let inst = self
             .get_server(ctx, uuid, "os_compute_api:os-attach-interfaces:show")
             .await?;
@@ -167,8 +175,8 @@ impl ComputeService {
             .await
             .map_err(ComputeError::internal)?;
         if rec.succeeded() {
-            let vif: Vif = serde_json::from_value(rec.data["vif"].clone())
-                .map_err(ComputeError::internal)?;
+            let vif: Vif =
+                serde_json::from_value(rec.data["vif"].clone()).map_err(ComputeError::internal)?;
             // The port as it is now (its status changed when the data plane bound it).
             return Ok(self
                 .current_vifs(&self.instance(uuid).await?.unwrap_or(inst))
@@ -180,7 +188,11 @@ impl ComputeService {
         let message = rec
             .error
             .unwrap_or_else(|| format!("Failed to attach network adapter device to {uuid}"));
-        let status = rec.data.get("status").and_then(Value::as_u64).unwrap_or(500);
+        let status = rec
+            .data
+            .get("status")
+            .and_then(Value::as_u64)
+            .unwrap_or(500);
         Err(match status {
             404 => ComputeError::not_found(message),
             400 => ComputeError::bad(message),
@@ -289,7 +301,9 @@ impl ComputeService {
 pub fn register(service: &Arc<ComputeService>) {
     use super::workflow_events::recorded;
     let weak = Arc::downgrade(service);
-    service.engine.register(recorded(service, Attach(weak.clone())));
+    service
+        .engine
+        .register(recorded(service, Attach(weak.clone())));
     service.engine.register(recorded(service, Detach(weak)));
 }
 
@@ -301,7 +315,9 @@ impl Attach {
     /// on the network that it did not have before.
     async fn port(s: &ComputeService, run: &Run) -> Result<Option<(String, bool)>, StepError> {
         if let Some(p) = string(run, "port_id") {
-            let preserve = run.data["vif"]["preserve_on_delete"].as_bool().unwrap_or(false);
+            let preserve = run.data["vif"]["preserve_on_delete"]
+                .as_bool()
+                .unwrap_or(false);
             return Ok(Some((p, preserve)));
         }
         let nic: NicRequest = serde_json::from_value(run.data["nic"].clone())

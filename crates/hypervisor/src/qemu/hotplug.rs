@@ -215,7 +215,9 @@ impl QemuDriver {
                     .await
                     .or_else(|e| match e {
                         // Asked already (a repeat): waiting is what is left to do.
-                        HvError::Failed(m) if m.contains("already in the process") => Ok(Value::Null),
+                        HvError::Failed(m) if m.contains("already in the process") => {
+                            Ok(Value::Null)
+                        }
                         e => Err(e),
                     })?;
                 let started = Instant::now();
