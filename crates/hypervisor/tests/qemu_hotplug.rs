@@ -82,7 +82,8 @@ async fn hot_plugs_and_unplugs_a_nic() {
         "qemu-system-x86_64 is missing: the test script installs it"
     );
     let base = guest_image();
-    let work = std::env::temp_dir().join(format!("fs-qemu-hp-{}", uuid::Uuid::new_v4()));
+    // Short: the QMP socket path must fit in 108 bytes.
+    let work = std::env::temp_dir().join(format!("fs-qhp-{}", uuid::Uuid::new_v4()));
     let instances = work.join("instances");
     let driver = QemuDriver::new(QemuConfig {
         instances_dir: instances.clone(),
