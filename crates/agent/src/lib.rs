@@ -371,6 +371,20 @@ impl Agent {
         result.map(|_| Some(out))
     }
 
+    /// The hypervisor's NIC for the guest's NIC of `port_id`.
+    fn nic_spec(&self, spec: &GuestSpec, port_id: &str) -> Option<ferrostack_hypervisor::NicSpec> {
+        let n = spec.nics.iter().find(|n| n.port_id == port_id)?;
+        Some(ferrostack_hypervisor::NicSpec {
+            port_id: n.port_id.clone(),
+            mac: n.mac.clone(),
+            backend: ferrostack_hypervisor::NicBackend::Tap {
+                bridge: self.config.integration_bridge.clone(),
+            },
+            mtu: n.mtu,
+            hotplug_slot: None,
+        })
+    }
+
     fn vm_spec(&self, spec: &GuestSpec, base: PathBuf, drive: Option<PathBuf>) -> VmSpec {
         let format = if spec.image_disk_format == "raw" {
             "raw"
@@ -391,14 +405,7 @@ impl Agent {
             nics: spec
                 .nics
                 .iter()
-                .map(|n| ferrostack_hypervisor::NicSpec {
-                    port_id: n.port_id.clone(),
-                    mac: n.mac.clone(),
-                    backend: ferrostack_hypervisor::NicBackend::Tap {
-                        bridge: self.config.integration_bridge.clone(),
-                    },
-                    mtu: n.mtu,
-                })
+                .filter_map(|n| self.nic_spec(spec, &n.port_id))
                 .collect(),
             iothreads: 1,
             boot: BootSource::Disk,
@@ -593,6 +600,40 @@ impl HostAgent for Agent {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(AgentError::Transient(e.to_string())),
             }
+        })
+    }
+
+    fn attach_nic<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            let nic = self.nic_spec(spec, port_id).ok_or_else(|| {
+                AgentError::Failed(format!("port {port_id} is not a NIC of the server"))
+            })?;
+            // The network's metadata proxy before the guest asks it anything.
+            self.metadata_up(spec).await;
+            self.hv.attach_nic(&spec.uuid, &nic).await.map_err(hv_error)
+        })
+    }
+
+    fn detach_nic<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        Box::pin(async move {
+            self.hv
+                .detach_nic(&spec.uuid, port_id)
+                .await
+                .map_err(hv_error)?;
+            if let Some(m) = &self.metadata {
+                if let Err(e) = m.guest_changed(spec).await {
+                    tracing::warn!(server = %spec.uuid, error = %e, "could not update the metadata proxy");
+                }
+            }
+            Ok(())
         })
     }
 

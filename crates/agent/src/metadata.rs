@@ -287,6 +287,19 @@ impl MetadataAgent {
         Ok(())
     }
 
+    /// After a guest's NICs changed (one detached): records its NICs now and removes the
+    /// namespaces of networks no guest has any more.
+    pub async fn guest_changed(&self, spec: &GuestSpec) -> Result<(), String> {
+        let before = self.shared.lookup.read().unwrap().networks();
+        self.guest_up(spec).await?;
+        let mut proxies = self.proxies.lock().await;
+        let still = self.shared.lookup.read().unwrap().networks();
+        for network in before.difference(&still) {
+            self.teardown(&mut proxies, network).await?;
+        }
+        Ok(())
+    }
+
     /// After a guest left the host: forgets it and removes the namespaces of its networks
     /// that have no guest left. Fine for an unknown guest.
     pub async fn guest_gone(&self, uuid: &str) -> Result<(), String> {

@@ -144,6 +144,23 @@ pub trait HostAgent: Send + Sync + 'static {
     /// Restarts a rescued server from its own disk and drops the rescue disk; fine when the
     /// server is not rescued.
     fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Adds the NIC of `port_id` to the server: `spec` is the server with that NIC among its
+    /// NICs (the host's metadata proxy learns its network). A running or paused server gets
+    /// it hot-plugged, a stopped one at its next start; a restart keeps it. Running it
+    /// again on a server that has the NIC leaves it alone.
+    fn attach_nic<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
+    /// Takes the NIC of `port_id` off the server (hot-unplugged from a running one) and
+    /// unplugs its tap; `spec` is the server without it. Fine when the server has no such
+    /// NIC.
+    fn detach_nic<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>>;
     /// Every server the host has (running or not), to find orphans.
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>>;
     /// A byte stream to the running server's serial console (the guest's first serial
@@ -221,6 +238,8 @@ pub enum HostCall {
     RevertResize { uuid: String, start: bool },
     Rescue { spec: GuestSpec },
     Unrescue { uuid: String },
+    AttachNic { spec: GuestSpec, port_id: String },
+    DetachNic { spec: GuestSpec, port_id: String },
     Servers,
 }
 
@@ -243,6 +262,8 @@ impl HostCall {
             HostCall::RevertResize { uuid, start } => unit(agent.revert_resize(&uuid, start).await),
             HostCall::Rescue { spec } => unit(agent.rescue(&spec).await),
             HostCall::Unrescue { uuid } => unit(agent.unrescue(&uuid).await),
+            HostCall::AttachNic { spec, port_id } => unit(agent.attach_nic(&spec, &port_id).await),
+            HostCall::DetachNic { spec, port_id } => unit(agent.detach_nic(&spec, &port_id).await),
             HostCall::Servers => Ok(json!(agent.servers().await?)),
         }
     }

@@ -207,6 +207,28 @@ impl HostAgent for HttpHostAgent {
         self.unit(HostCall::Unrescue { uuid: uuid.into() })
     }
 
+    fn attach_nic<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        self.unit(HostCall::AttachNic {
+            spec: spec.clone(),
+            port_id: port_id.into(),
+        })
+    }
+
+    fn detach_nic<'a>(
+        &'a self,
+        spec: &'a GuestSpec,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), AgentError>> {
+        self.unit(HostCall::DetachNic {
+            spec: spec.clone(),
+            port_id: port_id.into(),
+        })
+    }
+
     fn servers<'a>(&'a self) -> BoxFut<'a, Result<Vec<String>, AgentError>> {
         Box::pin(async move { decode(self.call(HostCall::Servers).await?) })
     }

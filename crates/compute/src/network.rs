@@ -182,6 +182,29 @@ pub trait Networking: Send + Sync + 'static {
         user_ports: &'a [String],
     ) -> BoxFut<'a, Result<(), NetError>>;
 
+    /// Makes (or finds, when run again) one more port of the server, bound to `host`, for
+    /// an interface attachment: a port on `nic`'s network (with its fixed IP, if any), or
+    /// the user's port `nic` names, which gets bound (refused when another device has it).
+    /// `known` are the server's ports before the attachment: a port Compute made for the
+    /// server on that network that is not among them was made by an earlier run.
+    fn attach_port<'a>(
+        &'a self,
+        project_id: &'a str,
+        server_id: &'a str,
+        host: &'a str,
+        nic: &'a NicRequest,
+        known: &'a [String],
+    ) -> BoxFut<'a, Result<Vif, NetError>>;
+
+    /// Gives one port of the server back: unbinds it when `preserve` (the user's own),
+    /// deletes it otherwise. Fine when it is gone or no longer the server's.
+    fn detach_port<'a>(
+        &'a self,
+        server_id: &'a str,
+        port_id: &'a str,
+        preserve: bool,
+    ) -> BoxFut<'a, Result<(), NetError>>;
+
     /// The server's NICs as the Networking service sees them now.
     fn vifs<'a>(&'a self, server_id: &'a str) -> BoxFut<'a, Result<Vec<Vif>, NetError>>;
 

@@ -71,6 +71,22 @@ pub const RULES: &[(&str, &str)] = &[
     ("os_compute_api:os-shelve:unshelve", PROJECT_MEMBER_OR_ADMIN),
     ("os_compute_api:os-shelve:unshelve_to_host", ADMIN),
     ("os_compute_api:os-rescue", PROJECT_MEMBER_OR_ADMIN),
+    (
+        "os_compute_api:os-attach-interfaces:list",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-attach-interfaces:show",
+        PROJECT_READER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-attach-interfaces:create",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
+    (
+        "os_compute_api:os-attach-interfaces:delete",
+        PROJECT_MEMBER_OR_ADMIN,
+    ),
     ("os_compute_api:os-unrescue", PROJECT_MEMBER_OR_ADMIN),
     ("os_compute_api:os-extended-server-attributes", ADMIN),
     (

@@ -48,6 +48,11 @@ pub mod task {
     pub const UNSHELVING: &str = "unshelving";
     pub const RESCUING: &str = "rescuing";
     pub const UNRESCUING: &str = "unrescuing";
+    /// While a NIC is hot-plugged or unplugged (Nova has no task state for it and answers
+    /// the attachment at once; here a workflow runs, and the task state keeps other
+    /// actions off the server meanwhile). The API status is unchanged.
+    pub const INTERFACE_ATTACHING: &str = "interface_attaching";
+    pub const INTERFACE_DETACHING: &str = "interface_detaching";
 }
 
 /// Nova's power_state codes as the API shows them (`OS-EXT-STS:power_state`).
@@ -136,6 +141,8 @@ pub enum Action {
     Unshelve,
     Rescue,
     Unrescue,
+    AttachInterface,
+    DetachInterface,
     Delete,
 }
 
@@ -160,6 +167,8 @@ impl Action {
             Action::Unshelve => "unshelve",
             Action::Rescue => "rescue",
             Action::Unrescue => "unrescue",
+            Action::AttachInterface => "attach_interface",
+            Action::DetachInterface => "detach_interface",
             Action::Delete => "delete",
         }
     }
@@ -190,6 +199,9 @@ impl Action {
             Action::Unshelve => &[vm::SHELVED, vm::SHELVED_OFFLOADED],
             Action::Rescue => &[vm::ACTIVE, vm::STOPPED, vm::ERROR],
             Action::Unrescue => &[vm::RESCUED],
+            Action::AttachInterface | Action::DetachInterface => {
+                &[vm::ACTIVE, vm::PAUSED, vm::STOPPED]
+            }
             Action::Delete => &[],
         }
     }
@@ -225,6 +237,8 @@ impl Action {
             Action::Unshelve => task::UNSHELVING,
             Action::Rescue => task::RESCUING,
             Action::Unrescue => task::UNRESCUING,
+            Action::AttachInterface => task::INTERFACE_ATTACHING,
+            Action::DetachInterface => task::INTERFACE_DETACHING,
             Action::Delete => task::DELETING,
         }
     }
@@ -251,6 +265,9 @@ impl Action {
             Action::Shelve | Action::ShelveOffload => (vm::SHELVED_OFFLOADED, power::SHUTDOWN),
             Action::Unshelve | Action::Unrescue => (vm::ACTIVE, power::RUNNING),
             Action::Rescue => (vm::RESCUED, power::RUNNING),
+            Action::AttachInterface | Action::DetachInterface => {
+                (vm_state_named(before).unwrap_or(vm::ACTIVE), power::NOSTATE)
+            }
             Action::Delete => (vm::DELETED, power::NOSTATE),
         }
     }

@@ -249,6 +249,44 @@ impl Hypervisor for FakeDriver {
         })
     }
 
+    fn attach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        nic: &'a crate::NicSpec,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("attach_nic").await?;
+            crate::check_nic(nic)?;
+            let mut vms = self.lock();
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+            if vm.state == PowerState::Suspended {
+                return Err(HvError::InvalidState(format!("VM {uuid} is suspended")));
+            }
+            if !vm.spec.nics.iter().any(|n| n.port_id == nic.port_id) {
+                vm.spec.nics.push(nic.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn detach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            self.enter("detach_nic").await?;
+            let mut vms = self.lock();
+            let vm = vms
+                .get_mut(uuid)
+                .ok_or_else(|| HvError::NotFound(uuid.to_string()))?;
+            vm.spec.nics.retain(|n| n.port_id != port_id);
+            Ok(())
+        })
+    }
+
     fn resize<'a>(&'a self, spec: &'a VmSpec) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             self.enter("resize").await?;
@@ -520,6 +558,7 @@ mod tests {
                 bridge: "br-int".into(),
             },
             mtu: None,
+            hotplug_slot: None,
         });
         assert!(matches!(
             d.create(&s).await,

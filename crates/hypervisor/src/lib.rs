@@ -96,6 +96,12 @@ pub struct NicSpec {
     /// The network's MTU, told to the guest (virtio-net's `host_mtu`) and set on the tap.
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// The spare root port (`0` or `1`, QEMU's `hotplug0`/`hotplug1`) a NIC plugged into a
+    /// running VM sits on: it stays there across restarts, so that the device layout a
+    /// saved memory expects is the one QEMU starts with. `None` for NICs of the boot (and
+    /// for one added to a stopped VM), which sit on the root bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotplug_slot: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -232,6 +238,28 @@ pub trait Hypervisor: Send + Sync + 'static {
     fn serial_socket<'a>(&'a self, uuid: &'a str) -> BoxFut<'a, Result<PathBuf, HvError>> {
         let _ = uuid;
         Box::pin(async { Err(HvError::Unsupported("serial console".into())) })
+    }
+    /// Adds a NIC to the VM: hot-plugged into a running or paused one (on a free spare root
+    /// port), recorded for the next start of a stopped one; the VM's description keeps it
+    /// either way, so a restart has it too. A VM that has a NIC with the same port already
+    /// is left alone.
+    fn attach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        nic: &'a NicSpec,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = (uuid, nic);
+        Box::pin(async { Err(HvError::Unsupported("NIC hot-plug".into())) })
+    }
+    /// Takes the NIC of `port_id` off the VM (hot-unplugged from a running one, waiting
+    /// until the guest let it go) and out of its description; fine when it has no such NIC.
+    fn detach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        let _ = (uuid, port_id);
+        Box::pin(async { Err(HvError::Unsupported("NIC hot-unplug".into())) })
     }
     /// A standalone qcow2 of the root disk (no backing file) at `dest`.
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>>;

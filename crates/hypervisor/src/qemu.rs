@@ -14,6 +14,7 @@
 //! `kvm_pvm` (nested, no VMX/SVM) stock kernels cannot boot, so it counts as absent.
 
 mod disk;
+mod hotplug;
 mod process;
 mod reshape;
 mod state;
@@ -32,6 +33,7 @@ use crate::{
 use state::{Repair, Seen, SAVED, SAVING};
 
 pub use disk::direct_io_works;
+pub use hotplug::pci_has;
 pub use process::resident_kib;
 
 #[derive(Debug, Clone, Default)]
@@ -145,8 +147,8 @@ pub fn command_line(
     let mut a = Args::default();
     machine_args(&mut a, spec, dir, host);
     disk_args(&mut a, spec, dir, host);
-    for (i, nic) in spec.nics.iter().enumerate() {
-        nic_args(&mut a, i, nic)?;
+    for nic in &spec.nics {
+        nic_args(&mut a, nic)?;
     }
     a.push(&["-device", "virtio-rng-pci"]);
     boot_args(&mut a, spec);
@@ -180,8 +182,14 @@ fn machine_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
     );
     a.push(&["-chardev", &serial, "-serial", "chardev:serial0"]);
     // Root ports for later hot-plug (q35 cannot hot-plug onto the root bus).
-    a.push(&["-device", "pcie-root-port,id=hotplug0,chassis=1"]);
-    a.push(&["-device", "pcie-root-port,id=hotplug1,chassis=2"]);
+    for slot in 0..hotplug::SLOTS {
+        let port = format!(
+            "pcie-root-port,id={},chassis={}",
+            hotplug::root_port(slot),
+            slot + 1
+        );
+        a.push(&["-device", &port]);
+    }
     for i in 0..spec.iothreads.max(1) {
         a.push(&["-object", &format!("iothread,id=iothread{i}")]);
     }
@@ -230,25 +238,12 @@ fn disk_args(a: &mut Args, spec: &VmSpec, dir: &Path, host: &HostSetup) {
     }
 }
 
-fn nic_args(a: &mut Args, i: usize, nic: &NicSpec) -> Result<(), HvError> {
+fn nic_args(a: &mut Args, nic: &NicSpec) -> Result<(), HvError> {
     crate::check_nic(nic)?;
-    let netdev = match &nic.backend {
-        crate::NicBackend::User { ssh_forward_port } => {
-            let mut n = format!("user,id=net{i},restrict=on");
-            if let Some(port) = ssh_forward_port {
-                n.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:22"));
-            }
-            n
-        }
-        // No vhost (the host may have no /dev/vhost-net) and no offloads (see `tap`).
-        crate::NicBackend::Tap { .. } => format!(
-            "tap,id=net{i},ifname={},script=no,downscript=no,vhost=off,vnet_hdr=off",
-            tap::tap_name(&nic.port_id)
-        ),
-    };
-    let mut dev = format!("virtio-net-pci,netdev=net{i},mac={},romfile=", nic.mac);
-    if let Some(mtu) = nic.mtu {
-        dev.push_str(&format!(",host_mtu={mtu}"));
+    let netdev = hotplug::netdev_arg(nic);
+    let mut dev = hotplug::device_arg(nic);
+    if let Some(slot) = nic.hotplug_slot {
+        dev.push_str(&format!(",bus={}", hotplug::root_port(slot)));
     }
     a.push(&["-netdev", &netdev, "-device", &dev]);
     Ok(())
@@ -922,6 +917,33 @@ impl Hypervisor for QemuDriver {
         Box::pin(self.unrescue_vm(uuid))
     }
 
+    fn attach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        nic: &'a NicSpec,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            crate::check_nic(nic)?;
+            let lock = self.lock(uuid);
+            let _held = lock.lock().await;
+            let dir = self.dir_checked(uuid)?;
+            self.attach_locked(&dir, uuid, nic).await
+        })
+    }
+
+    fn detach_nic<'a>(
+        &'a self,
+        uuid: &'a str,
+        port_id: &'a str,
+    ) -> BoxFut<'a, Result<(), HvError>> {
+        Box::pin(async move {
+            let lock = self.lock(uuid);
+            let _held = lock.lock().await;
+            let dir = self.dir_checked(uuid)?;
+            self.detach_locked(&dir, uuid, port_id).await
+        })
+    }
+
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFut<'a, Result<(), HvError>> {
         Box::pin(async move {
             let lock = self.lock(uuid);
@@ -985,6 +1007,7 @@ mod tests {
                     ssh_forward_port: Some(2222),
                 },
                 mtu: None,
+                hotplug_slot: None,
             }],
             iothreads: 1,
             boot: BootSource::Disk,
@@ -1006,6 +1029,9 @@ mod tests {
             "file=/d/config.iso,if=none,id=config0,format=raw,readonly=on",
             "hostfwd=tcp:127.0.0.1:2222-:22",
             "mac=fa:16:3e:00:00:01,romfile=",
+            "user,id=netdev-p,restrict=on",
+            "virtio-net-pci,id=nic-p,netdev=netdev-p,",
+            "pcie-root-port,id=hotplug1,chassis=2",
             "-daemonize -pidfile /vm/qemu.pid",
             "path=/vm/tty.sock,server=on,wait=off,logfile=/vm/console.log,logappend=on",
             "-S",

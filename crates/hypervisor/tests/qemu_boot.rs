@@ -156,6 +156,7 @@ async fn boots_and_controls_the_guest_image() {
                 ssh_forward_port: None,
             },
             mtu: None,
+            hotplug_slot: None,
         }],
         iothreads: 1,
         boot: BootSource::Disk,

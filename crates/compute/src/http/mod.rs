@@ -9,6 +9,7 @@ mod extras;
 mod flavors;
 mod hosts;
 mod images;
+mod interfaces;
 mod ips;
 mod keypairs;
 pub mod metadata_api;
@@ -294,6 +295,7 @@ pub fn api() -> Api<State> {
         .merge(usage::api())
         .merge(images::api())
         .merge(ips::api())
+        .merge(interfaces::api())
         .merge(migrations::api())
         .merge(consoles::api())
         .merge(security_groups::api())

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use ferrostack_common::AuthContext;
 
 use super::{
-    BoxFut, NetError, NetworkRequest, Networking, NewRule, PortGroups, SecGroup, SecRule, Vif,
-    VifIp,
+    BoxFut, NetError, NetworkRequest, Networking, NewRule, NicRequest, PortGroups, SecGroup,
+    SecRule, Vif, VifIp,
 };
 
 /// A network of the fake: IPv4 `/24`, addresses from `.10` up.
@@ -315,6 +315,106 @@ impl Networking for FakeNetworking {
                     p.host = None;
                     p.vif.status = "DOWN".into();
                 }
+            }
+            Ok(())
+        })
+    }
+
+    fn attach_port<'a>(
+        &'a self,
+        project_id: &'a str,
+        server_id: &'a str,
+        host: &'a str,
+        nic: &'a NicRequest,
+        known: &'a [String],
+    ) -> BoxFut<'a, Result<Vif, NetError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("attach_port {server_id} on {host}"));
+            let groups = self.resolve_groups(project_id, &[])?;
+            let want = self.plan(project_id, &NetworkRequest::Nics(vec![nic.clone()]))?;
+            let mut ports = self.ports.lock().unwrap();
+            match want.into_iter().next() {
+                Some(Want::Port(id, bound, tag)) => {
+                    if bound.as_deref().is_some_and(|b| b != server_id) {
+                        return Err(NetError::Conflict(format!("Port {id} is still in use.")));
+                    }
+                    let p = ports.get_mut(&id).expect("planned port exists");
+                    p.device_id = Some(server_id.into());
+                    p.host = Some(host.into());
+                    p.vif.tag = tag;
+                    p.vif.status = self.bound_status();
+                    if p.groups.is_empty() {
+                        p.groups = groups;
+                    }
+                    Ok(p.vif.clone())
+                }
+                Some(Want::Net(net, tag)) => {
+                    if let Some(p) = ports.values().find(|p| {
+                        p.device_id.as_deref() == Some(server_id)
+                            && !p.vif.preserve_on_delete
+                            && p.vif.network_id == net.id
+                            && !known.contains(&p.vif.port_id)
+                    }) {
+                        return Ok(p.vif.clone());
+                    }
+                    let mut vif = self.new_vif(&net, false);
+                    if let Some(ip) = &nic.fixed_ip {
+                        if ports
+                            .values()
+                            .any(|p| p.vif.fixed_ips.iter().any(|f| &f.address == ip))
+                        {
+                            return Err(NetError::Conflict(format!(
+                                "Fixed IP address {ip} is already in use on instance."
+                            )));
+                        }
+                        vif.fixed_ips[0].address = ip.clone();
+                    }
+                    vif.tag = tag;
+                    vif.status = self.bound_status();
+                    ports.insert(
+                        vif.port_id.clone(),
+                        FakePort {
+                            vif: vif.clone(),
+                            project_id: project_id.into(),
+                            device_id: Some(server_id.into()),
+                            host: Some(host.into()),
+                            groups,
+                        },
+                    );
+                    Ok(vif)
+                }
+                None => Err(NetError::Bad("A NIC needs a network or a port.".into())),
+            }
+        })
+    }
+
+    fn detach_port<'a>(
+        &'a self,
+        server_id: &'a str,
+        port_id: &'a str,
+        preserve: bool,
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("detach_port {server_id} {port_id}"));
+            let mut ports = self.ports.lock().unwrap();
+            let Some(p) = ports.get_mut(port_id) else {
+                return Ok(());
+            };
+            if p.device_id.as_deref() != Some(server_id) {
+                return Ok(());
+            }
+            if preserve {
+                p.device_id = None;
+                p.host = None;
+                p.vif.status = "DOWN".into();
+            } else {
+                ports.remove(port_id);
             }
             Ok(())
         })

@@ -303,6 +303,102 @@ impl Networking for Neutron {
         })
     }
 
+    fn attach_port<'a>(
+        &'a self,
+        project_id: &'a str,
+        server_id: &'a str,
+        host: &'a str,
+        nic: &'a NicRequest,
+        known: &'a [String],
+    ) -> BoxFut<'a, Result<Vif, NetError>> {
+        Box::pin(async move {
+            let svc = &self.0;
+            let request = NetworkRequest::Nics(vec![nic.clone()]);
+            let auto = NicRequest::default();
+            let plan = self.plan(project_id, &request, &auto).await?;
+            let vif = match plan.into_iter().next() {
+                Some(Want::Port(nic, id)) => {
+                    let port = svc.get_port_internal(&id).await.map_err(net_error)?;
+                    if !port.device_id.is_empty() && port.device_id != server_id {
+                        return Err(NetError::Conflict(format!("Port {id} is still in use.")));
+                    }
+                    svc.bind_port(&id, server_id, OWNER, host)
+                        .await
+                        .map_err(net_error)?;
+                    let view = svc.port_view(&id).await.map_err(net_error)?;
+                    vif(view, true, nic.tag.clone())
+                }
+                Some(Want::Network(nic, network_id)) => {
+                    // One an earlier run of the same attachment made.
+                    let again = svc
+                        .ports_of_device(server_id)
+                        .await
+                        .map_err(net_error)?
+                        .into_iter()
+                        .find(|p| {
+                            p.device_owner == OWNER
+                                && p.network_id == network_id
+                                && !known.contains(&p.id)
+                        });
+                    let port = match again {
+                        Some(p) => p,
+                        None => svc
+                            .create_port_internal(
+                                project_id,
+                                PortCreate {
+                                    network_id: network_id.clone(),
+                                    fixed_ips: nic
+                                        .fixed_ip
+                                        .iter()
+                                        .map(|ip| IpRequest {
+                                            subnet_id: None,
+                                            ip_address: Some(ip.clone()),
+                                        })
+                                        .collect(),
+                                    security_groups: None,
+                                    device_id: server_id.to_string(),
+                                    device_owner: OWNER.to_string(),
+                                    host: Some(host.to_string()),
+                                },
+                            )
+                            .await
+                            .map_err(net_error)?,
+                    };
+                    let view = svc.port_view(&port.id).await.map_err(net_error)?;
+                    vif(view, false, nic.tag.clone())
+                }
+                None => return Err(NetError::Bad("A NIC needs a network or a port.".into())),
+            };
+            let mut out = self.with_metadata_ports(vec![vif]).await?;
+            Ok(out.remove(0))
+        })
+    }
+
+    fn detach_port<'a>(
+        &'a self,
+        server_id: &'a str,
+        port_id: &'a str,
+        preserve: bool,
+    ) -> BoxFut<'a, Result<(), NetError>> {
+        Box::pin(async move {
+            let svc = &self.0;
+            let port = match svc.get_port_internal(port_id).await {
+                Ok(p) => p,
+                Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(()),
+                Err(e) => return Err(net_error(e)),
+            };
+            if port.device_id != server_id {
+                return Ok(());
+            }
+            if preserve {
+                svc.unbind_port(port_id).await.map_err(net_error)?;
+            } else {
+                svc.delete_port_internal(port_id).await.map_err(net_error)?;
+            }
+            Ok(())
+        })
+    }
+
     fn reports_port_status(&self) -> bool {
         self.0.backend.reports_port_status()
     }

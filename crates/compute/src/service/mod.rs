@@ -12,6 +12,7 @@ pub mod extras;
 pub mod flavors;
 pub mod hosts;
 pub mod image_proxy;
+pub mod interfaces;
 pub mod keypairs;
 pub mod metadata;
 pub mod networking;

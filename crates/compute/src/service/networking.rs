@@ -21,7 +21,7 @@ fn api_error(e: NetError) -> ComputeError {
 }
 
 /// A refusal of the Networking service inside a workflow step.
-fn step_error(e: NetError) -> StepError {
+pub(super) fn step_error(e: NetError) -> StepError {
     match e {
         NetError::Transient(m) => retry(m),
         other => fail(
@@ -84,8 +84,20 @@ impl ComputeService {
     /// and empties the cache; fine when there are none.
     pub(super) async fn deallocate_network(&self, uuid: &str) -> Result<(), StepError> {
         if let Some(networking) = self.networking() {
+            // The user's ports of the boot, and those attached since.
             let user_ports = match self.instance(uuid).await.map_err(retry)? {
-                Some(inst) => NetworkRequest::from_stored(&inst.request.networks).user_ports(),
+                Some(inst) => {
+                    let mut ports =
+                        NetworkRequest::from_stored(&inst.request.networks).user_ports();
+                    ports.extend(
+                        inst.network_info
+                            .iter()
+                            .filter(|v| v.preserve_on_delete && !ports.contains(&v.port_id))
+                            .map(|v| v.port_id.clone())
+                            .collect::<Vec<_>>(),
+                    );
+                    ports
+                }
                 None => Vec::new(),
             };
             networking
@@ -136,6 +148,11 @@ impl ComputeService {
                 .collect();
             if down.is_empty() {
                 if !vifs.is_empty() {
+                    let cached = match self.instance(uuid).await.map_err(retry)? {
+                        Some(inst) => inst.network_info,
+                        None => Vec::new(),
+                    };
+                    let vifs = merge_network_info(&cached, vifs);
                     self.set_network_info(uuid, &vifs).await.map_err(retry)?;
                 }
                 return Ok(());
@@ -162,8 +179,32 @@ impl ComputeService {
         let Some(networking) = self.networking() else {
             return Ok(Vec::new());
         };
-        let vifs = networking.vifs(uuid).await.map_err(api_error)?;
+        let fresh = networking.vifs(uuid).await.map_err(api_error)?;
+        let cached = match self.instance(uuid).await? {
+            Some(inst) => inst.network_info,
+            None => Vec::new(),
+        };
+        let vifs = merge_network_info(&cached, fresh);
         self.set_network_info(uuid, &vifs).await?;
         Ok(vifs)
     }
+}
+
+/// The cache from what the Networking service answers now (`fresh`), in the cache's order
+/// (NICs new to it last), keeping what only Compute knows of a NIC: its tag, and that the
+/// port is the user's own (kept when the server goes).
+pub(crate) fn merge_network_info(cached: &[Vif], mut fresh: Vec<Vif>) -> Vec<Vif> {
+    let mut out = Vec::with_capacity(fresh.len());
+    for old in cached {
+        if let Some(i) = fresh.iter().position(|v| v.port_id == old.port_id) {
+            let mut v = fresh.remove(i);
+            v.preserve_on_delete |= old.preserve_on_delete;
+            if v.tag.is_none() {
+                v.tag = old.tag.clone();
+            }
+            out.push(v);
+        }
+    }
+    out.extend(fresh);
+    out
 }

@@ -53,7 +53,7 @@ const fn span(event: &'static str, first: &'static str, last: &'static str) -> S
 
 /// The events of a run of workflow `kind`, by the names of its steps.
 pub fn events_of(kind: &str, data: &Value) -> Vec<Span> {
-    use super::{rebuild, rescue, resize, shelve, snapshot, workflows};
+    use super::{interfaces, rebuild, rescue, resize, shelve, snapshot, workflows};
     let one = |event| vec![span(event, "", "")];
     match kind {
         workflows::BOOT => vec![
@@ -109,6 +109,8 @@ pub fn events_of(kind: &str, data: &Value) -> Vec<Span> {
         ],
         rescue::RESCUE => one("compute_rescue_instance"),
         rescue::UNRESCUE => one("compute_unrescue_instance"),
+        interfaces::ATTACH => one("compute_attach_interface"),
+        interfaces::DETACH => one("compute_detach_interface"),
         _ => Vec::new(),
     }
 }

@@ -32,6 +32,7 @@ pub fn register(service: &Arc<ComputeService>) {
     super::shelve::register(service);
     super::resize::register(service);
     super::rescue::register(service);
+    super::interfaces::register(service);
 }
 
 pub(super) fn fail(public: impl Into<String>, detail: impl std::fmt::Display) -> StepError {
