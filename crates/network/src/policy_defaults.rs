@@ -111,6 +111,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_agent", ADMIN),
     ("update_agent", ADMIN),
     ("delete_agent", ADMIN),
+    // IP availability
+    ("get_network_ip_availability", ADMIN),
     // quotas
     ("get_quota", READER_OWNER),
     ("update_quota", ADMIN),

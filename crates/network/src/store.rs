@@ -476,6 +476,18 @@ pub async fn taken_addresses(c: &mut AnyConnection, subnet_id: &str) -> R<Vec<St
     )
 }
 
+/// How many addresses each subnet has allocated (subnets with none are absent).
+pub async fn ip_allocation_counts(c: &mut AnyConnection) -> R<Vec<(String, i64)>> {
+    Ok(sqlx::query(
+        "SELECT subnet_id, COUNT(*) AS used FROM network_ip_allocations GROUP BY subnet_id",
+    )
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(|r| (r.get("subnet_id"), r.get("used")))
+    .collect())
+}
+
 pub async fn mac_in_use(c: &mut AnyConnection, network_id: &str, mac: &str) -> R<bool> {
     Ok(
         sqlx::query("SELECT 1 FROM network_ports WHERE network_id=$1 AND mac_address=$2")

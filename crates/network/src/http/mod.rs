@@ -271,6 +271,39 @@ mod agents {
     }
 }
 
+mod ip_availability {
+    use super::*;
+
+    /// `ip_version` filters the subnets counted (not an attribute of the view).
+    fn ip_versions(q: &Query) -> Vec<i64> {
+        q.pairs
+            .iter()
+            .filter(|(k, _)| k == "ip_version")
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect()
+    }
+
+    pub async fn list(AxState(s): AxState<State>, Caller(ctx): Caller, q: Query) -> HttpResult {
+        let items = s
+            .list_network_ip_availabilities(&ctx, &ip_versions(&q))
+            .await?;
+        list_reply(&s, "network_ip_availabilities", items, &q)
+    }
+
+    pub async fn show(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        q: Query,
+    ) -> HttpResult {
+        show_reply(
+            "network_ip_availability",
+            s.show_network_ip_availability(&ctx, &id).await?,
+            &q,
+        )
+    }
+}
+
 mod interfaces {
     use super::*;
 
@@ -894,6 +927,22 @@ pub fn api() -> Api<State> {
             "/v2.0/agents/{id}",
             op("delete_agent", "Delete an agent (administrators)").status(204),
             agents::delete,
+        )
+        .get(
+            "/v2.0/network-ip-availabilities",
+            op(
+                "list_network_ip_availabilities",
+                "Used and total IPs per network and subnet (administrators)",
+            ),
+            ip_availability::list,
+        )
+        .get(
+            "/v2.0/network-ip-availabilities/{id}",
+            op(
+                "show_network_ip_availability",
+                "Used and total IPs of a network (administrators)",
+            ),
+            ip_availability::show,
         )
         .get(
             "/v2.0/quotas",

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod body;
 pub mod floating_ips;
 pub mod internal;
+pub mod ip_availability;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
