@@ -27,6 +27,7 @@ pub const EXTENSIONS: &[Extension] = &[
     ext("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ext("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00"),
     ext("availability_zone", "Availability Zone", "The availability zone extension.", "2015-01-01T10:00:00-00:00"),
+    ext("availability_zone_filter", "Availability Zone Filter Extension", "Add filter parameters to AvailabilityZone resource", "2018-06-22T10:00:00-00:00"),
     ext("binding", "Port Binding", "Expose port bindings of a virtual port to external application", "2014-02-03T10:00:00-00:00"),
     ext("external-net", "Neutron external network", "Adds external network attribute to network resource.", "2013-01-14T10:00:00-00:00"),
     ext("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway", "2013-03-28T10:00:00-00:00"),

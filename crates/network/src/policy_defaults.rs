@@ -111,6 +111,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_agent", ADMIN),
     ("update_agent", ADMIN),
     ("delete_agent", ADMIN),
+    // availability zones
+    ("get_availability_zone", "rule:admin_only or role:reader"),
     // IP availability
     ("get_network_ip_availability", ADMIN),
     // quotas

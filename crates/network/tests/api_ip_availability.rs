@@ -134,3 +134,42 @@ async fn network_ip_availability() {
         assert_eq!(ext["extension"]["name"], "Network IP Availability");
     }
 }
+
+#[tokio::test]
+async fn availability_zones() {
+    for c in clouds().await {
+        let (_admin, alice, _bob) = c.users().await;
+        let v = c
+            .ok("GET", "/v2.0/availability_zones", &alice, None, 200)
+            .await;
+        assert_eq!(
+            v["availability_zones"],
+            json!([
+                {"name": "nova", "resource": "network", "state": "available"},
+                {"name": "nova", "resource": "router", "state": "available"}
+            ])
+        );
+        let r = c
+            .ok(
+                "GET",
+                "/v2.0/availability_zones?resource=router&fields=name",
+                &alice,
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(r["availability_zones"], json!([{"name": "nova"}]));
+        let none = c
+            .ok(
+                "GET",
+                "/v2.0/availability_zones?state=unavailable",
+                &alice,
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(none["availability_zones"], json!([]));
+        let n = c.network(&alice, json!({"name": "n"})).await;
+        assert_eq!(n["availability_zones"], json!(["nova"]));
+    }
+}

@@ -304,6 +304,15 @@ mod ip_availability {
     }
 }
 
+async fn list_availability_zones(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    q: Query,
+) -> HttpResult {
+    let items = s.list_availability_zones(&ctx).await?;
+    list_reply(&s, "availability_zones", items, &q)
+}
+
 mod interfaces {
     use super::*;
 
@@ -927,6 +936,14 @@ pub fn api() -> Api<State> {
             "/v2.0/agents/{id}",
             op("delete_agent", "Delete an agent (administrators)").status(204),
             agents::delete,
+        )
+        .get(
+            "/v2.0/availability_zones",
+            op(
+                "list_availability_zones",
+                "The availability zone of networks and routers",
+            ),
+            list_availability_zones,
         )
         .get(
             "/v2.0/network-ip-availabilities",

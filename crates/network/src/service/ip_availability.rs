@@ -4,7 +4,7 @@
 //! the used count is every allocated address, service ports (DHCP, metadata, router
 //! interfaces) included. Administrators only by default; to another caller the list is
 //! empty and a network not found, as Neutron hides what `get_network_ip_availability`
-//! refuses.
+//! refuses. The availability zones list is here too.
 
 use std::collections::HashMap;
 
@@ -122,5 +122,22 @@ impl NetworkService {
             .into_iter()
             .next()
             .ok_or_else(|| NetworkError::network_not_found(network_id))
+    }
+}
+
+impl NetworkService {
+    /// Availability zones (`GET /v2.0/availability_zones`): the one configured zone, for
+    /// networks and routers, always available. ML2/OVN reads them from the chassis'
+    /// `availability-zones` option; every resource here reports `availability_zone`.
+    pub async fn list_availability_zones(&self, ctx: &AuthContext) -> Result<Vec<Value>> {
+        if !self.allowed(ctx, "get_availability_zone", &json!({})) {
+            return Ok(Vec::new());
+        }
+        Ok(["network", "router"]
+            .iter()
+            .map(|r| {
+                json!({"name": self.config.availability_zone, "resource": r, "state": "available"})
+            })
+            .collect())
     }
 }
