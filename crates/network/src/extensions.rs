@@ -46,6 +46,7 @@ pub const EXTENSIONS: &[Extension] = &[
     ext("provider", "Provider Network", "Expose mapping of virtual networks to physical networks", "2012-09-07T10:00:00-00:00"),
     ext("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project", "2017-02-10T10:00:00-00:00"),
     ext("quotas", "Quota management support", "Expose functions for quotas management per tenant", "2012-07-29T10:00:00-00:00"),
+    ext("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control project access to resources.", "2015-06-17T12:15:12-00:00"),
     ext("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00"),
     ext("security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00"),
     ext("security-groups-default-rules", "Default rules for security groups", "Configure set of security group rules used as default rules for every new security group", "2022-12-19T10:00:00-00:00"),

@@ -221,6 +221,16 @@ resource!(
     delete_subnet_pool
 );
 resource!(
+    rbac_policies,
+    "rbac_policy",
+    "rbac_policies",
+    list_rbac_policies,
+    show_rbac_policy,
+    create_rbac_policy,
+    update_rbac_policy,
+    delete_rbac_policy
+);
+resource!(
     security_groups,
     "security_group",
     "security_groups",
@@ -936,6 +946,38 @@ pub fn api() -> Api<State> {
             "/v2.0/agents/{id}",
             op("delete_agent", "Delete an agent (administrators)").status(204),
             agents::delete,
+        )
+        .get(
+            "/v2.0/rbac-policies",
+            op("list_rbac_policies", "List RBAC policies"),
+            rbac_policies::list,
+        )
+        .post(
+            "/v2.0/rbac-policies",
+            op(
+                "create_rbac_policy",
+                "Share a network with a project (or all)",
+            )
+            .status(201),
+            rbac_policies::create,
+        )
+        .get(
+            "/v2.0/rbac-policies/{id}",
+            op("show_rbac_policy", "Show an RBAC policy"),
+            rbac_policies::show,
+        )
+        .put(
+            "/v2.0/rbac-policies/{id}",
+            op(
+                "update_rbac_policy",
+                "Change an RBAC policy's target project",
+            ),
+            rbac_policies::update,
+        )
+        .delete(
+            "/v2.0/rbac-policies/{id}",
+            op("delete_rbac_policy", "Delete an RBAC policy").status(204),
+            rbac_policies::delete,
         )
         .get(
             "/v2.0/availability_zones",
