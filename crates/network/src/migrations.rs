@@ -17,6 +17,12 @@
 //!
 //! Migration 5 makes two subnets created at once on one network unable to give it two
 //! metadata ports: the second insert fails and its transaction starts again.
+//!
+//! Migration 6 adds RBAC policies (`network_rbac_policies`), one row per (object type,
+//! object, action, target project). A network's `shared` and `external` columns stay,
+//! kept equal to "a `*` access_as_shared policy exists" and "an access_as_external policy
+//! exists"; the wildcard rows of networks made before this migration are written at start
+//! (`store::backfill_network_rbac`).
 
 use ferrostack_db::Migration;
 
@@ -82,6 +88,16 @@ CREATE UNIQUE INDEX network_subnets_pool_cidr ON network_subnets (subnetpool_id,
         version: 5,
         name: "one metadata port per network",
         sql: "CREATE UNIQUE INDEX network_ports_metadata ON network_ports (network_id) WHERE device_owner = 'network:distributed'",
+        postgres: None,
+    },
+    Migration {
+        version: 6,
+        name: "RBAC policies",
+        sql: r#"
+CREATE TABLE network_rbac_policies (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, object_type TEXT NOT NULL, object_id TEXT NOT NULL, action TEXT NOT NULL, target_project TEXT NOT NULL, UNIQUE (object_type, object_id, action, target_project));
+CREATE INDEX network_rbac_policies_object ON network_rbac_policies (object_id);
+CREATE INDEX network_rbac_policies_target ON network_rbac_policies (target_project);
+"#,
         postgres: None,
     },
 ];

@@ -32,7 +32,25 @@ pub struct Network {
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Projects an `access_as_shared` RBAC policy names (not `*`, which is `shared`); read
+    /// with the network, not a column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
 }
+
+/// An RBAC policy: `action` on the object granted to `target_project` (a project or `*`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RbacPolicy {
+    pub id: String,
+    pub project_id: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub action: String,
+    pub target_project: String,
+}
+
+pub const ACCESS_SHARED: &str = "access_as_shared";
+pub const ACCESS_EXTERNAL: &str = "access_as_external";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HostRoute {

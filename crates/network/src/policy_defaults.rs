@@ -111,6 +111,17 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_agent", ADMIN),
     ("update_agent", ADMIN),
     ("delete_agent", ADMIN),
+    // RBAC policies (`:target_tenant` is checked when the target is `*`)
+    ("create_rbac_policy", MEMBER_OWNER),
+    ("create_rbac_policy:target_tenant", ADMIN),
+    ("get_rbac_policy", READER_OWNER),
+    ("update_rbac_policy", MEMBER_OWNER),
+    ("update_rbac_policy:target_tenant", ADMIN),
+    ("delete_rbac_policy", MEMBER_OWNER),
+    // availability zones
+    ("get_availability_zone", "rule:admin_only or role:reader"),
+    // IP availability
+    ("get_network_ip_availability", ADMIN),
     // quotas
     ("get_quota", READER_OWNER),
     ("update_quota", ADMIN),

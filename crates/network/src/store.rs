@@ -41,6 +41,7 @@ fn network(r: AnyRow) -> Network {
         revision_number: r.get("revision_number"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+        shared_with: Vec::new(),
     }
 }
 
@@ -181,21 +182,53 @@ pub async fn touch_network(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
 }
 
 pub async fn get_network(c: &mut AnyConnection, id: &str) -> R<Option<Network>> {
-    Ok(sqlx::query("SELECT * FROM network_networks WHERE id=$1")
+    let Some(mut n) = sqlx::query("SELECT * FROM network_networks WHERE id=$1")
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(&mut *c)
         .await?
-        .map(network))
+        .map(network)
+    else {
+        return Ok(None);
+    };
+    n.shared_with = sqlx::query("SELECT target_project FROM network_rbac_policies WHERE object_type='network' AND object_id=$1 AND action=$2 AND target_project<>'*' ORDER BY target_project")
+        .bind(id)
+        .bind(ACCESS_SHARED)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Some(n))
 }
 
-/// Networks `project` may see (its own, shared and external ones); `None`: all.
+/// The part of a WHERE clause for networks `$1` may see through an RBAC policy.
+const RBAC_SHARED_TO: &str = "IN (SELECT object_id FROM network_rbac_policies WHERE object_type='network' AND action='access_as_shared' AND target_project=$1)";
+
+/// Networks `project` may see (its own, shared, external and those shared to it by an
+/// RBAC policy); `None`: all.
 pub async fn list_networks(c: &mut AnyConnection, project: Option<&str>) -> R<Vec<Network>> {
     let rows = match project {
-        None => sqlx::query("SELECT * FROM network_networks ORDER BY created_at, id").fetch_all(c).await?,
-        Some(p) => sqlx::query("SELECT * FROM network_networks WHERE project_id=$1 OR shared=$2 OR external=$2 ORDER BY created_at, id")
-            .bind(p).bind(true).fetch_all(c).await?,
+        None => sqlx::query("SELECT * FROM network_networks ORDER BY created_at, id").fetch_all(&mut *c).await?,
+        Some(p) => sqlx::query(&format!("SELECT * FROM network_networks WHERE project_id=$1 OR shared=$2 OR external=$2 OR id {RBAC_SHARED_TO} ORDER BY created_at, id"))
+            .bind(p).bind(true).fetch_all(&mut *c).await?,
     };
-    Ok(rows.into_iter().map(network).collect())
+    let mut out: Vec<Network> = rows.into_iter().map(network).collect();
+    let grants = sqlx::query("SELECT object_id, target_project FROM network_rbac_policies WHERE object_type='network' AND action=$1 AND target_project<>'*' ORDER BY target_project")
+        .bind(ACCESS_SHARED)
+        .fetch_all(c)
+        .await?;
+    if !grants.is_empty() {
+        let mut by_net: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for g in grants {
+            by_net.entry(g.get(0)).or_default().push(g.get(1));
+        }
+        for n in &mut out {
+            if let Some(v) = by_net.remove(&n.id) {
+                n.shared_with = v;
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub async fn delete_network(c: &mut AnyConnection, id: &str) -> R<()> {
@@ -276,7 +309,7 @@ pub async fn list_subnets(c: &mut AnyConnection, project: Option<&str>) -> R<Vec
             }
             Some(p) => sqlx::query(
                 "SELECT s.* FROM network_subnets s JOIN network_networks n ON n.id = s.network_id \
-             WHERE s.project_id=$1 OR n.shared=$2 OR n.external=$2 ORDER BY s.created_at, s.id",
+             WHERE s.project_id=$1 OR n.shared=$2 OR n.external=$2 OR n.id IN (SELECT object_id FROM network_rbac_policies WHERE object_type='network' AND action='access_as_shared' AND target_project=$1) ORDER BY s.created_at, s.id",
             )
             .bind(p)
             .bind(true)
@@ -474,6 +507,18 @@ pub async fn taken_addresses(c: &mut AnyConnection, subnet_id: &str) -> R<Vec<St
             .map(|r| r.get(0))
             .collect(),
     )
+}
+
+/// How many addresses each subnet has allocated (subnets with none are absent).
+pub async fn ip_allocation_counts(c: &mut AnyConnection) -> R<Vec<(String, i64)>> {
+    Ok(sqlx::query(
+        "SELECT subnet_id, COUNT(*) AS used FROM network_ip_allocations GROUP BY subnet_id",
+    )
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(|r| (r.get("subnet_id"), r.get("used")))
+    .collect())
 }
 
 pub async fn mac_in_use(c: &mut AnyConnection, network_id: &str, mac: &str) -> R<bool> {
@@ -1014,4 +1059,149 @@ pub async fn delete_default_rule(c: &mut AnyConnection, id: &str) -> R<()> {
         .execute(c)
         .await
         .map(drop)
+}
+
+// ---------------------------------------------------------------- RBAC policies
+
+fn rbac_policy(r: AnyRow) -> RbacPolicy {
+    RbacPolicy {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        object_type: r.get("object_type"),
+        object_id: r.get("object_id"),
+        action: r.get("action"),
+        target_project: r.get("target_project"),
+    }
+}
+
+pub async fn insert_rbac_policy(c: &mut AnyConnection, p: &RbacPolicy) -> R<()> {
+    sqlx::query("INSERT INTO network_rbac_policies (id, project_id, object_type, object_id, action, target_project) VALUES ($1,$2,$3,$4,$5,$6)")
+        .bind(&p.id).bind(&p.project_id).bind(&p.object_type).bind(&p.object_id).bind(&p.action).bind(&p.target_project)
+        .execute(c).await.map(drop)
+}
+
+pub async fn update_rbac_target(c: &mut AnyConnection, id: &str, target: &str) -> R<()> {
+    sqlx::query("UPDATE network_rbac_policies SET target_project=$2 WHERE id=$1")
+        .bind(id)
+        .bind(target)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn get_rbac_policy(c: &mut AnyConnection, id: &str) -> R<Option<RbacPolicy>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_rbac_policies WHERE id=$1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+            .map(rbac_policy),
+    )
+}
+
+/// Policies owned by `project`; `None`: all.
+pub async fn list_rbac_policies(
+    c: &mut AnyConnection,
+    project: Option<&str>,
+) -> R<Vec<RbacPolicy>> {
+    let rows = match project {
+        None => {
+            sqlx::query("SELECT * FROM network_rbac_policies ORDER BY id")
+                .fetch_all(c)
+                .await?
+        }
+        Some(p) => {
+            sqlx::query("SELECT * FROM network_rbac_policies WHERE project_id=$1 ORDER BY id")
+                .bind(p)
+                .fetch_all(c)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(rbac_policy).collect())
+}
+
+pub async fn rbac_policies_of(
+    c: &mut AnyConnection,
+    object_type: &str,
+    object_id: &str,
+) -> R<Vec<RbacPolicy>> {
+    Ok(sqlx::query(
+        "SELECT * FROM network_rbac_policies WHERE object_type=$1 AND object_id=$2 ORDER BY id",
+    )
+    .bind(object_type)
+    .bind(object_id)
+    .fetch_all(c)
+    .await?
+    .into_iter()
+    .map(rbac_policy)
+    .collect())
+}
+
+pub async fn delete_rbac_policy(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_rbac_policies WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+/// Removes the policies on an object (`action`: only those), e.g. with a deleted network.
+pub async fn delete_rbac_policies_of(
+    c: &mut AnyConnection,
+    object_type: &str,
+    object_id: &str,
+    action: Option<&str>,
+) -> R<()> {
+    match action {
+        Some(a) => sqlx::query(
+            "DELETE FROM network_rbac_policies WHERE object_type=$1 AND object_id=$2 AND action=$3",
+        )
+        .bind(object_type)
+        .bind(object_id)
+        .bind(a)
+        .execute(c)
+        .await
+        .map(drop),
+        None => {
+            sqlx::query("DELETE FROM network_rbac_policies WHERE object_type=$1 AND object_id=$2")
+                .bind(object_type)
+                .bind(object_id)
+                .execute(c)
+                .await
+                .map(drop)
+        }
+    }
+}
+
+/// Writes the wildcard policies of shared and external networks that have none (networks
+/// made before RBAC policies existed). Idempotent.
+pub async fn backfill_network_rbac(c: &mut AnyConnection) -> R<()> {
+    for n in list_networks(&mut *c, None).await? {
+        for (on, action) in [(n.shared, ACCESS_SHARED), (n.external, ACCESS_EXTERNAL)] {
+            if !on {
+                continue;
+            }
+            let have = rbac_policies_of(&mut *c, "network", &n.id)
+                .await?
+                .iter()
+                .any(|p| {
+                    p.action == action && (p.target_project == "*" || action == ACCESS_EXTERNAL)
+                });
+            if !have {
+                insert_rbac_policy(
+                    &mut *c,
+                    &RbacPolicy {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        project_id: n.project_id.clone(),
+                        object_type: "network".into(),
+                        object_id: n.id.clone(),
+                        action: action.into(),
+                        target_project: "*".into(),
+                    },
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }

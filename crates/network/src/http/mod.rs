@@ -221,6 +221,16 @@ resource!(
     delete_subnet_pool
 );
 resource!(
+    rbac_policies,
+    "rbac_policy",
+    "rbac_policies",
+    list_rbac_policies,
+    show_rbac_policy,
+    create_rbac_policy,
+    update_rbac_policy,
+    delete_rbac_policy
+);
+resource!(
     security_groups,
     "security_group",
     "security_groups",
@@ -269,6 +279,48 @@ mod agents {
         s.delete_agent(&ctx, &id).await?;
         no_content()
     }
+}
+
+mod ip_availability {
+    use super::*;
+
+    /// `ip_version` filters the subnets counted (not an attribute of the view).
+    fn ip_versions(q: &Query) -> Vec<i64> {
+        q.pairs
+            .iter()
+            .filter(|(k, _)| k == "ip_version")
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect()
+    }
+
+    pub async fn list(AxState(s): AxState<State>, Caller(ctx): Caller, q: Query) -> HttpResult {
+        let items = s
+            .list_network_ip_availabilities(&ctx, &ip_versions(&q))
+            .await?;
+        list_reply(&s, "network_ip_availabilities", items, &q)
+    }
+
+    pub async fn show(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(id): Path<String>,
+        q: Query,
+    ) -> HttpResult {
+        show_reply(
+            "network_ip_availability",
+            s.show_network_ip_availability(&ctx, &id).await?,
+            &q,
+        )
+    }
+}
+
+async fn list_availability_zones(
+    AxState(s): AxState<State>,
+    Caller(ctx): Caller,
+    q: Query,
+) -> HttpResult {
+    let items = s.list_availability_zones(&ctx).await?;
+    list_reply(&s, "availability_zones", items, &q)
 }
 
 mod interfaces {
@@ -894,6 +946,62 @@ pub fn api() -> Api<State> {
             "/v2.0/agents/{id}",
             op("delete_agent", "Delete an agent (administrators)").status(204),
             agents::delete,
+        )
+        .get(
+            "/v2.0/rbac-policies",
+            op("list_rbac_policies", "List RBAC policies"),
+            rbac_policies::list,
+        )
+        .post(
+            "/v2.0/rbac-policies",
+            op(
+                "create_rbac_policy",
+                "Share a network with a project (or all)",
+            )
+            .status(201),
+            rbac_policies::create,
+        )
+        .get(
+            "/v2.0/rbac-policies/{id}",
+            op("show_rbac_policy", "Show an RBAC policy"),
+            rbac_policies::show,
+        )
+        .put(
+            "/v2.0/rbac-policies/{id}",
+            op(
+                "update_rbac_policy",
+                "Change an RBAC policy's target project",
+            ),
+            rbac_policies::update,
+        )
+        .delete(
+            "/v2.0/rbac-policies/{id}",
+            op("delete_rbac_policy", "Delete an RBAC policy").status(204),
+            rbac_policies::delete,
+        )
+        .get(
+            "/v2.0/availability_zones",
+            op(
+                "list_availability_zones",
+                "The availability zone of networks and routers",
+            ),
+            list_availability_zones,
+        )
+        .get(
+            "/v2.0/network-ip-availabilities",
+            op(
+                "list_network_ip_availabilities",
+                "Used and total IPs per network and subnet (administrators)",
+            ),
+            ip_availability::list,
+        )
+        .get(
+            "/v2.0/network-ip-availabilities/{id}",
+            op(
+                "show_network_ip_availability",
+                "Used and total IPs of a network (administrators)",
+            ),
+            ip_availability::show,
         )
         .get(
             "/v2.0/quotas",

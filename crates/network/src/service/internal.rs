@@ -52,7 +52,8 @@ pub struct PortView {
 }
 
 impl NetworkService {
-    /// The networks `project` may attach servers to: its own and shared ones; external
+    /// The networks `project` may attach servers to: its own and shared ones (to all or to it
+    /// by an RBAC policy); external
     /// networks only when `include_external`.
     pub async fn networks_for_project(
         &self,
@@ -64,7 +65,12 @@ impl NetworkService {
             .await?
             .into_iter()
             .filter(|n| include_external || !n.external)
-            .filter(|n| n.project_id == project_id || n.shared || n.external)
+            .filter(|n| {
+                n.project_id == project_id
+                    || n.shared
+                    || n.external
+                    || n.shared_with.iter().any(|p| p == project_id)
+            })
             .collect())
     }
 

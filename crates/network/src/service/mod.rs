@@ -10,9 +10,11 @@ pub mod agents;
 pub mod body;
 pub mod floating_ips;
 pub mod internal;
+pub mod ip_availability;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod rbac;
 pub mod routers;
 pub mod security_groups;
 pub mod subnet_pools;
@@ -56,6 +58,11 @@ impl NetworkService {
         backend: Arc<dyn NetworkBackend>,
     ) -> anyhow::Result<Arc<NetworkService>> {
         db.migrate("network", crate::migrations::MIGRATIONS).await?;
+        {
+            let mut tx = db.begin_write().await?;
+            store::backfill_network_rbac(&mut tx).await?;
+            tx.commit().await?;
+        }
         anyhow::ensure!(
             config.geneve_vni_min >= 1 && config.geneve_vni_min <= config.geneve_vni_max,
             "network: geneve_vni_min..geneve_vni_max is not a range"
@@ -81,8 +88,30 @@ impl NetworkService {
         self.allowed(ctx, "context_is_admin", &json!({}))
     }
 
+    /// Whether the policy allows `rule` on `target`. A target naming the projects a network
+    /// is shared with by RBAC policies (`shared_with`) is `shared` for those projects, as
+    /// Neutron's network dict says `shared` to a project an `access_as_shared` policy names.
     pub fn allowed(&self, ctx: &AuthContext, rule: &str, target: &Value) -> bool {
+        let granted = ctx.project_id().is_some_and(|p| {
+            target
+                .get("shared_with")
+                .and_then(Value::as_array)
+                .is_some_and(|l| l.iter().any(|v| v.as_str() == Some(p)))
+        });
+        if granted {
+            let mut t = target.clone();
+            t["shared"] = json!(true);
+            return self.policy.enforce(rule, &ctx.policy_credentials(), &t);
+        }
         self.policy.enforce(rule, &ctx.policy_credentials(), target)
+    }
+
+    /// `shared` as the caller sees it: shared with everyone, or with its project.
+    pub(crate) fn shared_for(&self, ctx: &AuthContext, n: &Network) -> bool {
+        n.shared
+            || ctx
+                .project_id()
+                .is_some_and(|p| n.shared_with.iter().any(|s| s == p))
     }
 
     pub fn authorize(&self, ctx: &AuthContext, rule: &str, target: &Value) -> Result<()> {

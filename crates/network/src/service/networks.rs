@@ -56,10 +56,32 @@ const ADMIN_ATTRS: &[&str] = &[
 
 /// The policy target of a network.
 pub fn target(n: &Network) -> Value {
-    json!({"project_id": n.project_id, "tenant_id": n.project_id, "network:project_id": n.project_id, "shared": n.shared, "router:external": n.external})
+    json!({"project_id": n.project_id, "tenant_id": n.project_id, "network:project_id": n.project_id, "shared": n.shared, "shared_with": n.shared_with, "router:external": n.external})
 }
 
 impl NetworkService {
+    /// The `*` policy a shared (`access_as_shared`) or external (`access_as_external`)
+    /// network has, as Neutron writes it with the flag.
+    async fn insert_wildcard(
+        &self,
+        c: &mut AnyConnection,
+        n: &Network,
+        action: &str,
+    ) -> Result<(), ferrostack_db::sqlx::Error> {
+        store::insert_rbac_policy(
+            c,
+            &RbacPolicy {
+                id: new_id(),
+                project_id: n.project_id.clone(),
+                object_type: "network".into(),
+                object_id: n.id.clone(),
+                action: action.into(),
+                target_project: "*".into(),
+            },
+        )
+        .await
+    }
+
     /// The network if the caller may see it; otherwise 404.
     pub(crate) async fn visible_network(
         &self,
@@ -85,6 +107,7 @@ impl NetworkService {
             .map(|s| s.id)
             .collect();
         let mut v = views::network(n, &subnets, &self.config.availability_zone);
+        v["shared"] = json!(self.shared_for(ctx, n));
         self.strip(ctx, "network", &target(n), &mut v);
         Ok(v)
     }
@@ -104,6 +127,7 @@ impl NetworkService {
                     .map(|s| s.id.clone())
                     .collect();
                 let mut v = views::network(n, &ids, &self.config.availability_zone);
+                v["shared"] = json!(self.shared_for(ctx, n));
                 self.strip(ctx, "network", &target(n), &mut v);
                 v
             })
@@ -168,6 +192,7 @@ impl NetworkService {
             revision_number: 1,
             created_at: now,
             updated_at: now,
+            shared_with: Vec::new(),
         };
         if n.is_default && !n.external {
             return Err(NetworkError::invalid(
@@ -209,6 +234,11 @@ impl NetworkService {
                     }
                 }
                 store::insert_network(&mut tx, &n).await?;
+                for (on, action) in [(n.shared, ACCESS_SHARED), (n.external, ACCESS_EXTERNAL)] {
+                    if on {
+                        self.insert_wildcard(&mut tx, &n, action).await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(n)
             }
@@ -331,6 +361,12 @@ impl NetworkService {
             n.port_security_enabled = v;
         }
         if let Some(v) = body::boolean(&attrs, "router:external")? {
+            if v && !n.external {
+                self.insert_wildcard(&mut tx, &n, ACCESS_EXTERNAL).await?;
+            } else if !v && n.external {
+                store::delete_rbac_policies_of(&mut tx, "network", id, Some(ACCESS_EXTERNAL))
+                    .await?;
+            }
             n.external = v;
         }
         if let Some(v) = body::boolean(&attrs, "is_default")? {
@@ -350,12 +386,22 @@ impl NetworkService {
         }
         if let Some(v) = body::boolean(&attrs, "shared")? {
             if n.shared && !v {
+                // Projects still need access if an RBAC policy names them.
                 let others = store::ports_of_network(&mut tx, id).await?.iter().any(|p| {
-                    p.project_id != n.project_id && !p.device_owner.starts_with("network:")
+                    p.project_id != n.project_id
+                        && !p.device_owner.starts_with("network:")
+                        && !n.shared_with.contains(&p.project_id)
                 });
                 if others {
                     return Err(NetworkError::conflict("InvalidSharedSetting", format!("Unable to reconfigure sharing settings for network {id}. Multiple projects are using it.")));
                 }
+                for p in store::rbac_policies_of(&mut tx, "network", id).await? {
+                    if p.action == ACCESS_SHARED && p.target_project == "*" {
+                        store::delete_rbac_policy(&mut tx, &p.id).await?;
+                    }
+                }
+            } else if v && !n.shared {
+                self.insert_wildcard(&mut tx, &n, ACCESS_SHARED).await?;
             }
             n.shared = v;
         }
@@ -409,6 +455,7 @@ impl NetworkService {
         for s in &subnets {
             store::delete_subnet(&mut tx, &s.id).await?;
         }
+        store::delete_rbac_policies_of(&mut tx, "network", id, None).await?;
         store::delete_network(&mut tx, id).await?;
         tx.commit().await?;
         for p in &gone {

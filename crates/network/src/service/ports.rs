@@ -97,7 +97,7 @@ pub(crate) struct PortSpec {
 
 /// The policy target of a port (its network's owner and sharing included).
 pub fn target(p_project: &str, n: &Network) -> Value {
-    json!({"project_id": p_project, "tenant_id": p_project, "network:project_id": n.project_id, "network_id": n.id, "shared": n.shared, "router:external": n.external})
+    json!({"project_id": p_project, "tenant_id": p_project, "network:project_id": n.project_id, "network_id": n.id, "shared": n.shared, "shared_with": n.shared_with, "router:external": n.external})
 }
 
 pub(crate) fn parse_ip_requests(items: &[Value]) -> Result<Vec<IpRequest>> {

@@ -60,7 +60,7 @@ const MAX_ROUTES: usize = 20;
 
 /// The policy target of a subnet (its network decides sharing).
 pub fn target(s: &Subnet, n: &Network) -> Value {
-    json!({"project_id": s.project_id, "tenant_id": s.project_id, "network:project_id": n.project_id, "shared": n.shared, "router:external": n.external})
+    json!({"project_id": s.project_id, "tenant_id": s.project_id, "network:project_id": n.project_id, "shared": n.shared, "shared_with": n.shared_with, "router:external": n.external})
 }
 
 /// What happened to a network's metadata port inside a transaction, for the backend.
