@@ -219,11 +219,20 @@ pub fn no_content() -> HttpResult {
 /// answered here before routing.
 async fn version_headers(req: Request, next: Next) -> Response {
     let mv = microversion::negotiate(req.headers());
+    // Nova answers its request id under its own name too (`x-compute-request-id`), and
+    // clients read it there (Tempest's instance action tests look actions up by it).
+    let request_id = req
+        .extensions()
+        .get::<ferrostack_common::http::RequestId>()
+        .map(|r| r.0.clone());
     let mut resp = match &mv {
         Ok(_) => next.run(req).await,
         Err(e) => ComputeError::new(e.status, e.message.clone()).into_response(),
     };
     microversion::stamp(resp.headers_mut(), mv.unwrap_or(microversion::MIN));
+    if let Some(v) = request_id.and_then(|id| axum::http::HeaderValue::from_str(&id).ok()) {
+        resp.headers_mut().insert("x-compute-request-id", v);
+    }
     resp
 }
 

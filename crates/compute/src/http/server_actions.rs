@@ -175,6 +175,15 @@ pub async fn rebuild(s: &State, ctx: &Ctx, id: &str, args: &Value) -> HttpResult
     let mut view =
         super::servers::server_answer(s, ctx, &inst, super::views::ServerAnswer::Rebuild).await?;
     view["adminPass"] = json!(admin_pass);
+    // Nova renders the rebuilt server's addresses without the OS-EXT-IPS attributes
+    // (`extend_address=False`), and clients validate against that.
+    if let Some(nets) = view["addresses"].as_object_mut() {
+        for ips in nets.values_mut().filter_map(Value::as_array_mut) {
+            for ip in ips.iter_mut().filter_map(Value::as_object_mut) {
+                ip.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+            }
+        }
+    }
     super::reply(StatusCode::ACCEPTED, json!({ "server": view }))
 }
 

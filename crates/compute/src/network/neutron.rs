@@ -192,11 +192,17 @@ impl Networking for Neutron {
         &'a self,
         project_id: &'a str,
         request: &'a NetworkRequest,
-        _security_groups: &'a [String],
+        security_groups: &'a [String],
     ) -> BoxFut<'a, Result<usize, NetError>> {
         Box::pin(async move {
             let auto = NicRequest::default();
             let plan = self.plan(project_id, request, &auto).await?;
+            if !plan.is_empty() && !security_groups.is_empty() {
+                self.0
+                    .resolve_groups_internal(project_id, security_groups)
+                    .await
+                    .map_err(net_error)?;
+            }
             for w in &plan {
                 if let Want::Port(_, id) = w {
                     let port = self.0.get_port_internal(id).await.map_err(net_error)?;

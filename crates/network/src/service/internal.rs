@@ -109,6 +109,16 @@ impl NetworkService {
         self.create_port_from(spec, true).await
     }
 
+    /// The ids of security groups named (by name or id) for a project's new ports; an
+    /// error names the first that does not exist.
+    pub async fn resolve_groups_internal(
+        &self,
+        project_id: &str,
+        wanted: &[String],
+    ) -> Result<Vec<String>> {
+        self.resolve_groups(project_id, wanted, true).await
+    }
+
     pub async fn get_port_internal(&self, id: &str) -> Result<Port> {
         let mut c = self.conn().await?;
         store::get_port(&mut c, id)
