@@ -81,8 +81,18 @@ api_extensions = all
 http_timeout = 60
 
 [validation]
-# API tests only: no SSH into guests.
-run_validation = false
+# SSH into guests (TEMPEST_VALIDATION=true): Tempest gives each validatable server a keypair,
+# a security group open to SSH and ping, and a floating IP on the public network, and logs
+# in as root with the key the guest took from the metadata service.
+run_validation = ${TEMPEST_VALIDATION:-false}
+connect_method = floating
+auth_method = keypair
+ip_version_for_ssh = 4
+image_ssh_user = root
+image_alt_ssh_user = root
+ping_timeout = 120
+connect_timeout = 60
+ssh_timeout = 300
 
 [service_available]
 # Tests of a service set to false are skipped (Identity is always assumed).
@@ -119,8 +129,8 @@ rescue = true
 change_password = false
 cold_migration = false
 live_migration = false
-interface_attach = false
-metadata_service = false
+interface_attach = true
+metadata_service = true
 personality = false
 vnc_console = false
 spice_console = false

@@ -27,7 +27,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 stage "PostgreSQL for the store tests"
 pgdir=$(mktemp -d "${TMPDIR:-/tmp}/ferrostack-pg.XXXXXX")
-cleanup() { "$root/scripts/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+# The Rust tests' temporary files (databases, key and image dirs) go under a directory of
+# this run's own, removed at the end, so that no run leaves them behind in /tmp.
+testtmp=$(mktemp -d "${TMPDIR:-/tmp}/fst.XXXXXX")
+cleanup() {
+    "$root/scripts/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
+    rm -rf "$pgdir" "$testtmp"
+}
 trap cleanup EXIT
 FERROSTACK_TEST_PG_URL=$("$root/scripts/pg.sh" start "$pgdir")
 export FERROSTACK_TEST_PG_URL
@@ -45,9 +51,9 @@ stage "Rust tests (SQLite and PostgreSQL)"
 rust_log=$(mktemp)
 set +e
 if command -v cargo-nextest >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+    TMPDIR=$testtmp cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
 else
-    cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+    TMPDIR=$testtmp cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
 fi
 rust_rc=${PIPESTATUS[0]}
 set -e
