@@ -154,6 +154,10 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     compute.set_networking(Arc::new(ferrostack_compute::network::neutron::Neutron(
         network.clone(),
     )));
+    // And hear from it when a floating IP of a server's port changes, as Nova from Neutron.
+    network.set_device_events(Arc::new(
+        ferrostack_compute::network::neutron::RefreshOnPortChange(Arc::downgrade(&compute)),
+    ));
     Ok(Services {
         identity,
         image,

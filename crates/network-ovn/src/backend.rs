@@ -67,6 +67,7 @@ impl OvnBackend {
                     TableSpec::all(NAT),
                     TableSpec::all(ROUTE),
                     TableSpec::all(GW_CHASSIS),
+                    TableSpec::all(crate::forwarding::LB),
                     TableSpec::new("NB_Global", &["nb_cfg"]),
                 ],
             )

@@ -343,11 +343,12 @@ impl OvnBackend {
                 }
             }
         }
+        ops.extend(self.forwarding_ops(f)?);
         self.transact(ops).await
     }
 
     pub(crate) async fn delete_fip_locked(&self, fip_id: &str) -> Result<(), BackendError> {
-        let ops = self
+        let mut ops: Vec<Op> = self
             .fip_rows(fip_id)
             .into_iter()
             .map(|(nat, owner)| match owner {
@@ -359,6 +360,7 @@ impl OvnBackend {
                 None => Op::delete(NAT, vec![Cond::uuid(nat.uuid())]),
             })
             .collect();
+        ops.extend(self.forwarding_delete_ops(fip_id));
         self.transact(ops).await
     }
 
@@ -381,7 +383,7 @@ impl OvnBackend {
             .iter()
             .map(|f| f.floating_ip.id.as_str())
             .collect();
-        let mut ops = Vec::new();
+        let mut ops = self.stale_forwarding_ops(snapshot);
         for lr in self.replica.table(LR).values() {
             let name = lr.str("name").unwrap_or_default();
             if name.starts_with("neutron-") && !routers.contains(name) {

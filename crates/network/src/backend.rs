@@ -9,7 +9,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::model::{FloatingIp, Network, Port, Router, Rule, SecurityGroup, Subnet};
+use crate::model::{
+    FloatingIp, Network, Port, PortForwarding, Router, Rule, SecurityGroup, Subnet,
+};
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -72,10 +74,12 @@ pub struct RouterState {
 }
 
 /// A floating IP: the external address, the fixed address and port it maps to, and the
-/// router doing the translation (OVN's dnat_and_snat NAT rule) when associated.
+/// router doing the translation (OVN's dnat_and_snat NAT rule) when associated; or its
+/// port forwardings through `router_id` (OVN load balancers on that router).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatingIpState {
     pub floating_ip: FloatingIp,
+    pub port_forwardings: Vec<PortForwarding>,
 }
 
 /// Everything, of every project: what the backend should hold after a full sync.

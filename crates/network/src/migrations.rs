@@ -23,6 +23,9 @@
 //! kept equal to "a `*` access_as_shared policy exists" and "an access_as_external policy
 //! exists"; the wildcard rows of networks made before this migration are written at start
 //! (`store::backfill_network_rbac`).
+//!
+//! Migration 8 adds floating IP port forwardings: an external port of a floating IP per
+//! protocol once, and an internal (port, address, port number) per protocol once.
 
 use ferrostack_db::Migration;
 
@@ -97,6 +100,15 @@ CREATE UNIQUE INDEX network_subnets_pool_cidr ON network_subnets (subnetpool_id,
 CREATE TABLE network_rbac_policies (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, object_type TEXT NOT NULL, object_id TEXT NOT NULL, action TEXT NOT NULL, target_project TEXT NOT NULL, UNIQUE (object_type, object_id, action, target_project));
 CREATE INDEX network_rbac_policies_object ON network_rbac_policies (object_id);
 CREATE INDEX network_rbac_policies_target ON network_rbac_policies (target_project);
+"#,
+        postgres: None,
+    },
+    Migration {
+        version: 8,
+        name: "floating IP port forwardings",
+        sql: r#"
+CREATE TABLE network_port_forwardings (id TEXT PRIMARY KEY, floatingip_id TEXT NOT NULL REFERENCES network_floatingips(id), project_id TEXT NOT NULL, protocol TEXT NOT NULL, internal_ip_address TEXT NOT NULL, internal_port BIGINT NOT NULL, external_port BIGINT NOT NULL, internal_port_id TEXT NOT NULL, description TEXT NOT NULL, UNIQUE (floatingip_id, protocol, external_port), UNIQUE (internal_port_id, internal_ip_address, internal_port, protocol));
+CREATE INDEX network_port_forwardings_port ON network_port_forwardings (internal_port_id);
 "#,
         postgres: None,
     },

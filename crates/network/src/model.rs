@@ -255,6 +255,23 @@ pub struct FloatingIp {
     pub updated_at: i64,
 }
 
+/// A port forwarding of a floating IP: traffic of `protocol` to the floating address's
+/// `external_port` goes to `internal_ip_address:internal_port`, a fixed address of
+/// `internal_port_id` (`floating-ip-port-forwarding`). A floating IP with forwardings is
+/// not associated with a port; its `router_id` is the router that reaches the ports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PortForwarding {
+    pub id: String,
+    pub floatingip_id: String,
+    pub project_id: String,
+    pub protocol: String,
+    pub internal_ip_address: String,
+    pub internal_port: i64,
+    pub external_port: i64,
+    pub internal_port_id: String,
+    pub description: String,
+}
+
 /// A pool of prefixes subnets may be allocated from (`subnet_allocation`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SubnetPool {

@@ -95,6 +95,11 @@ pub const RULES: &[(&str, &str)] = &[
     ("get_floatingip", READER_OWNER),
     ("update_floatingip", MEMBER_OWNER),
     ("delete_floatingip", MEMBER_OWNER),
+    // floating IP port forwardings (the floating IP's project owns them)
+    ("create_floatingip_port_forwarding", MEMBER_OWNER),
+    ("get_floatingip_port_forwarding", READER_OWNER),
+    ("update_floatingip_port_forwarding", MEMBER_OWNER),
+    ("delete_floatingip_port_forwarding", MEMBER_OWNER),
     // subnet pools
     ("create_subnetpool", MEMBER_OWNER),
     ("create_subnetpool:shared", ADMIN),

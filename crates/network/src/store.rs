@@ -1205,3 +1205,81 @@ pub async fn backfill_network_rbac(c: &mut AnyConnection) -> R<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------- port forwardings
+
+fn port_forwarding(r: AnyRow) -> PortForwarding {
+    PortForwarding {
+        id: r.get("id"),
+        floatingip_id: r.get("floatingip_id"),
+        project_id: r.get("project_id"),
+        protocol: r.get("protocol"),
+        internal_ip_address: r.get("internal_ip_address"),
+        internal_port: r.get("internal_port"),
+        external_port: r.get("external_port"),
+        internal_port_id: r.get("internal_port_id"),
+        description: r.get("description"),
+    }
+}
+
+pub async fn insert_port_forwarding(c: &mut AnyConnection, p: &PortForwarding) -> R<()> {
+    sqlx::query(
+        "INSERT INTO network_port_forwardings (id, floatingip_id, project_id, protocol, internal_ip_address, internal_port, external_port, internal_port_id, description) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(&p.id).bind(&p.floatingip_id).bind(&p.project_id).bind(&p.protocol).bind(&p.internal_ip_address)
+    .bind(p.internal_port).bind(p.external_port).bind(&p.internal_port_id).bind(&p.description)
+    .execute(c).await.map(drop)
+}
+
+pub async fn update_port_forwarding(c: &mut AnyConnection, p: &PortForwarding) -> R<()> {
+    sqlx::query(
+        "UPDATE network_port_forwardings SET protocol=$2, internal_ip_address=$3, internal_port=$4, external_port=$5, internal_port_id=$6, description=$7 WHERE id=$1",
+    )
+    .bind(&p.id).bind(&p.protocol).bind(&p.internal_ip_address).bind(p.internal_port).bind(p.external_port)
+    .bind(&p.internal_port_id).bind(&p.description)
+    .execute(c).await.map(drop)
+}
+
+pub async fn port_forwardings_of_fip(
+    c: &mut AnyConnection,
+    fip_id: &str,
+) -> R<Vec<PortForwarding>> {
+    Ok(sqlx::query("SELECT * FROM network_port_forwardings WHERE floatingip_id=$1 ORDER BY protocol, external_port")
+        .bind(fip_id)
+        .fetch_all(c)
+        .await?
+        .into_iter()
+        .map(port_forwarding)
+        .collect())
+}
+
+pub async fn port_forwardings_of_port(
+    c: &mut AnyConnection,
+    port_id: &str,
+) -> R<Vec<PortForwarding>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_port_forwardings WHERE internal_port_id=$1")
+            .bind(port_id)
+            .fetch_all(c)
+            .await?
+            .into_iter()
+            .map(port_forwarding)
+            .collect(),
+    )
+}
+
+pub async fn delete_port_forwarding(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_port_forwardings WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_port_forwardings_of_fip(c: &mut AnyConnection, fip_id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_port_forwardings WHERE floatingip_id=$1")
+        .bind(fip_id)
+        .execute(c)
+        .await
+        .map(drop)
+}

@@ -179,7 +179,19 @@ pub fn router(r: &Router, gateway_ips: &[FixedIp], availability_zone: &str) -> V
 }
 
 /// A floating IP; `port` is the associated port, for `port_details`.
-pub fn floating_ip(f: &FloatingIp, port: Option<&Port>) -> Value {
+pub fn port_forwarding(p: &PortForwarding) -> Value {
+    json!({
+        "id": p.id,
+        "protocol": p.protocol,
+        "internal_ip_address": p.internal_ip_address,
+        "internal_port": p.internal_port,
+        "internal_port_id": p.internal_port_id,
+        "external_port": p.external_port,
+        "description": p.description,
+    })
+}
+
+pub fn floating_ip(f: &FloatingIp, port: Option<&Port>, forwardings: &[PortForwarding]) -> Value {
     let details = port.map(|p| {
         json!({"name": p.name, "network_id": p.network_id, "mac_address": p.mac_address, "admin_state_up": p.admin_state_up, "status": p.status, "device_id": p.device_id, "device_owner": p.device_owner})
     });
@@ -190,12 +202,12 @@ pub fn floating_ip(f: &FloatingIp, port: Option<&Port>) -> Value {
         "router_id": f.router_id,
         "port_id": f.port_id,
         "fixed_ip_address": f.fixed_ip_address,
-        "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
+        "status": if f.port_id.is_some() || !forwardings.is_empty() { "ACTIVE" } else { "DOWN" },
         "project_id": f.project_id,
         "tenant_id": f.project_id,
         "description": f.description,
         "port_details": details,
-        "port_forwardings": [],
+        "port_forwardings": crate::service::port_forwardings::summary(forwardings),
         "qos_policy_id": null,
         "tags": f.tags,
         "created_at": iso_seconds(f.created_at),

@@ -67,7 +67,7 @@ fn vif(view: PortView, preserve: bool, tag: Option<String>) -> Vif {
                 dhcp: a.enable_dhcp,
             })
             .collect(),
-        floating_ips: Vec::new(),
+        floating_ips: view.floating_ips,
         preserve_on_delete: preserve,
         tag,
         status: view.port.status,
@@ -601,5 +601,24 @@ impl Networking for Neutron {
                 .map(|_| ())
                 .map_err(net_error)
         })
+    }
+}
+
+/// Compute's ear for the Networking service's port events (Neutron's `network-changed`
+/// external event to Nova): a server's cache of its NICs is read again when a floating IP
+/// was associated with or taken from one of its ports, so `addresses` shows it.
+pub struct RefreshOnPortChange(pub std::sync::Weak<crate::service::ComputeService>);
+
+impl ferrostack_network::service::DeviceEvents for RefreshOnPortChange {
+    fn ports_changed(&self, device_id: &str) {
+        let Some(compute) = self.0.upgrade() else {
+            return;
+        };
+        let id = device_id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = compute.refresh_network_info(&id).await {
+                tracing::warn!(server = %id, error = %e, "could not refresh the server's network info");
+            }
+        });
     }
 }

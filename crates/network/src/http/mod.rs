@@ -323,6 +323,64 @@ async fn list_availability_zones(
     list_reply(&s, "availability_zones", items, &q)
 }
 
+mod port_forwardings {
+    use super::*;
+
+    pub async fn list(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(fip): Path<String>,
+        q: Query,
+    ) -> HttpResult {
+        let items = s.list_port_forwardings(&ctx, &fip).await?;
+        list_reply(&s, "port_forwardings", items, &q)
+    }
+
+    pub async fn show(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path((fip, id)): Path<(String, String)>,
+        q: Query,
+    ) -> HttpResult {
+        show_reply(
+            "port_forwarding",
+            s.show_port_forwarding(&ctx, &fip, &id).await?,
+            &q,
+        )
+    }
+
+    pub async fn create(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path(fip): Path<String>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        let pf = s.create_port_forwarding(&ctx, &fip, &body).await?;
+        reply(StatusCode::CREATED, json!({ "port_forwarding": pf }))
+    }
+
+    pub async fn update(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path((fip, id)): Path<(String, String)>,
+        req: Request,
+    ) -> HttpResult {
+        let body = json_body(req).await?;
+        let pf = s.update_port_forwarding(&ctx, &fip, &id, &body).await?;
+        reply(StatusCode::OK, json!({ "port_forwarding": pf }))
+    }
+
+    pub async fn delete(
+        AxState(s): AxState<State>,
+        Caller(ctx): Caller,
+        Path((fip, id)): Path<(String, String)>,
+    ) -> HttpResult {
+        s.delete_port_forwarding(&ctx, &fip, &id).await?;
+        no_content()
+    }
+}
+
 mod interfaces {
     use super::*;
 
@@ -864,6 +922,45 @@ pub fn api() -> Api<State> {
             "/v2.0/floatingips/{id}",
             op("delete_floatingip", "Delete a floating IP").status(204),
             floating_ips::delete,
+        )
+        .get(
+            "/v2.0/floatingips/{id}/port_forwardings",
+            op(
+                "list_floatingip_port_forwardings",
+                "List a floating IP's port forwardings",
+            ),
+            port_forwardings::list,
+        )
+        .post(
+            "/v2.0/floatingips/{id}/port_forwardings",
+            op(
+                "create_floatingip_port_forwarding",
+                "Forward a port of a floating IP",
+            )
+            .status(201),
+            port_forwardings::create,
+        )
+        .get(
+            "/v2.0/floatingips/{id}/port_forwardings/{pf_id}",
+            op("show_floatingip_port_forwarding", "Show a port forwarding"),
+            port_forwardings::show,
+        )
+        .put(
+            "/v2.0/floatingips/{id}/port_forwardings/{pf_id}",
+            op(
+                "update_floatingip_port_forwarding",
+                "Update a port forwarding",
+            ),
+            port_forwardings::update,
+        )
+        .delete(
+            "/v2.0/floatingips/{id}/port_forwardings/{pf_id}",
+            op(
+                "delete_floatingip_port_forwarding",
+                "Delete a port forwarding",
+            )
+            .status(204),
+            port_forwardings::delete,
         )
         .get(
             "/v2.0/subnetpools",

@@ -78,7 +78,8 @@ impl NetworkService {
             Some(p) => store::get_port(c, p).await?,
             None => None,
         };
-        Ok(views::floating_ip(f, port.as_ref()))
+        let forwardings = store::port_forwardings_of_fip(c, &f.id).await?;
+        Ok(views::floating_ip(f, port.as_ref(), &forwardings))
     }
 
     pub async fn list_floating_ips(&self, ctx: &AuthContext) -> Result<Vec<Value>> {
@@ -111,6 +112,18 @@ impl NetworkService {
         let (port, _) = self.visible_port(tx, ctx, port_id).await?;
         if port.project_id != fip.project_id && !self.is_admin(ctx) {
             return Err(Failure::Api(NetworkError::port_not_found(port_id)));
+        }
+        if !store::port_forwardings_of_fip(tx, &fip.id)
+            .await?
+            .is_empty()
+        {
+            return Err(Failure::Api(NetworkError::conflict(
+                "FipInUseByPortForwarding",
+                format!(
+                    "Floating IP {} has port forwardings: it cannot also be associated with port {port_id}.",
+                    fip.id
+                ),
+            )));
         }
         let fixed = match fixed {
             Some(ip) => {
@@ -146,25 +159,47 @@ impl NetworkService {
                 return Err(Failure::Api(NetworkError::conflict("FloatingIPPortAlreadyAssociated", format!("Cannot associate floating IP {} ({}) with port {port_id} using fixed IP {}, as that fixed IP already has a floating IP on external network {}.", fip.floating_ip_address, fip.id, fixed.ip_address, other.floating_network_id))));
             }
         }
-        // The router with a gateway on the floating IP's network and an interface on the
-        // fixed address's subnet.
+        if store::port_forwardings_of_port(tx, port_id)
+            .await?
+            .iter()
+            .any(|p| p.internal_ip_address == fixed.ip_address)
+        {
+            return Err(Failure::Api(NetworkError::conflict("PortHasPortForwarding", format!("Cannot associate floating IP {} with port {port_id} using fixed IP {}: port forwardings of another floating IP use that address.", fip.id, fixed.ip_address))));
+        }
+        if let Some(router_id) = self
+            .router_reaching(tx, &fip.floating_network_id, &fixed.subnet_id)
+            .await?
+        {
+            return Ok(Association {
+                port_id: port_id.to_string(),
+                fixed_ip: fixed.ip_address,
+                router_id,
+            });
+        }
+        Err(Failure::Api(NetworkError::not_found("ExternalGatewayForFloatingIPNotFound", format!("External network {} is not reachable from subnet {}.  Therefore, cannot associate Port {port_id} with a Floating IP.", fip.floating_network_id, fixed.subnet_id))))
+    }
+
+    /// The router with a gateway on the external network and an interface on the subnet:
+    /// the one that translates between a floating IP and a fixed address of that subnet.
+    pub(crate) async fn router_reaching(
+        &self,
+        tx: &mut AnyConnection,
+        external_network_id: &str,
+        subnet_id: &str,
+    ) -> std::result::Result<Option<String>, ferrostack_db::sqlx::Error> {
         for r in store::list_routers(tx, None).await? {
-            if r.gateway_network_id.as_deref() != Some(fip.floating_network_id.as_str()) {
+            if r.gateway_network_id.as_deref() != Some(external_network_id) {
                 continue;
             }
             let reaches = store::ports_of_device(tx, &r.id).await?.iter().any(|p| {
                 p.device_owner == OWNER_ROUTER_INTERFACE
-                    && p.fixed_ips.iter().any(|f| f.subnet_id == fixed.subnet_id)
+                    && p.fixed_ips.iter().any(|f| f.subnet_id == subnet_id)
             });
             if reaches {
-                return Ok(Association {
-                    port_id: port_id.to_string(),
-                    fixed_ip: fixed.ip_address,
-                    router_id: r.id,
-                });
+                return Ok(Some(r.id));
             }
         }
-        Err(Failure::Api(NetworkError::not_found("ExternalGatewayForFloatingIPNotFound", format!("External network {} is not reachable from subnet {}.  Therefore, cannot associate Port {port_id} with a Floating IP.", fip.floating_network_id, fixed.subnet_id))))
+        Ok(None)
     }
 
     pub async fn create_floating_ip(&self, ctx: &AuthContext, request: &Value) -> Result<Value> {
@@ -269,6 +304,8 @@ impl NetworkService {
         .await?;
         self.push_port(&fip.floating_port_id).await;
         self.push_floating_ip(&fip.id).await;
+        self.notify_devices(std::slice::from_ref(&fip.port_id))
+            .await;
         let mut c = self.conn().await?;
         self.fip_json(&mut c, &fip).await
     }
@@ -297,6 +334,7 @@ impl NetworkService {
         let mut tx = self.db.begin_write().await?;
         let mut f = self.visible_fip(&mut tx, ctx, id).await?;
         self.authorize(ctx, "update_floatingip", &target(&f.project_id))?;
+        let before = f.port_id.clone();
         if let Some(v) = body::string(&attrs, "description", body::DESCRIPTION_MAX)? {
             f.description = v;
         }
@@ -329,6 +367,9 @@ impl NetworkService {
         store::update_floating_ip(&mut tx, &f).await?;
         tx.commit().await?;
         self.push_floating_ip(id).await;
+        if before != f.port_id {
+            self.notify_devices(&[before, f.port_id.clone()]).await;
+        }
         let mut c = self.conn().await?;
         self.fip_json(&mut c, &f).await
     }
@@ -343,6 +384,7 @@ impl NetworkService {
             self.push_deleted_port(&p).await;
         }
         self.push_floating_ip(id).await;
+        self.notify_devices(&[f.port_id]).await;
         Ok(())
     }
 
@@ -352,6 +394,7 @@ impl NetworkService {
         tx: &mut AnyConnection,
         f: &FloatingIp,
     ) -> Result<Option<crate::backend::PortState>> {
+        store::delete_port_forwardings_of_fip(tx, &f.id).await?;
         store::delete_floating_ip(tx, &f.id).await?;
         let state = match store::get_port(tx, &f.floating_port_id).await? {
             Some(p) => Some(self.port_state(tx, p).await?),
@@ -363,16 +406,24 @@ impl NetworkService {
 
     pub(crate) async fn push_floating_ip(&self, id: &str) {
         let state = match self.conn().await {
-            Ok(mut c) => store::get_floating_ip(&mut c, id)
-                .await
-                .map_err(NetworkError::from),
+            Ok(mut c) => match store::get_floating_ip(&mut c, id).await {
+                Ok(Some(f)) => store::port_forwardings_of_fip(&mut c, id)
+                    .await
+                    .map(|pfs| Some((f, pfs)))
+                    .map_err(NetworkError::from),
+                Ok(None) => Ok(None),
+                Err(e) => Err(NetworkError::from(e)),
+            },
             Err(e) => Err(e),
         };
         match state {
-            Ok(Some(f)) => {
+            Ok(Some((floating_ip, port_forwardings))) => {
                 let r = self
                     .backend
-                    .sync_floating_ip(&FloatingIpState { floating_ip: f })
+                    .sync_floating_ip(&FloatingIpState {
+                        floating_ip,
+                        port_forwardings,
+                    })
                     .await;
                 self.logged("sync_floating_ip", id, r);
             }

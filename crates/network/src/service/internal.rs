@@ -49,6 +49,8 @@ pub struct PortView {
     pub network_name: String,
     pub network_mtu: i64,
     pub addresses: Vec<PortAddressView>,
+    /// The floating addresses translated to this port's fixed addresses.
+    pub floating_ips: Vec<String>,
 }
 
 impl NetworkService {
@@ -256,11 +258,17 @@ impl NetworkService {
                 })
             })
             .collect();
+        let floating_ips = store::floating_ips_of_port(&mut c, port_id)
+            .await?
+            .into_iter()
+            .map(|f| f.floating_ip_address)
+            .collect();
         Ok(PortView {
             port,
             network_name: network.name,
             network_mtu: network.mtu,
             addresses,
+            floating_ips,
         })
     }
 }

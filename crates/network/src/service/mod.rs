@@ -12,6 +12,7 @@ pub mod floating_ips;
 pub mod internal;
 pub mod ip_availability;
 pub mod networks;
+pub mod port_forwardings;
 pub mod ports;
 pub mod quotas;
 pub mod rbac;
@@ -43,6 +44,15 @@ pub struct NetworkService {
     /// Validates `X-Auth-Token` (the Identity service).
     pub auth: Arc<dyn Authenticator>,
     pub backend: Arc<dyn NetworkBackend>,
+    /// Told when a port of a device changed by another hand than the device's (Neutron's
+    /// Nova notifier); set once Compute exists.
+    device_events: std::sync::OnceLock<Arc<dyn DeviceEvents>>,
+}
+
+/// What Neutron's Nova notifier is: Compute hears that something of a server's ports it
+/// shows (a floating IP) changed, and refreshes its cache of them (`network-changed`).
+pub trait DeviceEvents: Send + Sync {
+    fn ports_changed(&self, device_id: &str);
 }
 
 /// How many times a write that lost a race on a unique key (an IP address, a MAC, a
@@ -73,7 +83,30 @@ impl NetworkService {
             policy,
             auth,
             backend,
+            device_events: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Who hears of port changes of servers (once; a second call changes nothing).
+    pub fn set_device_events(&self, events: Arc<dyn DeviceEvents>) {
+        let _ = self.device_events.set(events);
+    }
+
+    /// Tells Compute that these ports changed, for those of them a server holds.
+    pub(crate) async fn notify_devices(&self, port_ids: &[Option<String>]) {
+        let Some(events) = self.device_events.get() else {
+            return;
+        };
+        let Ok(mut c) = self.conn().await else {
+            return;
+        };
+        for id in port_ids.iter().flatten() {
+            if let Ok(Some(p)) = store::get_port(&mut c, id).await {
+                if p.device_owner.starts_with("compute:") && !p.device_id.is_empty() {
+                    events.ports_changed(&p.device_id);
+                }
+            }
+        }
     }
 
     pub fn default_policy(overrides: Option<&str>) -> anyhow::Result<Policy> {
@@ -283,7 +316,11 @@ impl NetworkService {
             }
         }
         for f in store::list_floating_ips(&mut c, None).await? {
-            snap.floating_ips.push(FloatingIpState { floating_ip: f });
+            let port_forwardings = store::port_forwardings_of_fip(&mut c, &f.id).await?;
+            snap.floating_ips.push(FloatingIpState {
+                floating_ip: f,
+                port_forwardings,
+            });
         }
         Ok(snap)
     }

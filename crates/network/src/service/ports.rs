@@ -970,13 +970,28 @@ impl NetworkService {
         Ok(())
     }
 
-    /// Disassociates the floating IPs of a port about to go, as Neutron does; their ids.
+    /// Disassociates the floating IPs of a port about to go and deletes the port forwardings
+    /// to it, as Neutron does; the ids of the floating IPs that changed.
     pub(crate) async fn release_floating_ips(
         &self,
         tx: &mut AnyConnection,
         port_id: &str,
     ) -> Result<Vec<String>> {
         let mut ids = Vec::new();
+        for pf in store::port_forwardings_of_port(tx, port_id).await? {
+            store::delete_port_forwarding(tx, &pf.id).await?;
+            if let Some(mut f) = store::get_floating_ip(tx, &pf.floatingip_id).await? {
+                if store::port_forwardings_of_fip(tx, &f.id).await?.is_empty() {
+                    f.router_id = None;
+                }
+                f.revision_number += 1;
+                f.updated_at = now_micros();
+                store::update_floating_ip(tx, &f).await?;
+                if !ids.contains(&f.id) {
+                    ids.push(f.id);
+                }
+            }
+        }
         for mut f in store::floating_ips_of_port(tx, port_id).await? {
             f.port_id = None;
             f.fixed_ip_address = None;

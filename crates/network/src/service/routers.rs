@@ -603,15 +603,21 @@ impl NetworkService {
             let Some(cidr) = s.as_ref().and_then(|s| Cidr::parse(&s.cidr, false).ok()) else {
                 continue;
             };
-            let used_by_fip = store::floating_ips_of_router(&mut tx, id)
-                .await?
+            let fips = store::floating_ips_of_router(&mut tx, id).await?;
+            let mut internal: Vec<String> = fips
                 .iter()
-                .any(|f| {
-                    f.fixed_ip_address
-                        .as_deref()
-                        .and_then(ipam::parse_ip)
-                        .is_some_and(|a| cidr.contains(&a))
-                });
+                .filter_map(|f| f.fixed_ip_address.clone())
+                .collect();
+            // Port forwardings go through the router as associations do.
+            for f in &fips {
+                for pf in store::port_forwardings_of_fip(&mut tx, &f.id).await? {
+                    internal.push(pf.internal_ip_address);
+                }
+            }
+            let used_by_fip = internal
+                .iter()
+                .filter_map(|a| ipam::parse_ip(a))
+                .any(|a| cidr.contains(&a));
             if used_by_fip {
                 return Err(NetworkError::conflict("RouterInterfaceInUseByFloatingIP", format!("Router interface for subnet {} on router {id} cannot be deleted, as it is required by one or more floating IPs.", ip.subnet_id)));
             }
