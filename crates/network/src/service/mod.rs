@@ -419,6 +419,15 @@ impl From<NetworkError> for Failure {
     }
 }
 
+impl From<Failure> for NetworkError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Api(e) => e,
+            Failure::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<ferrostack_db::sqlx::Error> for Failure {
     fn from(e: ferrostack_db::sqlx::Error) -> Self {
         Failure::Db(e)
