@@ -156,7 +156,7 @@ os_glance_reserved = true
 image_format_enforcement = false
 
 # ---- network (neutron): the extensions listed are those GET /v2.0/extensions shows
-# (address scopes, trunks, QoS... are not, so Tempest skips their tests; the agent tests
+# (address groups, trunks, QoS... are not, so Tempest skips their tests; the agent tests
 # need the OVN backend, whose chassis are the agents).
 [network]
 public_network_id = ${TEMPEST_EXT_NET_ID:-}
@@ -171,7 +171,7 @@ build_interval = 1
 ipv6 = true
 ipv6_subnet_attributes = true
 port_security = true
-api_extensions = agent,allowed-address-pairs,availability_zone,availability_zone_filter,binding,external-net,ext-gw-mode,extra_dhcp_opt,extraroute,fip-port-details,ip-substring-filtering,ip_allocation,net-mtu,net-mtu-writable,network-ip-availability,network_availability_zone,pagination,port-security,project-id,provider,quota_details,quotas,rbac-policies,router,security-group,security-groups-default-rules,sorting,standard-attr-description,standard-attr-revisions,standard-attr-tag,standard-attr-timestamp,stateful-security-group,subnet_allocation,subnet-external-network,subnet-service-types
+api_extensions = address-scope,agent,allowed-address-pairs,availability_zone,availability_zone_filter,binding,external-net,ext-gw-mode,extra_dhcp_opt,extraroute,fip-port-details,ip-substring-filtering,ip_allocation,net-mtu,net-mtu-writable,network-ip-availability,network_availability_zone,pagination,port-security,project-id,provider,quota_details,quotas,rbac-policies,router,security-group,security-groups-default-rules,sorting,standard-attr-description,standard-attr-revisions,standard-attr-tag,standard-attr-timestamp,stateful-security-group,subnet_allocation,subnet-external-network,subnet-service-types
 
 # ---- block storage (cinder): add [volume] / [volume-feature-enabled] here.
 # ---- object storage (swift): add [object-storage] here.

@@ -44,6 +44,7 @@ pub struct QuotaDefaults {
     pub security_group_rule: i64,
     pub router: i64,
     pub floatingip: i64,
+    pub rbac_policy: i64,
 }
 
 impl Default for QuotaDefaults {
@@ -56,6 +57,7 @@ impl Default for QuotaDefaults {
             security_group_rule: 100,
             router: 10,
             floatingip: 50,
+            rbac_policy: 10,
         }
     }
 }
@@ -71,6 +73,7 @@ impl QuotaDefaults {
             ("security_group_rule", self.security_group_rule),
             ("router", self.router),
             ("floatingip", self.floatingip),
+            ("rbac_policy", self.rbac_policy),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The API extensions this service implements, as `GET /v2.0/extensions` lists them.
 //! Clients (the openstack CLI, Tempest, Nova) decide what to send by these aliases, so only
-//! behaviour that exists is listed. Names, descriptions and dates are Neutron's.
+//! behaviour that exists is listed. Aliases, names and dates are Neutron's, and so are the
+//! descriptions but that of `address-scope`, which says the same in other words.
 
 pub struct Extension {
     pub alias: &'static str,
@@ -24,6 +25,7 @@ const fn ext(
 }
 
 pub const EXTENSIONS: &[Extension] = &[
+    ext("address-scope", "Address scope", "Address scopes: sets of subnet pools whose prefixes never overlap.", "2015-07-26T10:00:00-00:00"),
     ext("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ext("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00"),
     ext("availability_zone", "Availability Zone", "The availability zone extension.", "2015-01-01T10:00:00-00:00"),

@@ -24,6 +24,9 @@
 //! exists"; the wildcard rows of networks made before this migration are written at start
 //! (`store::backfill_network_rbac`).
 //!
+//! Migration 7 adds address scopes; a subnet pool names the scope its prefixes belong to
+//! (the foreign key keeps a scope with pools from going, whatever the interleaving).
+//!
 //! Migration 8 adds floating IP port forwardings: an external port of a floating IP per
 //! protocol once, and an internal (port, address, port number) per protocol once.
 
@@ -100,6 +103,17 @@ CREATE UNIQUE INDEX network_subnets_pool_cidr ON network_subnets (subnetpool_id,
 CREATE TABLE network_rbac_policies (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, object_type TEXT NOT NULL, object_id TEXT NOT NULL, action TEXT NOT NULL, target_project TEXT NOT NULL, UNIQUE (object_type, object_id, action, target_project));
 CREATE INDEX network_rbac_policies_object ON network_rbac_policies (object_id);
 CREATE INDEX network_rbac_policies_target ON network_rbac_policies (target_project);
+"#,
+        postgres: None,
+    },
+    Migration {
+        version: 7,
+        name: "address scopes",
+        sql: r#"
+CREATE TABLE network_address_scopes (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, shared BOOLEAN NOT NULL, ip_version BIGINT NOT NULL);
+CREATE INDEX network_address_scopes_project ON network_address_scopes (project_id);
+ALTER TABLE network_subnetpools ADD COLUMN address_scope_id TEXT REFERENCES network_address_scopes(id);
+CREATE INDEX network_subnetpools_scope ON network_subnetpools (address_scope_id);
 "#,
         postgres: None,
     },

@@ -287,10 +287,32 @@ pub struct SubnetPool {
     pub default_quota: Option<i64>,
     pub shared: bool,
     pub is_default: bool,
+    /// The address scope the pool's prefixes belong to.
+    pub address_scope_id: Option<String>,
     pub tags: Vec<String>,
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// An address scope (`address-scope`): subnet pools in one scope never share an address,
+/// so addresses from it are unique across every network that draws from it. Neutron gives
+/// scopes no standard attributes (no description, tags, revision or timestamps).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AddressScope {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub shared: bool,
+    pub ip_version: i64,
+}
+
+/// The address scope of a network per IP version: that of the pool its subnets of that
+/// version were allocated from (all of them share one scope).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkScopes {
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
 }
 
 /// A rule of the default rules template: copied into new groups (`used_in_default_sg` for

@@ -108,6 +108,13 @@ pub const RULES: &[(&str, &str)] = &[
     ("update_subnetpool", MEMBER_OWNER),
     ("update_subnetpool:is_default", ADMIN),
     ("delete_subnetpool", MEMBER_OWNER),
+    // address scopes
+    ("create_address_scope", MEMBER_OWNER),
+    ("create_address_scope:shared", ADMIN),
+    ("get_address_scope", "rule:admin_only or (role:reader and project_id:%(project_id)s) or rule:shared"),
+    ("update_address_scope", MEMBER_OWNER),
+    ("update_address_scope:shared", ADMIN),
+    ("delete_address_scope", MEMBER_OWNER),
     // the default security group rules template
     ("get_default_security_group_rule", "rule:admin_only or role:reader"),
     ("create_default_security_group_rule", ADMIN),

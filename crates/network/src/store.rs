@@ -950,6 +950,7 @@ fn subnet_pool(r: AnyRow) -> SubnetPool {
         default_quota: r.get("default_quota"),
         shared: r.flag("shared"),
         is_default: r.flag("is_default"),
+        address_scope_id: r.try_get("address_scope_id").ok().flatten(),
         tags: pj(&r, "tags"),
         revision_number: r.get("revision_number"),
         created_at: r.get("created_at"),
@@ -959,20 +960,21 @@ fn subnet_pool(r: AnyRow) -> SubnetPool {
 
 pub async fn insert_subnet_pool(c: &mut AnyConnection, p: &SubnetPool) -> R<()> {
     sqlx::query(
-        "INSERT INTO network_subnetpools (id, project_id, name, description, prefixes, ip_version, default_prefixlen, min_prefixlen, max_prefixlen, default_quota, shared, is_default, tags, revision_number, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+        "INSERT INTO network_subnetpools (id, project_id, name, description, prefixes, ip_version, default_prefixlen, min_prefixlen, max_prefixlen, default_quota, shared, is_default, tags, revision_number, created_at, updated_at, address_scope_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
     )
     .bind(&p.id).bind(&p.project_id).bind(&p.name).bind(&p.description).bind(js(&p.prefixes)).bind(p.ip_version).bind(p.default_prefixlen)
     .bind(p.min_prefixlen).bind(p.max_prefixlen).bind(p.default_quota).bind(p.shared).bind(p.is_default).bind(js(&p.tags))
-    .bind(p.revision_number).bind(p.created_at).bind(p.updated_at)
+    .bind(p.revision_number).bind(p.created_at).bind(p.updated_at).bind(&p.address_scope_id)
     .execute(c).await.map(drop)
 }
 
 pub async fn update_subnet_pool(c: &mut AnyConnection, p: &SubnetPool) -> R<()> {
     sqlx::query(
-        "UPDATE network_subnetpools SET name=$2, description=$3, prefixes=$4, default_prefixlen=$5, min_prefixlen=$6, max_prefixlen=$7, default_quota=$8, is_default=$9, tags=$10, revision_number=$11, updated_at=$12 WHERE id=$1",
+        "UPDATE network_subnetpools SET name=$2, description=$3, prefixes=$4, default_prefixlen=$5, min_prefixlen=$6, max_prefixlen=$7, default_quota=$8, is_default=$9, tags=$10, revision_number=$11, updated_at=$12, address_scope_id=$13 WHERE id=$1",
     )
     .bind(&p.id).bind(&p.name).bind(&p.description).bind(js(&p.prefixes)).bind(p.default_prefixlen).bind(p.min_prefixlen)
     .bind(p.max_prefixlen).bind(p.default_quota).bind(p.is_default).bind(js(&p.tags)).bind(p.revision_number).bind(p.updated_at)
+    .bind(&p.address_scope_id)
     .execute(c).await.map(drop)
 }
 
@@ -1012,6 +1014,132 @@ pub async fn delete_subnet_pool(c: &mut AnyConnection, id: &str) -> R<()> {
         .execute(c)
         .await
         .map(drop)
+}
+
+/// The pools of an address scope.
+pub async fn pools_of_scope(c: &mut AnyConnection, scope_id: &str) -> R<Vec<SubnetPool>> {
+    Ok(sqlx::query(
+        "SELECT * FROM network_subnetpools WHERE address_scope_id=$1 ORDER BY created_at, id",
+    )
+    .bind(scope_id)
+    .fetch_all(c)
+    .await?
+    .into_iter()
+    .map(subnet_pool)
+    .collect())
+}
+
+// ---------------------------------------------------------------- address scopes
+
+fn address_scope(r: AnyRow) -> AddressScope {
+    AddressScope {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        name: r.get("name"),
+        shared: r.flag("shared"),
+        ip_version: r.get("ip_version"),
+    }
+}
+
+pub async fn insert_address_scope(c: &mut AnyConnection, s: &AddressScope) -> R<()> {
+    sqlx::query("INSERT INTO network_address_scopes (id, project_id, name, shared, ip_version) VALUES ($1,$2,$3,$4,$5)")
+        .bind(&s.id).bind(&s.project_id).bind(&s.name).bind(s.shared).bind(s.ip_version)
+        .execute(c).await.map(drop)
+}
+
+pub async fn update_address_scope(c: &mut AnyConnection, s: &AddressScope) -> R<()> {
+    sqlx::query("UPDATE network_address_scopes SET name=$2, shared=$3 WHERE id=$1")
+        .bind(&s.id)
+        .bind(&s.name)
+        .bind(s.shared)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+/// Takes the scope's row lock until the transaction ends (a no-op write; SQLite's write
+/// transactions are serialized already), so on PostgreSQL two writers checking the scope's
+/// pools for overlaps, or a pool joining while the scope is deleted, go one after the
+/// other. False when the scope does not exist.
+pub async fn lock_address_scope(c: &mut AnyConnection, id: &str) -> R<bool> {
+    Ok(
+        sqlx::query("UPDATE network_address_scopes SET shared=shared WHERE id=$1")
+            .bind(id)
+            .execute(c)
+            .await?
+            .rows_affected()
+            > 0,
+    )
+}
+
+pub async fn get_address_scope(c: &mut AnyConnection, id: &str) -> R<Option<AddressScope>> {
+    Ok(
+        sqlx::query("SELECT * FROM network_address_scopes WHERE id=$1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+            .map(address_scope),
+    )
+}
+
+/// Scopes `project` may see (its own and shared ones); `None`: all.
+pub async fn list_address_scopes(
+    c: &mut AnyConnection,
+    project: Option<&str>,
+) -> R<Vec<AddressScope>> {
+    let rows =
+        match project {
+            None => {
+                sqlx::query("SELECT * FROM network_address_scopes ORDER BY id")
+                    .fetch_all(c)
+                    .await?
+            }
+            Some(p) => sqlx::query(
+                "SELECT * FROM network_address_scopes WHERE project_id=$1 OR shared=$2 ORDER BY id",
+            )
+            .bind(p)
+            .bind(true)
+            .fetch_all(c)
+            .await?,
+        };
+    Ok(rows.into_iter().map(address_scope).collect())
+}
+
+pub async fn delete_address_scope(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM network_address_scopes WHERE id=$1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+/// The address scopes of networks (`network`: of that one only; `None`: of all), by
+/// network id: the scopes of the pools their subnets came from.
+pub async fn network_scopes(
+    c: &mut AnyConnection,
+    network: Option<&str>,
+) -> R<std::collections::HashMap<String, NetworkScopes>> {
+    let sql = "SELECT DISTINCT s.network_id, p.ip_version, p.address_scope_id FROM network_subnets s \
+               JOIN network_subnetpools p ON p.id = s.subnetpool_id WHERE p.address_scope_id IS NOT NULL";
+    let rows = match network {
+        None => sqlx::query(sql).fetch_all(c).await?,
+        Some(n) => {
+            sqlx::query(&format!("{sql} AND s.network_id=$1"))
+                .bind(n)
+                .fetch_all(c)
+                .await?
+        }
+    };
+    let mut out: std::collections::HashMap<String, NetworkScopes> = Default::default();
+    for r in rows {
+        let entry = out.entry(r.get::<String, _>(0)).or_default();
+        let scope: String = r.get(2);
+        match r.get::<i64, _>(1) {
+            4 => entry.ipv4 = Some(scope),
+            _ => entry.ipv6 = Some(scope),
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- default rules template

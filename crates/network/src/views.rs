@@ -7,7 +7,13 @@ use serde_json::{json, Value};
 
 use crate::model::*;
 
-pub fn network(n: &Network, subnets: &[String], availability_zone: &str) -> Value {
+/// A network; `scopes` are the address scopes of its subnets' pools (`address-scope`).
+pub fn network(
+    n: &Network,
+    subnets: &[String],
+    scopes: &NetworkScopes,
+    availability_zone: &str,
+) -> Value {
     json!({
         "id": n.id,
         "name": n.name,
@@ -28,8 +34,8 @@ pub fn network(n: &Network, subnets: &[String], availability_zone: &str) -> Valu
         "provider:segmentation_id": n.segmentation_id,
         "is_default": n.is_default,
         "dns_domain": n.dns_domain,
-        "ipv4_address_scope": null,
-        "ipv6_address_scope": null,
+        "ipv4_address_scope": scopes.ipv4,
+        "ipv6_address_scope": scopes.ipv6,
         "l2_adjacency": true,
         "tags": n.tags,
         "created_at": iso_seconds(n.created_at),
@@ -231,11 +237,23 @@ pub fn subnet_pool(p: &SubnetPool) -> Value {
         "default_quota": p.default_quota,
         "shared": p.shared,
         "is_default": p.is_default,
-        "address_scope_id": null,
+        "address_scope_id": p.address_scope_id,
         "tags": p.tags,
         "created_at": iso_seconds(p.created_at),
         "updated_at": iso_seconds(p.updated_at),
         "revision_number": p.revision_number,
+    })
+}
+
+/// An address scope: Neutron shows exactly these attributes (no standard attributes).
+pub fn address_scope(s: &AddressScope) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "project_id": s.project_id,
+        "tenant_id": s.project_id,
+        "shared": s.shared,
+        "ip_version": s.ip_version,
     })
 }
 

@@ -612,7 +612,7 @@ async fn quotas_are_shown_changed_and_enforced() {
             .await;
         assert_eq!(
             q["quota"],
-            json!({"network": 100, "subnet": 100, "port": 500, "security_group": 10, "security_group_rule": 100, "router": 10, "floatingip": 50})
+            json!({"network": 100, "subnet": 100, "port": 500, "security_group": 10, "security_group_rule": 100, "router": 10, "floatingip": 50, "rbac_policy": 10})
         );
         c.fails(
             "GET",

@@ -442,3 +442,47 @@ async fn flags_and_wildcard_policies() {
         assert_eq!(ext["extension"]["name"], "RBAC Policies");
     }
 }
+
+/// RBAC policies count against the `rbac_policy` quota of the project that makes them
+/// (Neutron's default: 10).
+#[tokio::test]
+async fn rbac_policy_quota() {
+    for c in clouds().await {
+        let (admin, alice, bob) = c.users().await;
+        let defaults = c
+            .ok(
+                "GET",
+                &format!("/v2.0/quotas/{}/default", alice.project),
+                &alice,
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(defaults["quota"]["rbac_policy"], 10);
+        let n = c.network(&alice, json!({"name": "n"})).await;
+        let nid = id(&n);
+        c.ok(
+            "PUT",
+            &format!("/v2.0/quotas/{}", alice.project),
+            &admin,
+            Some(json!({"quota": {"rbac_policy": 1}})),
+            200,
+        )
+        .await;
+        share(&c, &alice, &nid, "access_as_shared", &bob.project).await;
+        c.fails("POST", "/v2.0/rbac-policies", &alice, Some(json!({"rbac_policy": {"object_type": "network", "object_id": nid, "action": "access_as_shared", "target_tenant": admin.project}})), 409, "OverQuota").await;
+        let details = c
+            .ok(
+                "GET",
+                &format!("/v2.0/quotas/{}/details", alice.project),
+                &alice,
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(
+            details["quota"]["rbac_policy"],
+            json!({"used": 1, "limit": 1, "reserved": 0})
+        );
+    }
+}

@@ -221,6 +221,16 @@ resource!(
     delete_subnet_pool
 );
 resource!(
+    address_scopes,
+    "address_scope",
+    "address_scopes",
+    list_address_scopes,
+    show_address_scope,
+    create_address_scope,
+    update_address_scope,
+    delete_address_scope
+);
+resource!(
     rbac_policies,
     "rbac_policy",
     "rbac_policies",
@@ -986,6 +996,38 @@ pub fn api() -> Api<State> {
             "/v2.0/subnetpools/{id}",
             op("delete_subnetpool", "Delete a subnet pool").status(204),
             subnet_pools::delete,
+        )
+        .get(
+            "/v2.0/address-scopes",
+            op("list_address_scopes", "List address scopes"),
+            address_scopes::list,
+        )
+        .post(
+            "/v2.0/address-scopes",
+            op("create_address_scope", "Create an address scope").status(201),
+            address_scopes::create,
+        )
+        .get(
+            "/v2.0/address-scopes/{id}",
+            op("show_address_scope", "Show an address scope"),
+            address_scopes::show,
+        )
+        .put(
+            "/v2.0/address-scopes/{id}",
+            op(
+                "update_address_scope",
+                "Update an address scope's name or share it",
+            ),
+            address_scopes::update,
+        )
+        .delete(
+            "/v2.0/address-scopes/{id}",
+            op(
+                "delete_address_scope",
+                "Delete an address scope without pools",
+            )
+            .status(204),
+            address_scopes::delete,
         )
         .get(
             "/v2.0/default-security-group-rules",

@@ -4,8 +4,10 @@
 //! control plane (Compute) and skip the policy.
 //!
 //! Resources: [`networks`], [`subnets`], [`ports`] (with IP address management),
-//! [`security_groups`]; [`quotas`] and the shared request-body helpers live here too.
+//! [`security_groups`], [`subnet_pools`] and [`address_scopes`]; [`quotas`] and the shared
+//! request-body helpers live here too.
 
+pub mod address_scopes;
 pub mod agents;
 pub mod body;
 pub mod floating_ips;
@@ -453,6 +455,15 @@ pub(crate) enum Failure {
 impl From<NetworkError> for Failure {
     fn from(e: NetworkError) -> Self {
         Failure::Api(e)
+    }
+}
+
+impl From<Failure> for NetworkError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Api(e) => e,
+            Failure::Db(e) => e.into(),
+        }
     }
 }
 

@@ -106,7 +106,11 @@ impl NetworkService {
             .into_iter()
             .map(|s| s.id)
             .collect();
-        let mut v = views::network(n, &subnets, &self.config.availability_zone);
+        let scopes = store::network_scopes(c, Some(&n.id))
+            .await?
+            .remove(&n.id)
+            .unwrap_or_default();
+        let mut v = views::network(n, &subnets, &scopes, &self.config.availability_zone);
         v["shared"] = json!(self.shared_for(ctx, n));
         self.strip(ctx, "network", &target(n), &mut v);
         Ok(v)
@@ -117,6 +121,8 @@ impl NetworkService {
         let scope = self.list_scope(ctx);
         let networks = store::list_networks(&mut c, scope.as_deref()).await?;
         let subnets = store::list_subnets(&mut c, None).await?;
+        let scopes = store::network_scopes(&mut c, None).await?;
+        let none = NetworkScopes::default();
         Ok(networks
             .iter()
             .filter(|n| scope.is_none() || self.allowed(ctx, "get_network", &target(n)))
@@ -126,7 +132,8 @@ impl NetworkService {
                     .filter(|s| s.network_id == n.id)
                     .map(|s| s.id.clone())
                     .collect();
-                let mut v = views::network(n, &ids, &self.config.availability_zone);
+                let scopes = scopes.get(&n.id).unwrap_or(&none);
+                let mut v = views::network(n, &ids, scopes, &self.config.availability_zone);
                 v["shared"] = json!(self.shared_for(ctx, n));
                 self.strip(ctx, "network", &target(n), &mut v);
                 v

@@ -20,6 +20,7 @@ fn table_of(resource: &str) -> Option<&'static str> {
         "security_group_rule" => "network_security_group_rules",
         "router" => "network_routers",
         "floatingip" => "network_floatingips",
+        "rbac_policy" => "network_rbac_policies",
         _ => return None,
     })
 }

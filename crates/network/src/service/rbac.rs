@@ -182,6 +182,8 @@ impl NetworkService {
             self.authorize(ctx, "create_rbac_policy:target_tenant", &target(&policy))?;
         }
         let mut tx = self.db.begin_write().await?;
+        self.check_quota(&mut tx, &policy.project_id, "rbac_policy", 1)
+            .await?;
         let mut n = self.policy_network(&mut tx, ctx, &policy.object_id).await?;
         let duplicate = store::rbac_policies_of(&mut tx, "network", &n.id)
             .await?

@@ -1,6 +1,7 @@
 //! Subnet pools (`subnet_allocation`): prefixes a subnet's CIDR may be allocated from,
 //! either a chosen CIDR inside the pool or the first free prefix of the asked length.
-//! Subnets of one pool never overlap; a pool with subnets is not deleted.
+//! Subnets of one pool never overlap; a pool with subnets is not deleted. A pool may belong
+//! to an address scope (`address_scope_id`, checked in [`super::address_scopes`]).
 
 use ferrostack_common::time::now_micros;
 use ferrostack_common::AuthContext;
@@ -67,6 +68,20 @@ fn parse_prefixes(items: &[Value]) -> Result<Vec<Cidr>> {
     }
     out.sort_by_key(|c| (c.network, c.prefix));
     Ok(out)
+}
+
+/// `address_scope_id` of a request: a UUID, or `null` for no scope (`Some(None)`).
+fn scope_id(attrs: &Attrs) -> Result<Option<Option<String>>> {
+    match body::nullable_string(attrs, "address_scope_id", 36) {
+        Ok(Some(Some(id))) if uuid::Uuid::try_parse(&id).is_err() => Err(
+            NetworkError::invalid_attr("address_scope_id", format!("'{id}' is not a valid UUID")),
+        ),
+        Ok(v) => Ok(v),
+        Err(_) => Err(NetworkError::invalid_attr(
+            "address_scope_id",
+            format!("'{}' is not a valid UUID", attrs["address_scope_id"]),
+        )),
+    }
 }
 
 /// Checks `cidr` lies inside one of the pool's prefixes and within its length bounds.
@@ -180,11 +195,7 @@ impl NetworkService {
                 self.authorize(ctx, &format!("create_subnetpool:{a}"), &probe)?;
             }
         }
-        if !matches!(attrs.get("address_scope_id"), None | Some(Value::Null)) {
-            return Err(NetworkError::invalid(
-                "address_scope_id is not supported: address scopes are not implemented",
-            ));
-        }
+        let address_scope_id = scope_id(&attrs)?.flatten();
         let prefixes = parse_prefixes(body::list(&attrs, "prefixes")?.ok_or_else(|| {
             NetworkError::bad_request(
                 "Failed to parse request. Required attribute 'prefixes' not specified",
@@ -206,6 +217,7 @@ impl NetworkService {
             default_quota: body::integer(&attrs, "default_quota")?.flatten(),
             shared: body::boolean(&attrs, "shared")?.unwrap_or(false),
             is_default: body::boolean(&attrs, "is_default")?.unwrap_or(false),
+            address_scope_id,
             tags: body::string_list(&attrs, "tags", body::TAG_MAX)?.unwrap_or_default(),
             revision_number: 1,
             created_at: now,
@@ -216,6 +228,7 @@ impl NetworkService {
         if pool.is_default {
             self.check_single_default(&mut tx, &pool).await?;
         }
+        self.check_pool_scope(&mut tx, ctx, &pool, None).await?;
         store::insert_subnet_pool(&mut tx, &pool).await?;
         tx.commit().await?;
         Ok(views::subnet_pool(&pool))
@@ -254,10 +267,10 @@ impl NetworkService {
         if attrs.contains_key("is_default") {
             self.authorize(ctx, "update_subnetpool:is_default", &target(&p))?;
         }
-        if !matches!(attrs.get("address_scope_id"), None | Some(Value::Null)) {
-            return Err(NetworkError::invalid(
-                "address_scope_id is not supported: address scopes are not implemented",
-            ));
+        self.check_pool_update_allowed(&mut tx, ctx, &p).await?;
+        let old = p.clone();
+        if let Some(v) = scope_id(&attrs)? {
+            p.address_scope_id = v;
         }
         if let Some(v) = body::string(&attrs, "name", body::NAME_MAX)? {
             p.name = v;
@@ -294,6 +307,7 @@ impl NetworkService {
             p.tags = v;
         }
         Self::set_prefixlens(&mut p, &attrs, false)?;
+        self.check_pool_scope(&mut tx, ctx, &p, Some(&old)).await?;
         p.revision_number += 1;
         p.updated_at = now_micros();
         store::update_subnet_pool(&mut tx, &p).await?;

@@ -241,7 +241,9 @@ impl NetworkService {
                         }
                     }
                 }
-                for other in store::subnets_of_network(&mut tx, &s.network_id).await? {
+                let on_network = store::subnets_of_network(&mut tx, &s.network_id).await?;
+                self.check_network_affinity(&mut tx, &on_network, s.ip_version, pool.as_ref()).await?;
+                for other in on_network {
                     let oc = Cidr::parse(&other.cidr, false).map_err(NetworkError::internal)?;
                     if oc.overlaps(&cidr) {
                         return Err(Failure::Api(NetworkError::invalid(format!("Requested subnet with cidr: {} for network: {} overlaps with another subnet", s.cidr, s.network_id))));
