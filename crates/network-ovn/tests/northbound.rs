@@ -11,6 +11,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use ferrostack_network::backend::*;
+use ferrostack_network::model::PortForwarding;
 use ferrostack_network::NetworkBackend;
 use ferrostack_network_ovn::mapping::{port_group_name, switch_name, DROP_PORT_GROUP};
 use ferrostack_network_ovn::OvnBackend;
@@ -330,7 +331,122 @@ fn floating_ip(associated: bool) -> FloatingIpState {
             "description": "", "tags": [], "revision_number": 1, "created_at": 0,
             "updated_at": 0}))
         .unwrap(),
+        port_forwardings: vec![],
     }
+}
+
+/// An unassociated floating IP forwarding TCP 2222 and UDP 5353 (and TCP 8080 when
+/// `more`) to the VM port through the router.
+fn forwarding_fip(more: bool) -> FloatingIpState {
+    let pf = |id: &str, proto: &str, ext: i64, int: i64| -> PortForwarding {
+        serde_json::from_value(
+            json!({"id": id, "floatingip_id": "fip-2", "project_id": "p",
+            "protocol": proto, "internal_ip_address": "10.0.0.5", "internal_port": int,
+            "external_port": ext, "internal_port_id": PORT, "description": ""}),
+        )
+        .unwrap()
+    };
+    let mut pfs = vec![pf("pf-1", "tcp", 2222, 22), pf("pf-2", "udp", 5353, 53)];
+    if more {
+        pfs.push(pf("pf-3", "tcp", 8080, 80));
+    }
+    FloatingIpState {
+        floating_ip: serde_json::from_value(json!({"id": "fip-2", "project_id": "p",
+            "floating_network_id": EXT, "floating_ip_address": "172.24.4.21",
+            "floating_port_id": "fport2", "port_id": null, "fixed_ip_address": null,
+            "router_id": ROUTER, "description": "", "tags": [], "revision_number": 1,
+            "created_at": 0, "updated_at": 0}))
+        .unwrap(),
+        port_forwardings: pfs,
+    }
+}
+
+#[tokio::test]
+async fn port_forwardings_become_load_balancers_on_the_router() {
+    let nb = Nb::start();
+    let ovn = OvnBackend::connect(&nb.endpoint()).await.unwrap();
+    ovn.sync_network(&network_state()).await.unwrap();
+    let r = router_state(true);
+    ovn.sync_port(r.interfaces.first().unwrap()).await.unwrap();
+    ovn.sync_router(&r).await.unwrap();
+    for _ in 0..2 {
+        ovn.sync_floating_ip(&forwarding_fip(true)).await.unwrap();
+    }
+    let lr = format!("neutron-{ROUTER}");
+    let names = nb.nbctl(&["--bare", "--columns=name", "list", "Load_Balancer"]);
+    assert!(
+        names.contains("pf-floatingip-fip-2-tcp") && names.contains("pf-floatingip-fip-2-udp"),
+        "{names}"
+    );
+    let lbs = nb.nbctl(&["lb-list"]);
+    assert!(
+        lbs.contains("172.24.4.21:2222") && lbs.contains("10.0.0.5:22"),
+        "{lbs}"
+    );
+    assert!(
+        lbs.contains("172.24.4.21:8080") && lbs.contains("10.0.0.5:80"),
+        "{lbs}"
+    );
+    assert!(
+        lbs.contains("172.24.4.21:5353") && lbs.contains("10.0.0.5:53"),
+        "{lbs}"
+    );
+    // Both on the router (lr-lb-list cuts names: count them, check a VIP of each).
+    let on_router = nb.nbctl(&["lr-lb-list", &lr]);
+    assert!(
+        on_router.contains("172.24.4.21:2222") && on_router.contains("172.24.4.21:5353"),
+        "{on_router}"
+    );
+    assert_eq!(
+        nb.nbctl(&["get", "Logical_Router", &lr, "load_balancer"])
+            .matches('-')
+            .count(),
+        8,
+        "two load balancer references"
+    );
+    let ids = nb.nbctl(&[
+        "get",
+        "Load_Balancer",
+        "pf-floatingip-fip-2-tcp",
+        "external_ids",
+    ]);
+    assert!(
+        ids.contains("port_forwarding_plugin") && ids.contains(&format!("neutron-{ROUTER}")),
+        "{ids}"
+    );
+    // No NAT row: the forwardings are the floating IP's only translation.
+    assert!(nb
+        .nbctl(&["lr-nat-list", &lr])
+        .lines()
+        .all(|l| !l.contains("172.24.4.21")));
+
+    // One forwarding fewer: its VIP goes, the load balancer stays.
+    ovn.sync_floating_ip(&forwarding_fip(false)).await.unwrap();
+    let lbs = nb.nbctl(&["lb-list"]);
+    assert!(
+        !lbs.contains("172.24.4.21:8080") && lbs.contains("172.24.4.21:2222"),
+        "{lbs}"
+    );
+
+    // Drift: a load balancer deleted behind our back comes back; a stale one goes.
+    nb.nbctl(&["lb-del", "pf-floatingip-fip-2-udp"]);
+    ovn.full_sync(&Snapshot {
+        networks: vec![network_state()],
+        ports: r.interfaces.clone(),
+        routers: vec![router_state(true)],
+        floating_ips: vec![forwarding_fip(false)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(nb
+        .nbctl(&["--bare", "--columns=name", "list", "Load_Balancer"])
+        .contains("pf-floatingip-fip-2-udp"));
+    ovn.delete_floating_ip("fip-2").await.unwrap();
+    assert_eq!(nb.nbctl(&["lb-list"]).trim(), "");
+    ovn.sync_floating_ip(&forwarding_fip(false)).await.unwrap();
+    ovn.full_sync(&Snapshot::default()).await.unwrap();
+    assert_eq!(nb.nbctl(&["lb-list"]).trim(), "");
 }
 
 #[tokio::test]
