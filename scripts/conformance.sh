@@ -517,6 +517,8 @@ cli_dataplane() {
     wait_for 60 ssh_try hostname
     ssh_a hostname; equals "$a"
     echo "  floating IP associated to SSH answering: $((SECONDS - t0)) s"
+    step "the server shows its floating IP among its addresses (Networking told Compute)"
+    demo server show "$a" -f json -c addresses; contains "\"$fip\""
     step "servers reach each other: on the same network, and across router1"
     ssh_a ping -c 2 -W 2 "$ip_b"; contains " 0% packet loss"
     ssh_a ping -c 2 -W 2 "$ip_c"; contains " 0% packet loss"
@@ -531,6 +533,18 @@ cli_dataplane() {
         "inport == \"$port_a\" && eth.src == $mac_a && eth.dst == $mac_b && ip4.src == $ip_a && ip4.dst == $ip_b && ip.ttl == 64 && icmp4.type == 8" 2>&1)
     CMD="ovn-trace neutron-<private> $ip_a -> $ip_b"
     contains "output to \"$port_b\""
+    step "a port forwarding: TCP 2222 of a second floating IP reaches SSH on $c (an OVN load balancer on router1)"
+    local fip2 port_c
+    port_c=$("$venv/bin/openstack" --os-cloud ferrostack port list --server "$c" -f value -c ID)
+    demo floating ip create public -f value -c floating_ip_address; contains 172.24.4.; fip2=$OUT
+    demo floating ip port forwarding create --internal-ip-address "$ip_c" --port "$port_c" \
+        --internal-protocol-port 22 --external-protocol-port 2222 --protocol tcp "$fip2" -f value -c id; nonempty
+    demo floating ip port forwarding list "$fip2" -f value -c "External Port"; equals 2222
+    ssh_pf() { OUT=$(timeout 20 ssh -p 2222 -i "$tmp/dp-key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o ConnectTimeout=5 -o BatchMode=yes -o LogLevel=ERROR "root@$fip2" "$@" 2>&1); }
+    wait_for 60 ssh_pf hostname
+    CMD="ssh -p 2222 root@$fip2 hostname"; ssh_pf hostname || true; equals "$c"
+    demo floating ip delete "$fip2"
     step "a security group rule removed takes effect: SSH stops, ICMP still answers"
     demo security group rule delete "$ssh_rule"
     sleep 2
