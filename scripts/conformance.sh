@@ -330,9 +330,13 @@ cli_network() {
     local fip=$OUT
     demo floating ip list --port "$port" -f value -c "Floating IP Address" -c "Fixed IP Address"; contains "$fip 10.77.0."
     demo floating ip delete "$fip"
-    step "subnet pool create; subnet create --subnet-pool takes the first free prefix"
+    step "subnet pool create; subnet create --subnet-pool takes the first free prefix (on a network of its own: a network's IPv4 subnets come from one pool or none, as in Neutron)"
     demo subnet pool create --pool-prefix 10.88.0.0/16 --default-prefix-length 26 "$net-pool" -f value -c id; nonempty
-    demo subnet create --network "$net" --subnet-pool "$net-pool" "$sub-pooled" -f value -c cidr; equals 10.88.0.0/26
+    if "$venv/bin/openstack" --os-cloud ferrostack subnet create --network "$net" --subnet-pool "$net-pool" "$sub-mixed" >/dev/null 2>&1; then
+        OUT=created; bad "a pooled subnet joined a network whose IPv4 subnet has no pool"
+    fi
+    demo network create "$net-pooled" -f value -c id; nonempty
+    demo subnet create --network "$net-pooled" --subnet-pool "$net-pool" "$sub-pooled" -f value -c cidr; equals 10.88.0.0/26
     demo default security group rule list -f value -c Direction -c "Remote Security Group"; has_line "ingress PARENT"
     step "a network with ports cannot be deleted; cleanup"
     if "$venv/bin/openstack" --os-cloud ferrostack network delete "$net" >/dev/null 2>&1; then
@@ -344,7 +348,7 @@ cli_network() {
     demo security group delete "$sg"
     demo subnet delete "$sub" "$sub-pooled"
     demo subnet pool delete "$net-pool"
-    demo network delete "$net"
+    demo network delete "$net" "$net-pooled"
     demo network list -f value -c Name; lacks_line "$net"
 }
 
