@@ -27,12 +27,14 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 stage "PostgreSQL for the store tests"
 pgdir=$(mktemp -d "${TMPDIR:-/tmp}/ferrostack-pg.XXXXXX")
-# The Rust tests' temporary files (databases, key and image dirs) go under a directory of
-# this run's own, removed at the end, so that no run leaves them behind in /tmp.
-testtmp=$(mktemp -d "${TMPDIR:-/tmp}/fst.XXXXXX")
+# The Rust tests' temporary files (databases, key, image and VM dirs, all named fs-*) are
+# removed at the end: those made after this marker. (Not a TMPDIR of the run's own: QEMU's
+# QMP socket paths in the VM tests are already close to the 108-byte limit of a unix socket.)
+testmark=$(mktemp "${TMPDIR:-/tmp}/ferrostack-tests.XXXXXX")
 cleanup() {
     "$root/scripts/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$pgdir" "$testtmp"
+    find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'fs-*' -newer "$testmark" -exec rm -rf {} + 2>/dev/null || true
+    rm -rf "$pgdir" "$testmark"
 }
 trap cleanup EXIT
 FERROSTACK_TEST_PG_URL=$("$root/scripts/pg.sh" start "$pgdir")
@@ -51,9 +53,9 @@ stage "Rust tests (SQLite and PostgreSQL)"
 rust_log=$(mktemp)
 set +e
 if command -v cargo-nextest >/dev/null 2>&1; then
-    TMPDIR=$testtmp cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+    cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
 else
-    TMPDIR=$testtmp cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
+    cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
 fi
 rust_rc=${PIPESTATUS[0]}
 set -e
