@@ -62,11 +62,13 @@ pub fn forwarding_lbs(f: &FloatingIpState) -> Vec<ForwardingLb> {
         .collect()
 }
 
-fn owned_by_forwarding(lb: &Row) -> bool {
-    lb.map("external_ids")
-        .get("neutron:device_owner")
-        .map(String::as_str)
-        == Some(OWNER)
+/// The floating IP whose forwardings a load balancer carries (`None`: not a forwarding's).
+fn forwarding_fip(lb: &Row) -> Option<String> {
+    let ids = lb.map("external_ids");
+    if ids.get("neutron:device_owner").map(String::as_str) != Some(OWNER) {
+        return None;
+    }
+    Some(ids.get("neutron:fip_id").cloned().unwrap_or_default())
 }
 
 impl OvnBackend {
@@ -75,14 +77,7 @@ impl OvnBackend {
         self.replica
             .table(LB)
             .into_values()
-            .filter(|lb| {
-                owned_by_forwarding(lb)
-                    && lb
-                        .map("external_ids")
-                        .get("neutron:fip_id")
-                        .map(String::as_str)
-                        == Some(fip_id)
-            })
+            .filter(|lb| forwarding_fip(lb).as_deref() == Some(fip_id))
             .collect()
     }
 
@@ -164,13 +159,7 @@ impl OvnBackend {
         self.replica
             .table(LB)
             .into_values()
-            .filter(|lb| {
-                owned_by_forwarding(lb)
-                    && lb
-                        .map("external_ids")
-                        .get("neutron:fip_id")
-                        .is_none_or(|id| !fips.contains(id.as_str()))
-            })
+            .filter(|lb| forwarding_fip(lb).is_some_and(|id| !fips.contains(id.as_str())))
             .map(|lb| Op::delete(LB, vec![Cond::uuid(lb.uuid())]))
             .collect()
     }

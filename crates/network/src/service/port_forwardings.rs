@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::body::{self, Attrs};
 use super::floating_ips::target;
-use super::{new_id, Failure, NetworkService};
+use super::{new_id, NetworkService};
 use crate::error::{NetworkError, Result};
 use crate::ipam;
 use crate::model::*;
@@ -152,11 +152,12 @@ impl NetworkService {
             internal_port_id: String::new(),
             description: String::new(),
         };
-        let pf = self
+        let (pf, router) = self
             .apply_forwarding(ctx, &mut tx, &fip, pf, &attrs)
             .await?;
         let result = store::insert_port_forwarding(&mut tx, &pf).await;
-        self.finish_forwarding_write(tx, fip, result, &pf).await?;
+        self.finish_forwarding_write(tx, fip, router, result, &pf)
+            .await?;
         Ok(views::port_forwarding(&pf))
     }
 
@@ -178,11 +179,12 @@ impl NetworkService {
             .into_iter()
             .find(|p| p.id == id)
             .ok_or_else(|| pf_not_found(fip_id, id))?;
-        let pf = self
+        let (pf, router) = self
             .apply_forwarding(ctx, &mut tx, &fip, current, &attrs)
             .await?;
         let result = store::update_port_forwarding(&mut tx, &pf).await;
-        self.finish_forwarding_write(tx, fip, result, &pf).await?;
+        self.finish_forwarding_write(tx, fip, router, result, &pf)
+            .await?;
         Ok(views::port_forwarding(&pf))
     }
 
@@ -214,7 +216,8 @@ impl NetworkService {
     }
 
     /// Applies the request's attributes to `pf` and checks the result against Neutron's
-    /// rules (inside the writing transaction, so two requests cannot both pass them).
+    /// rules (inside the writing transaction, so two requests cannot both pass them); the
+    /// forwarding and the router it goes through.
     async fn apply_forwarding(
         &self,
         ctx: &AuthContext,
@@ -222,7 +225,7 @@ impl NetworkService {
         fip: &FloatingIp,
         mut pf: PortForwarding,
         attrs: &Attrs,
-    ) -> Result<PortForwarding> {
+    ) -> Result<(PortForwarding, String)> {
         if let Some(p) = body::string(attrs, "protocol", 40)? {
             let p = p.to_ascii_lowercase();
             if !PROTOCOLS.contains(&p.as_str()) {
@@ -259,10 +262,7 @@ impl NetworkService {
                 fip.id
             )));
         }
-        let (port, _) = self
-            .visible_port(tx, ctx, &pf.internal_port_id)
-            .await
-            .map_err(|_| NetworkError::port_not_found(&pf.internal_port_id))?;
+        let (port, _) = self.visible_port(tx, ctx, &pf.internal_port_id).await?;
         if port.project_id != fip.project_id && !self.is_admin(ctx) {
             return Err(NetworkError::port_not_found(&pf.internal_port_id));
         }
@@ -320,41 +320,29 @@ impl NetworkService {
                 fip.id, pf.external_port, pf.internal_ip_address, pf.internal_port, pf.protocol
             )));
         }
-        Ok(pf)
+        Ok((pf, router))
     }
 
     /// Commits a forwarding write (the floating IP now goes through the forwardings'
-    /// router) and tells the backend; a unique key lost to a concurrent writer is the same
+    /// `router`) and tells the backend; a unique key lost to a concurrent writer is the same
     /// duplicate the checks above report.
     async fn finish_forwarding_write(
         &self,
         mut tx: ferrostack_db::Tx<'static>,
         mut fip: FloatingIp,
+        router: String,
         written: std::result::Result<(), ferrostack_db::sqlx::Error>,
         pf: &PortForwarding,
     ) -> Result<()> {
-        if let Err(e) = written {
-            return Err(match Failure::from(e) {
-                Failure::Db(e) if ferrostack_db::is_unique_violation(&e) => bad_pf(format!(
-                    "A duplicate port forwarding entry with same attributes already exists (external port {} or internal {}:{}, {})",
-                    pf.external_port, pf.internal_ip_address, pf.internal_port, pf.protocol
-                )),
-                Failure::Db(e) => e.into(),
-                Failure::Api(e) => e,
-            });
+        match written {
+            Err(e) if ferrostack_db::is_unique_violation(&e) => return Err(bad_pf(format!(
+                "A duplicate port forwarding entry with same attributes already exists (external port {} or internal {}:{}, {})",
+                pf.external_port, pf.internal_ip_address, pf.internal_port, pf.protocol
+            ))),
+            Err(e) => return Err(e.into()),
+            Ok(()) => {}
         }
-        let port = store::get_port(&mut tx, &pf.internal_port_id).await?;
-        let subnet = port.as_ref().and_then(|p| {
-            p.fixed_ips
-                .iter()
-                .find(|f| f.ip_address == pf.internal_ip_address)
-                .map(|f| f.subnet_id.clone())
-        });
-        if let Some(subnet) = subnet {
-            fip.router_id = self
-                .router_reaching(&mut tx, &fip.floating_network_id, &subnet)
-                .await?;
-        }
+        fip.router_id = Some(router);
         fip.revision_number += 1;
         fip.updated_at = now_micros();
         store::update_floating_ip(&mut tx, &fip).await?;
